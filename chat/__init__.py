@@ -1,0 +1,1 @@
+"""chat-server: an IRC server and terminal client on Twisted."""

@@ -1,0 +1,283 @@
+"""What the client shows, independent of how it is drawn.
+
+The protocol side (`chat.client.connection`) updates a `ClientState`; the
+urwid side (`chat.client.ui`) renders it and is told to redraw through the
+state's listeners.  Nothing here knows about sockets or terminals.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+#: How many distinct nick colours the UI palette defines.
+NICK_COLOURS = 12
+
+
+class Activity(IntEnum):
+    """How much happened in a buffer since it was last looked at."""
+
+    NONE = 0
+    EVENTS = 1  # joins, parts, modes
+    MESSAGES = 2  # someone said something
+    HIGHLIGHT = 3  # your nick was mentioned, or a private message
+
+
+class Kind:
+    """Kinds of lines; the UI picks a format and colour per kind."""
+
+    MESSAGE = "message"
+    ACTION = "action"
+    NOTICE = "notice"
+    JOIN = "join"
+    PART = "part"
+    QUIT = "quit"
+    KICK = "kick"
+    NICK = "nick"
+    MODE = "mode"
+    TOPIC = "topic"
+    INFO = "info"
+    ERROR = "error"
+    GAP = "gap"
+
+
+#: Kinds that raise a buffer's activity to `Activity.MESSAGES`.
+SPOKEN = frozenset({Kind.MESSAGE, Kind.ACTION, Kind.NOTICE})
+
+
+def fold_rfc1459(name: str) -> str:
+    """IRC's default case folding: ASCII plus ``[]\\~`` as ``{}|^``."""
+    return name.lower().translate(_RFC1459)
+
+
+def fold_ascii(name: str) -> str:
+    """``CASEMAPPING=ascii`` folding."""
+    return name.translate(_ASCII)
+
+
+_ASCII = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_RFC1459 = str.maketrans("[]\\~", "{}|^")
+
+
+def nick_colour(nick: str) -> int:
+    """A stable colour index for *nick* (the same in every session)."""
+    return zlib.crc32(fold_rfc1459(nick).encode("utf-8")) % NICK_COLOURS
+
+
+@dataclass(slots=True)
+class Line:
+    """One line of a buffer: when, what kind, who, and the text."""
+
+    time: float
+    kind: str
+    text: str
+    nick: str | None = None
+    highlight: bool = False
+    own: bool = False
+    history: bool = False
+
+
+@dataclass(slots=True)
+class Member:
+    """A nick in a channel with its prefixes (``@``, ``+``) and away state."""
+
+    nick: str
+    prefixes: str = ""
+    away: bool = False
+    account: str | None = None
+
+
+class Buffer:
+    """The server buffer, a channel, or a private conversation."""
+
+    SERVER = "server"
+    CHANNEL = "channel"
+    QUERY = "query"
+
+    def __init__(self, name: str, kind: str, limit: int = 2000) -> None:
+        self.name = name
+        self.kind = kind
+        self.lines: deque[Line] = deque(maxlen=limit)
+        self.topic = ""
+        self.members: dict[str, Member] = {}
+        self.activity = Activity.NONE
+        self.joined = False
+        self.names_pending = False
+        #: Set while a CHATHISTORY request for older lines is outstanding.
+        self.history_pending = False
+        #: No older history exists on the server.
+        self.history_exhausted = False
+
+    def add(self, line: Line) -> None:
+        self.lines.append(line)
+
+    def add_history(self, lines: Iterable[Line]) -> int:
+        """Merge history lines by time, skipping ones already shown.
+
+        Returns how many were added.
+        """
+        seen = {(line.time, line.nick, line.text) for line in self.lines}
+        fresh = [
+            line for line in lines if (line.time, line.nick, line.text) not in seen
+        ]
+        if not fresh:
+            return 0
+        merged = sorted([*self.lines, *fresh], key=lambda line: line.time)
+        limit = self.lines.maxlen
+        self.lines = deque(merged[-limit:] if limit else merged, maxlen=limit)
+        return len(fresh)
+
+    def clear(self) -> None:
+        self.lines.clear()
+
+    def sorted_members(self, prefix_order: str) -> list[Member]:
+        """Members as IRC clients list them: by highest prefix, then by nick."""
+
+        def rank(member: Member) -> tuple[int, str]:
+            ranks = [
+                prefix_order.index(p) for p in member.prefixes if p in prefix_order
+            ]
+            return (min(ranks) if ranks else len(prefix_order), member.nick.lower())
+
+        return sorted(self.members.values(), key=rank)
+
+
+@dataclass(slots=True)
+class Status:
+    """What the status bar shows."""
+
+    nick: str = ""
+    server: str = ""
+    state: str = "disconnected"
+    lag: float | None = None
+    away: bool = False
+    security: str = ""
+    user_modes: str = ""
+
+
+@dataclass
+class ClientState:
+    """All buffers, the active one, and the status; notifies listeners."""
+
+    nick: str = ""
+    scrollback: int = 2000
+    status: Status = field(default_factory=Status)
+    buffers: list[Buffer] = field(default_factory=list)
+    active: int = 0
+    #: ISUPPORT PREFIX: mode letters and their prefix characters, highest first.
+    prefix_modes: str = "ov"
+    prefix_chars: str = "@+"
+    chantypes: str = "#&"
+    fold: Callable[[str], str] = fold_rfc1459
+    listeners: list[Callable[[], None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.buffers:
+            self.buffers.append(Buffer("server", Buffer.SERVER, self.scrollback))
+
+    # -- notification -----------------------------------------------------
+
+    def changed(self) -> None:
+        """Tell every listener that something visible changed."""
+        for listener in list(self.listeners):
+            listener()
+
+    # -- buffers ----------------------------------------------------------
+
+    @property
+    def server_buffer(self) -> Buffer:
+        return self.buffers[0]
+
+    @property
+    def current(self) -> Buffer:
+        return self.buffers[self.active]
+
+    def is_channel(self, name: str) -> bool:
+        return bool(name) and name[0] in self.chantypes
+
+    def find(self, name: str) -> Buffer | None:
+        folded = self.fold(name)
+        for buffer in self.buffers[1:]:
+            if self.fold(buffer.name) == folded:
+                return buffer
+        return None
+
+    def open(self, name: str, switch: bool = False) -> Buffer:
+        """The buffer called *name*, created (after the others) if needed."""
+        buffer = self.find(name)
+        if buffer is None:
+            kind = Buffer.CHANNEL if self.is_channel(name) else Buffer.QUERY
+            buffer = Buffer(name, kind, self.scrollback)
+            self.buffers.append(buffer)
+        if switch:
+            self.switch(self.buffers.index(buffer))
+        return buffer
+
+    def close(self, buffer: Buffer) -> None:
+        """Drop *buffer*; the server buffer stays."""
+        if buffer is self.server_buffer:
+            return
+        index = self.buffers.index(buffer)
+        del self.buffers[index]
+        if self.active >= index:
+            self.active = max(self.active - 1, 0)
+        self.changed()
+
+    def switch(self, index: int) -> bool:
+        """Make buffer *index* (0-based) active; false if there is none."""
+        if not 0 <= index < len(self.buffers):
+            return False
+        self.active = index
+        self.current.activity = Activity.NONE
+        self.changed()
+        return True
+
+    def cycle(self, step: int) -> None:
+        self.switch((self.active + step) % len(self.buffers))
+
+    def channels(self) -> list[Buffer]:
+        return [b for b in self.buffers if b.kind == Buffer.CHANNEL]
+
+    # -- lines ------------------------------------------------------------
+
+    def is_me(self, nick: str) -> bool:
+        return self.fold(nick) == self.fold(self.nick)
+
+    def mentions_me(self, text: str) -> bool:
+        """Whether *text* contains our nick as a word."""
+        if not self.nick:
+            return False
+        me = self.fold(self.nick)
+        words = "".join(c if c.isalnum() or c in "[]\\`_^{|}-" else " " for c in text)
+        return any(self.fold(word) == me for word in words.split())
+
+    def show(self, buffer: Buffer, line: Line) -> None:
+        """Append *line* to *buffer*, mark activity and redraw."""
+        buffer.add(line)
+        if buffer is not self.current and not line.own and not line.history:
+            level = Activity.EVENTS
+            if line.highlight or (buffer.kind == Buffer.QUERY and line.kind in SPOKEN):
+                level = Activity.HIGHLIGHT
+            elif line.kind in SPOKEN:
+                level = Activity.MESSAGES
+            buffer.activity = max(buffer.activity, level)
+        self.changed()
+
+    def info(self, text: str, buffer: Buffer | None = None, now: float = 0.0) -> None:
+        """Show a client message (not from IRC) in *buffer* or the server's."""
+        self.show(buffer or self.server_buffer, Line(now, Kind.INFO, text))
+
+    def error(self, text: str, buffer: Buffer | None = None, now: float = 0.0) -> None:
+        self.show(buffer or self.server_buffer, Line(now, Kind.ERROR, text))
+
+    def buffers_with(self, nick: str) -> list[Buffer]:
+        """Channels where *nick* is, plus the query with *nick* if open."""
+        folded = self.fold(nick)
+        found = [b for b in self.channels() if folded in b.members]
+        query = self.find(nick)
+        if query is not None and query.kind == Buffer.QUERY:
+            found.append(query)
+        return found

@@ -1,0 +1,102 @@
+"""IRCv3 capability negotiation: CAP LS, LIST, REQ, END (version 302)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chat import numerics
+from chat.commands import command
+from chat.commands.registration import try_register
+from chat.message import Message
+
+if TYPE_CHECKING:
+    from chat.protocol import ChatProtocol
+    from chat.server import ChatServer
+
+#: Capabilities this server implements, with their CAP 302 values.
+SUPPORTED_CAPS: dict[str, str | None] = {
+    "away-notify": None,
+    "cap-notify": None,
+    "echo-message": None,
+    "multi-prefix": None,
+    "server-time": None,
+    "userhost-in-names": None,
+}
+
+#: Capabilities that CAP LS 302 enables implicitly.
+IMPLICIT_WITH_302 = ("cap-notify",)
+
+#: Keep CAP LS lines under the 512-byte limit with room for the prefix.
+CAP_LINE_BUDGET = 400
+
+
+def _cap_reply(conn: ChatProtocol, server: ChatServer, *params: str) -> None:
+    conn.send(Message("CAP", (conn.nick, *params), server.name))
+
+
+def _cap_list(
+    conn: ChatProtocol, server: ChatServer, subcommand: str, names: list[str]
+) -> None:
+    """Send *names* in as many CAP lines as needed (``*`` marks more to come)."""
+    lines: list[str] = []
+    current = ""
+    for name in names:
+        if current and len(current) + len(name) + 1 > CAP_LINE_BUDGET:
+            lines.append(current)
+            current = name
+        else:
+            current = f"{current} {name}" if current else name
+    lines.append(current)
+    for index, line in enumerate(lines):
+        if index < len(lines) - 1:
+            _cap_reply(conn, server, subcommand, "*", line)
+        else:
+            _cap_reply(conn, server, subcommand, line)
+
+
+@command("CAP", min_params=1, registered=False)
+def handle_cap(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
+    subcommand = msg.params[0].upper()
+    if subcommand == "LS":
+        version = msg.params[1] if len(msg.params) > 1 else ""
+        modern = version.isdigit() and int(version) >= 302
+        if not conn.registered:
+            conn.cap_negotiating = True
+        if modern:
+            for name in IMPLICIT_WITH_302:
+                conn.set_cap(name, True)
+        names = [
+            f"{name}={value}" if modern and value else name
+            for name, value in SUPPORTED_CAPS.items()
+        ]
+        _cap_list(conn, server, "LS", names)
+    elif subcommand == "LIST":
+        _cap_list(conn, server, "LIST", sorted(conn.caps))
+    elif subcommand == "REQ":
+        if len(msg.params) < 2:
+            conn.reply(numerics.ERR_NEEDMOREPARAMS, "CAP", "Not enough parameters")
+            return
+        if not conn.registered:
+            conn.cap_negotiating = True
+        _request(conn, server, msg.params[1])
+    elif subcommand == "END":
+        if conn.cap_negotiating and not conn.registered:
+            conn.cap_negotiating = False
+            try_register(conn, server)
+    else:
+        conn.reply(numerics.ERR_INVALIDCAPCMD, subcommand, "Invalid CAP command")
+
+
+def _request(conn: ChatProtocol, server: ChatServer, requested: str) -> None:
+    """Apply a CAP REQ atomically: all of it, or none of it."""
+    changes: list[tuple[str, bool]] = []
+    for item in requested.split():
+        enable = not item.startswith("-")
+        name = item.lstrip("-")
+        if name not in SUPPORTED_CAPS:
+            _cap_reply(conn, server, "NAK", requested)
+            return
+        changes.append((name, enable))
+    for name, enable in changes:
+        conn.set_cap(name, enable)
+    _cap_reply(conn, server, "ACK", requested)

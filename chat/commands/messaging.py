@@ -1,0 +1,139 @@
+"""Messages between users: PRIVMSG and NOTICE."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chat import numerics
+from chat.casemap import CHANTYPES, casefold
+from chat.channel import MEMBER_MODES, MEMBER_PREFIXES
+from chat.commands import command
+from chat.message import Message
+
+if TYPE_CHECKING:
+    from chat.channel import Channel
+    from chat.protocol import ChatProtocol
+    from chat.server import ChatServer
+
+#: STATUSMSG prefix -> the lowest membership mode that receives it.
+_STATUS_MODES = {prefix: mode for mode, prefix in MEMBER_PREFIXES.items()}
+
+
+@command("PRIVMSG")
+def handle_privmsg(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
+    send_message(conn, server, msg, notice=False)
+
+
+@command("NOTICE")
+def handle_notice(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
+    send_message(conn, server, msg, notice=True)
+
+
+def send_message(
+    conn: ChatProtocol, server: ChatServer, msg: Message, notice: bool
+) -> None:
+    """Deliver a PRIVMSG or NOTICE to each of its targets.
+
+    NOTICE never causes automatic replies, errors included (RFC 2812 3.3.2).
+    """
+    if not msg.params or not msg.params[0]:
+        if not notice:
+            conn.reply(numerics.ERR_NORECIPIENT, f"No recipient given ({msg.command})")
+        return
+    if len(msg.params) < 2 or not msg.params[1]:
+        if not notice:
+            conn.reply(numerics.ERR_NOTEXTTOSEND, "No text to send")
+        return
+    targets = list(dict.fromkeys(t for t in msg.params[0].split(",") if t))
+    if len(targets) > server.config.limits.max_targets:
+        if not notice:
+            conn.reply(numerics.ERR_TOOMANYTARGETS, msg.params[0], "Too many targets")
+        return
+    text = msg.params[1]
+    conn.last_message = server.clock.seconds()
+    echo = "echo-message" in conn.caps
+    for target in targets:
+        status = ""
+        name = target
+        while name and name[0] in _STATUS_MODES:
+            status, name = name[0], name[1:]
+        if name[:1] in CHANTYPES:
+            _to_channel(
+                conn, server, msg.command, target, name, status, text, notice, echo
+            )
+        elif status:
+            if not notice:
+                conn.reply(numerics.ERR_NOSUCHNICK, target, "No such nick/channel")
+        else:
+            _to_user(conn, server, msg.command, target, text, notice, echo)
+
+
+def can_send(conn: ChatProtocol, channel: Channel) -> bool:
+    """Whether *conn* may speak in *channel* (+n, +m and bans)."""
+    modes = channel.members.get(conn)
+    if modes is None:
+        return "n" not in channel.flags and not channel.is_banned(conn.hostmask)
+    if modes:
+        return True
+    return "m" not in channel.flags and not channel.is_banned(conn.hostmask)
+
+
+def _to_channel(
+    conn: ChatProtocol,
+    server: ChatServer,
+    verb: str,
+    target: str,
+    name: str,
+    status: str,
+    text: str,
+    notice: bool,
+    echo: bool,
+) -> None:
+    channel = server.channels.get(casefold(name))
+    if channel is None:
+        if not notice:
+            conn.reply(numerics.ERR_NOSUCHCHANNEL, name, "No such channel")
+        return
+    if not can_send(conn, channel):
+        if not notice:
+            conn.reply(
+                numerics.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel"
+            )
+        return
+    relay = server.relay(Message(verb, (status + channel.name, text), conn.hostmask))
+    if status:
+        allowed = MEMBER_MODES[: MEMBER_MODES.index(_STATUS_MODES[status]) + 1]
+        recipients = [
+            member
+            for member, modes in channel.members.items()
+            if any(mode in modes for mode in allowed)
+        ]
+    else:
+        recipients = list(channel.members)
+    for member in recipients:
+        if member is not conn or echo:
+            member.write(relay.bytes_for(member))
+    if echo and conn not in channel.members:
+        conn.relay(relay)
+
+
+def _to_user(
+    conn: ChatProtocol,
+    server: ChatServer,
+    verb: str,
+    target: str,
+    text: str,
+    notice: bool,
+    echo: bool,
+) -> None:
+    user = server.find_user(target)
+    if user is None:
+        if not notice:
+            conn.reply(numerics.ERR_NOSUCHNICK, target, "No such nick/channel")
+        return
+    relay = server.relay(Message(verb, (user.nick, text), conn.hostmask))
+    user.relay(relay)
+    if echo:
+        conn.relay(relay)
+    if not notice and user.away is not None:
+        conn.reply(numerics.RPL_AWAY, user.nick, user.away)

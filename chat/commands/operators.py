@@ -1,0 +1,3 @@
+"""operators commands."""
+
+from __future__ import annotations

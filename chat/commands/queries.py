@@ -1,0 +1,3 @@
+"""queries commands."""
+
+from __future__ import annotations

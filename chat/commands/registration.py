@@ -1,0 +1,122 @@
+"""Connection registration: PASS, NICK, USER, PING, PONG, QUIT."""
+
+from __future__ import annotations
+
+import hmac
+import re
+from typing import TYPE_CHECKING
+
+from chat import numerics
+from chat.casemap import valid_nick
+from chat.commands import command
+from chat.commands.server_info import send_isupport, send_lusers, send_motd
+from chat.message import Message
+
+if TYPE_CHECKING:
+    from chat.protocol import ChatProtocol
+    from chat.server import ChatServer
+
+USER_LENGTH = 10
+_USERNAME_JUNK = re.compile(r"[^A-Za-z0-9._-]")
+
+
+@command("PASS", min_params=1, registered=False)
+def handle_pass(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
+    if conn.registered:
+        conn.reply(numerics.ERR_ALREADYREGISTERED, "You may not reregister")
+        return
+    expected = server.config.password
+    if expected is not None:
+        conn.password_ok = hmac.compare_digest(
+            msg.params[0].encode("utf-8"), expected.encode("utf-8")
+        )
+
+
+@command("NICK", registered=False)
+def handle_nick(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
+    if not msg.params or not msg.params[0]:
+        conn.reply(numerics.ERR_NONICKNAMEGIVEN, "No nickname given")
+        return
+    nick = msg.params[0]
+    if not valid_nick(nick, server.config.limits.nick_length):
+        conn.reply(numerics.ERR_ERRONEUSNICKNAME, nick, "Erroneous nickname")
+        return
+    if server.nick_in_use(nick, conn):
+        conn.reply(numerics.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
+        return
+    if nick == conn.nick:
+        return
+    if not conn.registered:
+        server.set_nick(conn, nick)
+        try_register(conn, server)
+        return
+    server.remember(conn)
+    relay = server.relay(Message("NICK", (nick,), conn.hostmask))
+    server.set_nick(conn, nick)
+    conn.relay(relay)
+    server.deliver(relay, server.peers_of(conn))
+
+
+@command("USER", min_params=4, registered=False)
+def handle_user(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
+    if conn.registered or conn.username:
+        conn.reply(numerics.ERR_ALREADYREGISTERED, "You may not reregister")
+        return
+    username = _USERNAME_JUNK.sub("", msg.params[0])[:USER_LENGTH]
+    if not username:
+        conn.reply(numerics.ERR_NEEDMOREPARAMS, "USER", "Invalid username")
+        return
+    conn.username = "~" + username[: USER_LENGTH - 1]
+    conn.realname = msg.params[3]
+    try_register(conn, server)
+
+
+def try_register(conn: ChatProtocol, server: ChatServer) -> None:
+    """Finish registration once NICK, USER and CAP negotiation are done."""
+    if conn.registered or conn.nick == "*" or not conn.username:
+        return
+    if conn.cap_negotiating:
+        return
+    if not conn.password_ok:
+        conn.reply(numerics.ERR_PASSWDMISMATCH, "Password incorrect")
+        conn.close("Bad password")
+        return
+    server.mark_registered(conn)
+    conn.start_keepalive()
+    send_welcome(conn, server)
+
+
+def send_welcome(conn: ChatProtocol, server: ChatServer) -> None:
+    """The registration burst: 001-004, ISUPPORT, LUSERS and the MOTD."""
+    network = server.config.network
+    conn.reply(
+        numerics.RPL_WELCOME,
+        f"Welcome to the {network} Internet Relay Chat Network {conn.hostmask}",
+    )
+    conn.reply(
+        numerics.RPL_YOURHOST,
+        f"Your host is {server.name}, running version {server.version}",
+    )
+    conn.reply(numerics.RPL_CREATED, f"This server was created {server.created_text}")
+    conn.reply(
+        numerics.RPL_MYINFO, server.name, server.version, "iow", "biklmnostv", "bklov"
+    )
+    send_isupport(conn, server)
+    send_lusers(conn, server)
+    send_motd(conn, server)
+
+
+@command("PING", min_params=1, registered=False)
+def handle_ping(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
+    conn.send(Message("PONG", (server.name, msg.params[0]), server.name))
+
+
+@command("PONG", registered=False)
+def handle_pong(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
+    """Any input counts as activity; PONG needs nothing more."""
+
+
+@command("QUIT", registered=False)
+def handle_quit(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
+    text = msg.params[0] if msg.params else ""
+    conn.close(f"Quit: {text}" if text else "Client Quit")

@@ -1,0 +1,275 @@
+"""ChatProtocol: one client connection.
+
+The protocol turns bytes into lines and lines into `Message` objects, keeps
+the connection's own state (nick, registration, modes, capabilities) and
+hands each message to its command handler.  Everything shared between
+connections lives on the `ChatServer` factory.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from twisted.internet.interfaces import IDelayedCall, ITransport
+from twisted.internet.protocol import connectionDone
+from twisted.logger import Logger
+from twisted.protocols.basic import LineReceiver
+from twisted.python.failure import Failure
+
+from chat import numerics
+from chat.casemap import casefold
+from chat.commands import COMMANDS
+from chat.message import Message, MessageParseError, parse
+from chat.relay import PROFILE_CAPS, Relay
+
+if TYPE_CHECKING:
+    from chat.channel import Channel
+    from chat.server import ChatServer
+
+#: The longest line without tags, terminator included (RFC 1459).
+MAX_LINE_BYTES = 512
+#: IRCv3 message-tags: up to 8191 bytes of tags (with ``@`` and the space).
+MAX_TAG_BYTES = 8191
+
+
+class ChatProtocol(LineReceiver):
+    """One client connection and the state of the user behind it."""
+
+    delimiter = b"\n"
+    MAX_LENGTH = MAX_TAG_BYTES + MAX_LINE_BYTES
+
+    log = Logger()
+    transport: ITransport
+
+    def __init__(self, server: ChatServer) -> None:
+        self.server = server
+        self.nick = "*"
+        self.username = ""
+        self.realname = ""
+        self.host = "unknown"
+        self.address = ""
+        self.registered = False
+        self.password_ok = server.config.password is None
+        self.modes: set[str] = set()
+        self.channels: dict[str, Channel] = {}
+        self.away: str | None = None
+        self.caps: set[str] = set()
+        self.cap_negotiating = False
+        self.tag_profile = 0
+        self.connected_at = 0.0
+        self.last_active = 0.0
+        self.last_message = 0.0
+        self.secure = False
+        self.closing = False
+        self._overflow_rest: bytes | None = None
+        self._discarding = False
+        self._timer: IDelayedCall | None = None
+        self._ping_sent_at: float | None = None
+
+    # -- identity -------------------------------------------------------
+
+    @property
+    def folded_nick(self) -> str:
+        return casefold(self.nick)
+
+    @property
+    def hostmask(self) -> str:
+        """``nick!user@host``: the source of messages from this user."""
+        return f"{self.nick}!{self.username}@{self.host}"
+
+    def set_cap(self, name: str, enabled: bool) -> None:
+        """Enable or disable capability *name* for this connection."""
+        if enabled:
+            self.caps.add(name)
+        else:
+            self.caps.discard(name)
+        self.tag_profile = sum(
+            bit for cap, bit in PROFILE_CAPS.items() if cap in self.caps
+        )
+
+    # -- connection life ------------------------------------------------
+
+    def connectionMade(self) -> None:
+        peer = self.transport.getPeer()
+        self.address = getattr(peer, "host", "") or "unknown"
+        self.host = self.address
+        self.secure = self.server.is_secure(self.transport)
+        now = self.server.clock.seconds()
+        self.connected_at = self.last_active = self.last_message = now
+        self._timer = self.server.clock.callLater(
+            self.server.config.timeouts.registration, self._registration_timeout
+        )
+        self.server.connection_made(self)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        if not self.closing:
+            self.closing = True
+            self.server.connection_lost(self, "Connection closed")
+
+    def _registration_timeout(self) -> None:
+        self._timer = None
+        if not self.registered:
+            self.close("Registration timed out")
+
+    def start_keepalive(self) -> None:
+        """Called once registration completes: switch to ping checks."""
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = self.server.clock.callLater(
+            self.server.config.timeouts.ping_interval, self._keepalive
+        )
+
+    def _keepalive(self) -> None:
+        timeouts = self.server.config.timeouts
+        now = self.server.clock.seconds()
+        if self._ping_sent_at is not None:
+            waited = now - self._ping_sent_at
+            if waited >= timeouts.ping_timeout:
+                self._timer = None
+                self.close(f"Ping timeout: {int(waited)} seconds")
+                return
+            delay = timeouts.ping_timeout - waited
+        else:
+            idle = now - self.last_active
+            if idle >= timeouts.ping_interval:
+                self._ping_sent_at = now
+                self.send(Message("PING", (self.server.name,)))
+                delay = timeouts.ping_timeout
+            else:
+                delay = timeouts.ping_interval - idle
+        self._timer = self.server.clock.callLater(delay, self._keepalive)
+
+    def close(self, reason: str) -> None:
+        """Say goodbye with ``ERROR``, tell the others, and disconnect."""
+        if self.closing:
+            return
+        self.closing = True
+        self.server.connection_lost(self, reason)
+        self.transport.write(
+            Message("ERROR", (f"Closing Link: {self.host} ({reason})",)).to_bytes()
+        )
+        self.transport.loseConnection()
+
+    # -- input ----------------------------------------------------------
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._discarding:
+            end = data.find(b"\n")
+            if end < 0:
+                return
+            self._discarding = False
+            data = data[end + 1 :]
+        super().dataReceived(data)
+        while self._overflow_rest is not None and not self.closing:
+            rest, self._overflow_rest = self._overflow_rest, None
+            super().dataReceived(rest)
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        """A line beyond every limit: answer 417 and skip to the next line."""
+        self.reply(numerics.ERR_INPUTTOOLONG, "Input line was too long")
+        end = line.find(b"\n")
+        if end < 0:
+            self._discarding = True
+        else:
+            self._overflow_rest = line[end + 1 :]
+
+    def lineReceived(self, line: bytes) -> None:
+        if self.closing:
+            return
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if not line.strip(b" "):
+            return
+        now = self.server.clock.seconds()
+        self.last_active = now
+        self._ping_sent_at = None
+        body_length = len(line)
+        if line.startswith(b"@"):
+            space = line.find(b" ")
+            body_length = len(line) - space - 1 if space > 0 else 0
+        if body_length > MAX_LINE_BYTES - 2:
+            self.reply(numerics.ERR_INPUTTOOLONG, "Input line was too long")
+            return
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            self.send(
+                Message(
+                    "FAIL",
+                    ("*", "INVALID_UTF8", "Message rejected: it is not valid UTF-8"),
+                    self.server.name,
+                )
+            )
+            return
+        try:
+            message = parse(text)
+        except MessageParseError as error:
+            self.send(
+                Message(
+                    "FAIL",
+                    ("*", "INVALID_MESSAGE", f"Malformed line: {error}"),
+                    self.server.name,
+                )
+            )
+            return
+        self.dispatch(message)
+
+    def dispatch(self, message: Message) -> None:
+        """Run the handler for *message*, answering every error in IRC."""
+        command = COMMANDS.get(message.command)
+        if command is None:
+            if message.command.isdigit():
+                return
+            self.reply(numerics.ERR_UNKNOWNCOMMAND, message.command, "Unknown command")
+            return
+        if command.registered and not self.registered:
+            self.reply(numerics.ERR_NOTREGISTERED, "You have not registered")
+            return
+        if len(message.params) < command.min_params:
+            self.reply(
+                numerics.ERR_NEEDMOREPARAMS, message.command, "Not enough parameters"
+            )
+            return
+        try:
+            command.handler(self, self.server, message)
+        except Exception:
+            self.log.failure(
+                "Handler for {command} from {nick} failed",
+                command=message.command,
+                nick=self.nick,
+            )
+            self.reply(
+                numerics.ERR_UNKNOWNERROR,
+                message.command,
+                "Internal error while processing the command",
+            )
+
+    # -- output ---------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Write already serialized lines to this connection."""
+        if not self.closing:
+            self.transport.write(data)
+
+    def send(self, message: Message) -> None:
+        """Serialize and write one message meant for this connection only."""
+        self.write(message.to_bytes())
+
+    def relay(self, relay: Relay) -> None:
+        """Write a message shared with other recipients."""
+        self.write(relay.bytes_for(self))
+
+    def reply(self, numeric: str, *params: str) -> None:
+        """Send a numeric reply: ``:server NUMERIC nick params...``."""
+        self.write(Message(numeric, (self.nick, *params), self.server.name).to_bytes())
+
+    def notice(self, text: str) -> None:
+        """Send a server notice to this user."""
+        self.send(Message("NOTICE", (self.nick, text), self.server.name))
+
+    def fail(self, command: str, code: str, *context_and_text: str) -> None:
+        """Send an IRCv3 standard reply ``FAIL``."""
+        self.send(Message("FAIL", (command, code, *context_and_text), self.server.name))

@@ -1,0 +1,218 @@
+"""ChatServer: the factory of connections and the state they share."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import cast
+
+from twisted.internet.interfaces import IAddress, IReactorTime, ISSLTransport
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+
+from chat import casemap
+from chat.casemap import casefold
+from chat.channel import Channel
+from chat.config import ServerConfig
+from chat.message import Message
+from chat.protocol import ChatProtocol
+from chat.relay import Relay
+
+VERSION = "chat-server-0.1.0"
+
+
+@dataclass(frozen=True, slots=True)
+class WhowasEntry:
+    """What WHOWAS remembers of a user who left or changed nick."""
+
+    nick: str
+    username: str
+    host: str
+    realname: str
+    server: str
+    left_at: int
+
+
+class ChatServer(Factory):
+    """Users by folded nick, channels by folded name, and the config."""
+
+    protocol = ChatProtocol
+    log = Logger()
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        clock: IReactorTime | None = None,
+        motd: list[str] | None = None,
+    ) -> None:
+        if clock is None:
+            from twisted.internet import reactor
+
+            clock = cast(IReactorTime, reactor)
+        self.config = config
+        self.clock: IReactorTime = clock
+        self.motd = motd
+        self.created = clock.seconds()
+        self.connections: set[ChatProtocol] = set()
+        self.nicks: dict[str, ChatProtocol] = {}
+        self.registered_count = 0
+        self.max_users = 0
+        self.channels: dict[str, Channel] = {}
+        self.whowas: deque[WhowasEntry] = deque(maxlen=config.limits.whowas_history)
+
+    @property
+    def name(self) -> str:
+        return self.config.server_name
+
+    @property
+    def version(self) -> str:
+        return VERSION
+
+    @property
+    def created_text(self) -> str:
+        """When the server started, for RPL_CREATED."""
+        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.created))
+
+    def buildProtocol(self, addr: IAddress | None) -> ChatProtocol:
+        conn = ChatProtocol(self)
+        conn.factory = self
+        return conn
+
+    @staticmethod
+    def is_secure(transport: object) -> bool:
+        """Whether the connection runs over TLS."""
+        return ISSLTransport.providedBy(transport)
+
+    # -- connections ----------------------------------------------------
+
+    def connection_made(self, conn: ChatProtocol) -> None:
+        self.connections.add(conn)
+
+    def connection_lost(self, conn: ChatProtocol, reason: str) -> None:
+        """Forget *conn*: tell its channels' members once each, then clean up."""
+        self.connections.discard(conn)
+        if conn.registered:
+            self.registered_count -= 1
+            self.remember(conn)
+            quit_relay = self.relay(Message("QUIT", (reason,), conn.hostmask))
+            for peer in self.peers_of(conn):
+                peer.relay(quit_relay)
+            for channel in list(conn.channels.values()):
+                self.leave_channel(conn, channel)
+        if self.nicks.get(conn.folded_nick) is conn:
+            del self.nicks[conn.folded_nick]
+
+    def shutdown(self, reason: str) -> None:
+        """Send ``ERROR`` to every client and close every connection."""
+        for conn in list(self.connections):
+            conn.close(reason)
+
+    # -- users ----------------------------------------------------------
+
+    def find_user(self, nick: str) -> ChatProtocol | None:
+        """The registered user with *nick*, if any."""
+        conn = self.nicks.get(casefold(nick))
+        if conn is not None and conn.registered:
+            return conn
+        return None
+
+    def nick_in_use(self, nick: str, by: ChatProtocol) -> bool:
+        owner = self.nicks.get(casefold(nick))
+        return owner is not None and owner is not by
+
+    def set_nick(self, conn: ChatProtocol, nick: str) -> None:
+        """Give *conn* the nick *nick* in the nick table."""
+        if self.nicks.get(conn.folded_nick) is conn:
+            del self.nicks[conn.folded_nick]
+        conn.nick = nick
+        self.nicks[casefold(nick)] = conn
+
+    def mark_registered(self, conn: ChatProtocol) -> None:
+        conn.registered = True
+        self.registered_count += 1
+        self.max_users = max(self.max_users, self.registered_count)
+
+    def peers_of(self, conn: ChatProtocol) -> set[ChatProtocol]:
+        """Everyone sharing a channel with *conn*, without *conn* itself."""
+        peers: set[ChatProtocol] = set()
+        for channel in conn.channels.values():
+            peers.update(channel.members)
+        peers.discard(conn)
+        return peers
+
+    def remember(self, conn: ChatProtocol) -> None:
+        """Add *conn*'s current identity to the WHOWAS history."""
+        self.whowas.appendleft(
+            WhowasEntry(
+                conn.nick,
+                conn.username,
+                conn.host,
+                conn.realname,
+                self.name,
+                int(self.clock.seconds()),
+            )
+        )
+
+    def operators_online(self) -> int:
+        return sum(1 for conn in self.nicks.values() if "o" in conn.modes)
+
+    def unregistered_count(self) -> int:
+        return len(self.connections) - self.registered_count
+
+    # -- channels -------------------------------------------------------
+
+    def find_channel(self, name: str) -> Channel | None:
+        return self.channels.get(casefold(name))
+
+    def create_channel(self, name: str) -> Channel:
+        channel = Channel(name, int(self.clock.seconds()))
+        self.channels[casefold(name)] = channel
+        return channel
+
+    def leave_channel(self, conn: ChatProtocol, channel: Channel) -> None:
+        """Take *conn* out of *channel*; drop the channel once empty."""
+        channel.remove(conn)
+        conn.channels.pop(channel.folded, None)
+        if not channel.members:
+            self.channels.pop(channel.folded, None)
+
+    # -- output ---------------------------------------------------------
+
+    def relay(self, message: Message, **tags: str) -> Relay:
+        """Wrap *message* for delivery to several recipients, stamped now."""
+        return Relay(message, self.clock.seconds(), client_tags=tags or None)
+
+    def deliver(self, relay: Relay, recipients: Iterable[ChatProtocol]) -> None:
+        for conn in recipients:
+            conn.write(relay.bytes_for(conn))
+
+    def isupport(self) -> list[str]:
+        """The ISUPPORT (005) tokens of this server."""
+        limits = self.config.limits
+        return [
+            f"AWAYLEN={limits.away_length}",
+            f"CASEMAPPING={casemap.CASEMAPPING}",
+            f"CHANLIMIT={casemap.CHANTYPES}:{limits.max_channels}",
+            "CHANMODES=b,k,l,imnst",
+            f"CHANNELLEN={limits.channel_length}",
+            f"CHANTYPES={casemap.CHANTYPES}",
+            "ELIST=U",
+            "HOSTLEN=64",
+            f"KICKLEN={limits.kick_length}",
+            f"MAXLIST=b:{limits.max_list_entries}",
+            f"MAXTARGETS={limits.max_targets}",
+            f"MODES={limits.modes_per_command}",
+            f"NETWORK={self.config.network}",
+            f"NICKLEN={limits.nick_length}",
+            "PREFIX=(ov)@+",
+            "SAFELIST",
+            "STATUSMSG=@+",
+            "TARGMAX=JOIN:,KICK:1,LIST:,NAMES:,"
+            f"NOTICE:{limits.max_targets},PART:,PRIVMSG:{limits.max_targets},WHOIS:1",
+            f"TOPICLEN={limits.topic_length}",
+            "USERLEN=10",
+            "UTF8ONLY",
+            "WHOX",
+        ]
