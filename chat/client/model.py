@@ -171,12 +171,19 @@ class ClientState:
     prefix_modes: str = "ov"
     prefix_chars: str = "@+"
     chantypes: str = "#&"
+    #: ISUPPORT CHANMODES: list modes, always-arg, arg-when-set, no-arg.
+    chanmodes: tuple[str, ...] = ("beI", "k", "l", "imnst")
     fold: Callable[[str], str] = fold_rfc1459
     listeners: list[Callable[[], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.buffers:
             self.buffers.append(Buffer("server", Buffer.SERVER, self.scrollback))
+
+    def mode_takes_arg(self, letter: str, adding: bool) -> bool:
+        """Whether channel mode *letter* consumes an argument."""
+        lists, always, when_set = (*self.chanmodes, "", "", "")[:3]
+        return letter in lists or letter in always or (adding and letter in when_set)
 
     # -- notification -----------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""The terminal IRC client: ``python -m chat.client``."""

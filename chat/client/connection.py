@@ -1,0 +1,717 @@
+"""The client side of IRC: one connection, and the session around it.
+
+`ClientProtocol` registers (CAP LS 302, SASL, NICK/USER), keeps the lag
+measurement going and hands every other message to `Events`.  `Session`
+outlives connections: it owns the `ClientState`, knows which channels to
+rejoin, and runs a `ClientService` that reconnects with exponential backoff
+and jitter on an injected clock.  No urwid here.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from twisted.application.internet import ClientService, backoffPolicy
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import (
+    IAddress,
+    IDelayedCall,
+    IProtocol,
+    IProtocolFactory,
+    IReactorTime,
+    IStreamClientEndpoint,
+    ITransport,
+)
+from twisted.internet.protocol import Factory, connectionDone
+from twisted.protocols.basic import LineReceiver
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from chat.client.config import ClientConfig
+from chat.client.events import Events
+from chat.client.model import Buffer, ClientState, Kind, Line, fold_ascii, fold_rfc1459
+from chat.client.security import describe_failure
+from chat.message import Message, MessageParseError, parse
+
+#: Capabilities requested when the server offers them (issue 3).
+WANTED_CAPS = (
+    "multi-prefix",
+    "server-time",
+    "echo-message",
+    "away-notify",
+    "account-notify",
+    "extended-join",
+    "message-tags",
+    "batch",
+    "labeled-response",
+    "cap-notify",
+    "chathistory",
+    "draft/chathistory",
+    "sasl",
+)
+
+#: Room left for ``:nick!user@host PRIVMSG target :`` when splitting text.
+MESSAGE_BYTES = 400
+
+#: SASL numerics that end an attempt without logging in.
+SASL_FAILURES = {"902", "904", "905", "906", "908"}
+
+
+def split_text(text: str, limit: int = MESSAGE_BYTES) -> list[str]:
+    """Cut *text* into pieces of at most *limit* UTF-8 bytes, at spaces if possible."""
+    pieces: list[str] = []
+    while len(text.encode("utf-8")) > limit:
+        cut = len(text.encode("utf-8")[:limit].decode("utf-8", "ignore"))
+        space = text.rfind(" ", 0, cut)
+        if space > cut // 2:
+            cut = space
+        pieces.append(text[:cut])
+        text = text[cut:].lstrip(" ")
+    pieces.append(text)
+    return pieces
+
+
+def iso_time(seconds: float) -> str:
+    """A Unix time as an IRCv3 ``server-time`` timestamp."""
+    from datetime import UTC, datetime
+
+    stamp = datetime.fromtimestamp(seconds, UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+
+
+@dataclass
+class _Batch:
+    kind: str
+    params: tuple[str, ...]
+    origin: Buffer | None
+    messages: list[Message] = field(default_factory=list)
+
+
+class ClientProtocol(LineReceiver):
+    """One connection to an IRC server."""
+
+    delimiter = b"\n"
+    MAX_LENGTH = 16384
+    transport: ITransport
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.config: ClientConfig = session.config
+        self.clock: IReactorTime = session.clock
+        self.registered = False
+        self.logged_in = False
+        self.caps: set[str] = set()
+        self.offered: dict[str, str] = {}
+        self.nick = self.config.nick
+        self._nick_attempts = 0
+        self._caps_requested = False
+        self._cap_ended = False
+        self._sasl_started = False
+        self._batches: dict[str, _Batch] = {}
+        self._lag_call: IDelayedCall | None = None
+        self._ping_token: str | None = None
+        self._ping_sent = 0.0
+        self._ping_count = 0
+
+    # -- connection life ----------------------------------------------------
+
+    def connectionMade(self) -> None:
+        self.session.connection_made(self)
+        self.send("CAP", "LS", "302")
+        if self.config.password:
+            self.send("PASS", self.config.password)
+        self.send("NICK", self.nick)
+        self.send("USER", self.config.username, "0", "*", self.config.real_name)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self._lag_call is not None and self._lag_call.active():
+            self._lag_call.cancel()
+        self._lag_call = None
+        self.session.connection_lost(self, reason)
+
+    # -- output -------------------------------------------------------------
+
+    def send(
+        self, command: str, *params: str, tags: dict[str, str] | None = None
+    ) -> None:
+        """Write one message to the server."""
+        message = Message(command, params, tags=tags or {})
+        trailing = command in _FREE_TEXT and len(params) > (command not in _ONE_TEXT)
+        self.transport.write(message.to_bytes(trailing))
+
+    # -- input --------------------------------------------------------------
+
+    def lineReceived(self, line: bytes) -> None:
+        text = line.rstrip(b"\r").decode("utf-8", "replace")
+        if not text.strip():
+            return
+        try:
+            message = parse(text)
+        except MessageParseError:
+            return
+        self.receive(message)
+
+    def receive(self, message: Message) -> None:
+        """Route *message* through batches and labels to its handler."""
+        if message.command == "BATCH" and message.params:
+            self._batch(message)
+            return
+        batch = self._batches.get(message.tags.get("batch", ""))
+        if batch is not None:
+            batch.messages.append(message)
+            return
+        self.dispatch(message, self.session.origin_of(message))
+
+    def dispatch(self, message: Message, origin: Buffer | None) -> None:
+        handler = getattr(self, "irc_" + message.command, None)
+        if handler is not None:
+            handler(message)
+            if message.command not in _SHOWN_TOO:
+                return
+        if self.registered or message.command in _SHOWN_BEFORE_WELCOME:
+            self.session.events.handle(message, origin)
+
+    def _batch(self, message: Message) -> None:
+        ref = message.params[0]
+        if ref.startswith("+") and len(message.params) > 1:
+            self._batches[ref[1:]] = _Batch(
+                message.params[1],
+                message.params[2:],
+                self.session.origin_of(message),
+            )
+            return
+        batch = self._batches.pop(ref[1:], None)
+        if batch is None:
+            return
+        parent = self._batches.get(message.tags.get("batch", ""))
+        if parent is not None:
+            parent.messages.extend(batch.messages)
+        elif batch.kind in ("chathistory", "draft/chathistory") and batch.params:
+            self.session.events.history(batch.params[0], batch.messages)
+        else:
+            for inner in batch.messages:
+                self.dispatch(inner, batch.origin)
+
+    # -- registration -------------------------------------------------------
+
+    def irc_CAP(self, message: Message) -> None:
+        if len(message.params) < 3:
+            return
+        sub = message.params[1].upper()
+        names = message.params[-1]
+        if sub in ("LS", "NEW"):
+            for token in names.split():
+                name, _, value = token.partition("=")
+                self.offered[name] = value
+            more = sub == "LS" and len(message.params) > 3 and message.params[2] == "*"
+            if sub == "NEW":
+                self._request(names.split())
+            elif not more and not self._caps_requested:
+                self._caps_requested = True
+                self._request(list(self.offered))
+        elif sub == "ACK":
+            for name in names.split():
+                if name.startswith("-"):
+                    self.caps.discard(name[1:])
+                else:
+                    self.caps.add(name)
+            self.session.caps_changed(self.caps)
+            self._after_caps()
+        elif sub == "NAK":
+            self._after_caps()
+        elif sub == "DEL":
+            for name in names.split():
+                self.caps.discard(name)
+                self.offered.pop(name, None)
+            self.session.caps_changed(self.caps)
+
+    def _request(self, offered: list[str]) -> None:
+        wanted = [cap for cap in WANTED_CAPS if cap in offered and cap not in self.caps]
+        if "chathistory" in wanted and "draft/chathistory" in wanted:
+            wanted.remove("draft/chathistory")
+        if "sasl" in wanted and (self.registered or not self.config.sasl_mechanism):
+            wanted.remove("sasl")
+        if wanted:
+            self.send("CAP", "REQ", " ".join(wanted))
+        else:
+            self._after_caps()
+
+    def _after_caps(self) -> None:
+        if self.registered or self._cap_ended:
+            return
+        mechanism = self.config.sasl_mechanism
+        if "sasl" in self.caps and mechanism and not self._sasl_started:
+            offered = self.offered.get("sasl", "")
+            if offered and mechanism not in offered.split(","):
+                self._login_failed(
+                    f"the server offers SASL {offered.replace(',', ', ')}"
+                    f" but not {mechanism}"
+                )
+                return
+            self._sasl_started = True
+            self.send("AUTHENTICATE", mechanism)
+            return
+        if mechanism == "PLAIN" and "sasl" not in self.caps:
+            self._login_failed("the server does not offer SASL")
+            return
+        if mechanism == "EXTERNAL" and "sasl" not in self.caps:
+            self.session.state.info(
+                "The server does not offer SASL; the certificate is used for TLS only",
+                now=self.clock.seconds(),
+            )
+        self._end_caps()
+
+    def _end_caps(self) -> None:
+        if not self._cap_ended:
+            self._cap_ended = True
+            self.send("CAP", "END")
+
+    def irc_AUTHENTICATE(self, message: Message) -> None:
+        if message.params[:1] != ("+",):
+            return
+        if self.config.sasl_mechanism == "PLAIN":
+            user = self.config.sasl_user or ""
+            secret = f"{user}\0{user}\0{self.config.sasl_password}".encode()
+            payload = base64.b64encode(secret).decode("ascii")
+        else:
+            payload = ""
+        chunks = [payload[i : i + 400] for i in range(0, len(payload), 400)]
+        if not chunks or len(chunks[-1]) == 400:
+            chunks.append("+")
+        for chunk in chunks:
+            self.send("AUTHENTICATE", chunk)
+
+    def irc_900(self, message: Message) -> None:
+        self.logged_in = True
+
+    def irc_903(self, message: Message) -> None:
+        self.logged_in = True
+        self._end_caps()
+
+    def _sasl_failed(self, message: Message) -> None:
+        if self.registered or not self._sasl_started:
+            return
+        self._login_failed(message.params[-1] if message.params else message.command)
+
+    irc_902 = irc_904 = irc_905 = irc_906 = _sasl_failed
+
+    def _login_failed(self, why: str) -> None:
+        self.session.give_up(
+            f"SASL login as {self.config.sasl_user or 'certificate'} failed: {why}. "
+            "No channels were joined. Check --sasl-user/--sasl-password "
+            "(or [sasl] in the config file), then type /reconnect."
+        )
+        self.send("QUIT", "Login failed")
+        self.transport.loseConnection()
+
+    def irc_001(self, message: Message) -> None:
+        if message.params:
+            self.nick = message.params[0]
+        if self.config.sasl_mechanism == "PLAIN" and not self.logged_in:
+            self._login_failed("the server finished registration without SASL")
+            return
+        self.registered = True
+        self.session.registered(self, message.source or self.config.host)
+        self._schedule_ping(0)
+
+    def irc_005(self, message: Message) -> None:
+        state = self.session.state
+        for token in message.params[1:-1]:
+            key, _, value = token.partition("=")
+            if key == "PREFIX" and value.startswith("(") and ")" in value:
+                modes, chars = value[1:].split(")", 1)
+                if len(modes) == len(chars):
+                    state.prefix_modes, state.prefix_chars = modes, chars
+            elif key == "CHANTYPES" and value:
+                state.chantypes = value
+            elif key == "CHANMODES" and value:
+                state.chanmodes = tuple(value.split(","))
+            elif key == "CASEMAPPING":
+                state.fold = fold_ascii if value == "ascii" else fold_rfc1459
+            elif key == "NETWORK" and value:
+                state.status.server = value
+
+    def irc_433(self, message: Message) -> None:
+        """Nick in use during registration: try the next alternative."""
+        if self.registered:
+            return
+        self._nick_attempts += 1
+        base = self.config.nick
+        if self._nick_attempts <= 2:
+            self.nick = base + "_" * self._nick_attempts
+        else:
+            self.nick = f"{base[:12]}{random.randint(100, 9999)}"
+        self.session.state.info(
+            f"The nick {message.params[1] if len(message.params) > 1 else base} "
+            f"is taken; trying {self.nick}",
+            now=self.clock.seconds(),
+        )
+        self.send("NICK", self.nick)
+
+    irc_432 = irc_433
+
+    def irc_PING(self, message: Message) -> None:
+        self.send("PONG", *message.params[:1])
+
+    def irc_PONG(self, message: Message) -> None:
+        if self._ping_token is not None and message.params[-1:] == (self._ping_token,):
+            self._ping_token = None
+            self.session.lag(self.clock.seconds() - self._ping_sent)
+
+    def irc_ERROR(self, message: Message) -> None:
+        text = message.params[0] if message.params else "closing"
+        self.session.state.error(f"Server says: {text}", now=self.clock.seconds())
+
+    # -- lag ----------------------------------------------------------------
+
+    def _schedule_ping(self, delay: float) -> None:
+        self._lag_call = self.clock.callLater(delay, self._ping)
+
+    def _ping(self) -> None:
+        now = self.clock.seconds()
+        if self._ping_token is not None:
+            if now - self._ping_sent >= self.config.ping_timeout:
+                self._lag_call = None
+                self.session.state.error(
+                    f"No answer from the server for {int(now - self._ping_sent)} s; "
+                    "reconnecting",
+                    now=now,
+                )
+                self.transport.loseConnection()
+                return
+            self.session.lag(now - self._ping_sent)
+        else:
+            self._ping_count += 1
+            self._ping_token = f"lag{self._ping_count}"
+            self._ping_sent = now
+            self.send("PING", self._ping_token)
+        self._schedule_ping(self.config.lag_interval)
+
+
+#: Commands whose last parameter is free text, always sent with ``:``.
+_FREE_TEXT = frozenset(
+    {"PRIVMSG", "NOTICE", "QUIT", "PART", "TOPIC", "AWAY", "KICK", "USER"}
+)
+_ONE_TEXT = frozenset({"QUIT", "AWAY"})
+#: Messages handled here that `Events` also shows.
+_SHOWN_TOO = frozenset({"001", "433", "432", "900", "904", "902", "905", "906"})
+#: Messages shown before registration completes.
+_SHOWN_BEFORE_WELCOME = frozenset(
+    {
+        "001",
+        "433",
+        "432",
+        "900",
+        "902",
+        "904",
+        "905",
+        "906",
+        "908",
+        "NOTICE",
+        "464",
+        "465",
+    }
+)
+
+
+class ClientFactory(Factory):
+    """Builds a `ClientProtocol` for each connection of a `Session`."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def buildProtocol(self, addr: IAddress | None) -> ClientProtocol:
+        protocol = ClientProtocol(self.session)
+        protocol.factory = self
+        return protocol
+
+
+@implementer(IStreamClientEndpoint)
+class _ReportingEndpoint:
+    """Wraps an endpoint to tell the session why a connection attempt failed."""
+
+    def __init__(self, endpoint: IStreamClientEndpoint, session: Session) -> None:
+        self._endpoint = endpoint
+        self._session = session
+
+    def connect(self, factory: IProtocolFactory) -> Deferred[IProtocol]:
+        self._session.connecting()
+        result = self._endpoint.connect(factory)
+        result.addErrback(self._session.connect_failed)
+        return result
+
+
+class Session:
+    """The client across connections: state, rejoins, reconnects, sending."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        clock: IReactorTime,
+        state: ClientState | None = None,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.state = state or ClientState(
+            nick=config.nick, scrollback=config.scrollback
+        )
+        self.state.status.nick = config.nick
+        self.state.status.server = f"{config.host}:{config.port}"
+        self.events = Events(self)
+        self.protocol: ClientProtocol | None = None
+        self.service: ClientService | None = None
+        self.caps: set[str] = set()
+        self.rejoin: list[str] = list(config.join)
+        self.switch_to: set[str] = set()
+        self.labels: dict[str, Buffer] = {}
+        self.disconnected_at: float | None = None
+        self.quitting = False
+        self.on_quit: Callable[[], None] | None = None
+        self._label_count = 0
+        self._policy = backoffPolicy(
+            initialDelay=config.reconnect_initial,
+            maxDelay=config.reconnect_max,
+            factor=2.0,
+            jitter=lambda: jitter() * config.reconnect_initial,
+        )
+        self._endpoint: IStreamClientEndpoint | None = None
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def start(self, endpoint: IStreamClientEndpoint) -> None:
+        """Connect through *endpoint*, reconnecting until `quit`."""
+        self._endpoint = endpoint
+        self.service = ClientService(
+            _ReportingEndpoint(endpoint, self),
+            ClientFactory(self),
+            retryPolicy=self.retry_delay,
+            clock=self.clock,
+        )
+        self.service.startService()
+
+    def reconnect(self) -> None:
+        """Start connecting again after `give_up` (the /reconnect command)."""
+        if self.protocol is not None:
+            self.protocol.transport.loseConnection()
+            return
+        if self._endpoint is not None and (
+            self.service is None or not self.service.running
+        ):
+            self.start(self._endpoint)
+
+    def retry_delay(self, attempt: int) -> float:
+        """Backoff policy for the `ClientService`; also shown in the status bar."""
+        delay = self._policy(attempt - 1)
+        self.state.status.state = f"reconnecting in {delay:.0f}s"
+        self.state.changed()
+        return delay
+
+    def give_up(self, why: str) -> None:
+        """Stop reconnecting and say why in plain words."""
+        now = self.clock.seconds()
+        self.state.error(why, now=now)
+        if self.state.current is not self.state.server_buffer:
+            self.state.error(why, self.state.current, now=now)
+        self.state.status.state = "stopped"
+        self._stop_service()
+        self.state.changed()
+
+    def _stop_service(self) -> None:
+        if self.service is not None and self.service.running:
+            self.service.stopService()
+
+    def quit(self, message: str = "Leaving") -> None:
+        """Say goodbye to the server and stop for good."""
+        self.quitting = True
+        if self.protocol is not None and self.protocol.registered:
+            self.protocol.send("QUIT", message)
+        self._stop_service()
+        if self.on_quit is not None:
+            self.on_quit()
+
+    # -- called by the protocol -------------------------------------------
+
+    def connecting(self) -> None:
+        self.state.status.state = "connecting"
+        self.state.changed()
+
+    def connect_failed(self, failure: Failure) -> Failure:
+        reason = failure.getErrorMessage() or repr(failure.value)
+        self.state.error(
+            f"Cannot connect to {self.config.host}:{self.config.port}: {reason}",
+            now=self.clock.seconds(),
+        )
+        return failure
+
+    def connection_made(self, protocol: ClientProtocol) -> None:
+        self.protocol = protocol
+        self.caps = set()
+        self.state.status.state = "registering"
+        self.state.changed()
+
+    def registered(self, protocol: ClientProtocol, server: str) -> None:
+        state = self.state
+        state.nick = protocol.nick
+        state.status.nick = protocol.nick
+        state.status.state = "connected"
+        if state.status.server.startswith(self.config.host + ":"):
+            state.status.server = server
+        if self.rejoin:
+            protocol.send("JOIN", ",".join(self.rejoin))
+        state.changed()
+
+    def connection_lost(self, protocol: ClientProtocol, reason: Failure) -> None:
+        if self.protocol is not protocol:
+            return
+        self.protocol = None
+        state = self.state
+        now = self.clock.seconds()
+        state.status.lag = None
+        tls_problem = describe_failure(reason, self.config.host)
+        joined = [b for b in state.channels() if b.joined]
+        if protocol.registered:
+            self.rejoin = [b.name for b in joined]
+        why = tls_problem or reason.getErrorMessage() or "connection closed"
+        if self.quitting:
+            state.status.state = "disconnected"
+            state.changed()
+            return
+        self.disconnected_at = now
+        for buffer in [state.server_buffer, *joined]:
+            buffer.joined = buffer.kind == Buffer.SERVER
+            buffer.members.clear()
+            state.show(buffer, Line(now, Kind.GAP, f"Disconnected: {why}"))
+        if tls_problem is not None:
+            self.give_up(
+                tls_problem + " Not retrying; type /reconnect after fixing it."
+            )
+        else:
+            state.status.state = "disconnected"
+            state.changed()
+
+    def caps_changed(self, caps: set[str]) -> None:
+        self.caps = set(caps)
+
+    def joined(self, buffer: Buffer) -> None:
+        """We are in *buffer*'s channel: switch to it, show the gap, get history."""
+        state = self.state
+        folded = state.fold(buffer.name)
+        if folded in self.switch_to:
+            self.switch_to.discard(folded)
+            state.switch(state.buffers.index(buffer))
+        if not any(state.fold(name) == folded for name in self.rejoin):
+            self.rejoin.append(buffer.name)
+        since = None
+        if self.disconnected_at is not None and buffer.lines:
+            since = buffer.lines[-1].time
+            gap = self.clock.seconds() - self.disconnected_at
+            state.show(
+                buffer,
+                Line(
+                    self.clock.seconds(),
+                    Kind.GAP,
+                    f"Rejoined after {gap:.0f} s away; messages sent meanwhile"
+                    + (" are loaded below" if self.history_cap else " were missed"),
+                ),
+            )
+        if self.history_cap:
+            bound = "*" if since is None else f"timestamp={iso_time(since)}"
+            self.send(
+                "CHATHISTORY",
+                "LATEST",
+                buffer.name,
+                bound,
+                str(self.config.history_lines),
+            )
+
+    def lag(self, seconds: float) -> None:
+        self.state.status.lag = seconds
+        self.state.changed()
+
+    # -- called by commands and the UI -------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self.protocol is not None and self.protocol.registered
+
+    @property
+    def history_cap(self) -> str | None:
+        for cap in ("chathistory", "draft/chathistory"):
+            if cap in self.caps:
+                return cap
+        return None
+
+    def send(self, command: str, *params: str, origin: Buffer | None = None) -> bool:
+        """Send a command; *origin* gets its replies (labeled-response)."""
+        if self.protocol is None:
+            self.state.error("Not connected", origin, now=self.clock.seconds())
+            return False
+        tags: dict[str, str] | None = None
+        if origin is not None and "labeled-response" in self.caps:
+            self._label_count += 1
+            label = f"c{self._label_count}"
+            self.labels[label] = origin
+            tags = {"label": label}
+        self.protocol.send(command, *params, tags=tags)
+        return True
+
+    def origin_of(self, message: Message) -> Buffer | None:
+        """The buffer a labeled reply belongs to, if it still exists."""
+        label = message.tags.get("label")
+        if label is None:
+            return None
+        buffer = self.labels.pop(label, None)
+        return buffer if buffer in self.state.buffers else None
+
+    def say(self, target: str, text: str, kind: str = Kind.MESSAGE) -> None:
+        """Send a message (split to fit) and show it unless the server echoes it."""
+        command = "NOTICE" if kind == Kind.NOTICE else "PRIVMSG"
+        buffer = self.state.open(target)
+        for piece in split_text(text):
+            body = f"\x01ACTION {piece}\x01" if kind == Kind.ACTION else piece
+            if not self.send(command, target, body, origin=buffer):
+                return
+            if "echo-message" not in self.caps:
+                line = Line(
+                    self.clock.seconds(), kind, piece, self.state.nick, own=True
+                )
+                self.state.show(buffer, line)
+
+    def join(self, channels: str, key: str | None = None) -> None:
+        for name in channels.split(","):
+            if name:
+                self.switch_to.add(self.state.fold(name))
+        params = (channels, key) if key else (channels,)
+        self.send("JOIN", *params, origin=self.state.current)
+
+    def part(self, buffer: Buffer, reason: str | None = None) -> None:
+        self.rejoin = [
+            name
+            for name in self.rejoin
+            if self.state.fold(name) != self.state.fold(buffer.name)
+        ]
+        params = (buffer.name, reason) if reason else (buffer.name,)
+        self.send("PART", *params)
+
+    def request_older(self, buffer: Buffer) -> bool:
+        """Ask for history before the oldest line of *buffer* (scrolling up)."""
+        if (
+            not self.history_cap
+            or not self.connected
+            or buffer.kind == Buffer.SERVER
+            or buffer.history_pending
+            or buffer.history_exhausted
+        ):
+            return False
+        bound = f"timestamp={iso_time(buffer.lines[0].time)}" if buffer.lines else "*"
+        buffer.history_pending = True
+        return self.send(
+            "CHATHISTORY", "BEFORE", buffer.name, bound, str(self.config.history_lines)
+        )
+
+
+__all__ = ["ClientFactory", "ClientProtocol", "Session"]

@@ -1,0 +1,86 @@
+"""Shared helpers for the client tests: a session on a Clock and a fake wire."""
+
+from __future__ import annotations
+
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.error import ConnectionRefusedError
+from twisted.internet.interfaces import (
+    IProtocol,
+    IProtocolFactory,
+    IStreamClientEndpoint,
+)
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from zope.interface import implementer
+
+from chat.client.config import ClientConfig
+from chat.client.connection import ClientProtocol, Session
+
+
+def make_session(**settings: object) -> Session:
+    """A session on a `Clock` with no jitter, for nick ``alice`` by default."""
+    values: dict[str, object] = {"nick": "alice", "host": "irc.test", "port": 6697}
+    values.update(settings)
+    return Session(ClientConfig(**values), Clock(), jitter=lambda: 0.0)  # type: ignore[arg-type]
+
+
+class Wire:
+    """A `ClientProtocol` on a `StringTransport`: feed server lines, read ours."""
+
+    def __init__(self, session: Session | None = None, **settings: object) -> None:
+        self.session = session or make_session(**settings)
+        self.clock: Clock = self.session.clock  # type: ignore[assignment]
+        self.state = self.session.state
+        self.protocol = ClientProtocol(self.session)
+        self.transport = StringTransport()
+        self.protocol.makeConnection(self.transport)
+
+    def feed(self, *lines: str) -> None:
+        for line in lines:
+            self.protocol.dataReceived(line.encode("utf-8") + b"\r\n")
+
+    def sent(self) -> list[str]:
+        """Lines written since the last call."""
+        data = self.transport.value().decode("utf-8")
+        self.transport.clear()
+        return [line for line in data.split("\r\n") if line]
+
+    def register(self, nick: str = "alice", caps: str = "") -> None:
+        """Run a plain registration (optionally acking *caps*) through 001."""
+        if caps:
+            self.feed(f":srv CAP * LS :{caps}", f":srv CAP * ACK :{caps}")
+        else:
+            self.feed(":srv CAP * LS :")
+        self.feed(
+            f":srv 001 {nick} :Welcome to the test network {nick}",
+            f":srv 005 {nick} PREFIX=(qaohv)~&@%+ CHANTYPES=# :are supported",
+        )
+        self.sent()
+
+    def lines(self, name: str | None = None) -> list[str]:
+        """The texts of a buffer (the server buffer by default)."""
+        buffer = self.state.server_buffer if name is None else self.state.find(name)
+        assert buffer is not None, f"no buffer {name}"
+        return [line.text for line in buffer.lines]
+
+
+@implementer(IStreamClientEndpoint)
+class FakeEndpoint:
+    """Fails or succeeds on demand, recording when each attempt was made."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.attempts: list[float] = []
+        self.refuse = True
+        self.connected: list[tuple[IProtocol, StringTransport]] = []
+
+    def connect(self, factory: IProtocolFactory) -> Deferred[IProtocol]:
+        self.attempts.append(self.clock.seconds())
+        if self.refuse:
+            return fail(ConnectionRefusedError("Connection refused"))
+        protocol = factory.buildProtocol(None)
+        assert protocol is not None
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        self.connected.append((protocol, transport))
+        return succeed(protocol)
