@@ -118,3 +118,13 @@ ERR_SASLTOOLONG = "905"
 ERR_SASLABORTED = "906"
 ERR_SASLALREADY = "907"
 RPL_SASLMECHS = "908"
+
+RPL_WHOSPCRPL = "354"
+ERR_TOOMANYMATCHES = "416"
+
+# INVITE without parameters lists the user's invitations.  modern.ircdocs.horse
+# calls 336/337 RPL_INVITELIST/RPL_ENDOFINVITELIST; here those names already
+# hold 346/347, which modern docs call RPL_INVEXLIST/RPL_ENDOFINVEXLIST.
+RPL_INVITED = "336"
+RPL_ENDOFINVITED = "337"
+ERR_KEYSET = "467"
