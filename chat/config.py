@@ -1,9 +1,28 @@
-"""The server's configuration: one typed object with safe defaults."""
+"""The server's configuration: one typed object with safe defaults.
+
+`load_config` builds a `ServerConfig` from three layers, each overriding the
+one before: the defaults below, a TOML file (``--config``), and the command
+line.  Every value goes through the same checks whichever layer it came from,
+and a bad value raises `ConfigError` with a message naming the setting.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+#: Accepted values of ``log_format``.
+LOG_FORMATS = ("text", "json")
+#: The prefix of every hash made by `chat.passwords`.
+HASH_PREFIX = "scrypt$"
+
+
+class ConfigError(ValueError):
+    """A configuration value or file is wrong; the message says which."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +67,180 @@ class ServerConfig:
     operators: dict[str, str] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
     timeouts: Timeouts = field(default_factory=Timeouts)
+    log_format: str = "text"
+    metrics: str | None = None
+    shutdown_timeout: float = 5.0
+
+    def listeners_differ(self, other: ServerConfig) -> bool:
+        """Whether *other* listens elsewhere (which needs a restart)."""
+        return (self.port, self.listen, self.metrics) != (
+            other.port,
+            other.listen,
+            other.metrics,
+        )
+
+
+# -- checking single values -------------------------------------------------
+
+
+def _text(name: str, value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{name} must be a non-empty string")
+    return value
+
+
+def _token(name: str, value: object) -> str:
+    text = _text(name, value)
+    if any(c.isspace() for c in text) or text.startswith(":"):
+        raise ConfigError(f"{name} must not contain spaces or start with ':'")
+    return text
+
+
+def _port(name: str, value: object) -> int:
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{name} must be a port number")
+    if not 0 <= value <= 65535:
+        raise ConfigError(f"{name} must be between 0 and 65535, not {value}")
+    return value
+
+
+def _endpoints(name: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise ConfigError(f"{name} must be a list of endpoint strings")
+    return tuple(_text(name, item) for item in value)
+
+
+def _path(name: str, value: object) -> Path:
+    if isinstance(value, Path):
+        return value
+    return Path(_text(name, value)).expanduser()
+
+
+def _log_format(name: str, value: object) -> str:
+    if value not in LOG_FORMATS:
+        raise ConfigError(f"{name} must be one of {', '.join(LOG_FORMATS)}")
+    return str(value)
+
+
+def _seconds(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(f"{name} must be a non-negative number of seconds")
+    return float(value)
+
+
+def _operators(name: str, value: object) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f'[{name}] must be a table of name = "scrypt$..."')
+    operators: dict[str, str] = {}
+    for oper, hashed in value.items():
+        _token(f"operator name {oper!r}", oper)
+        if not isinstance(hashed, str) or not hashed.startswith(HASH_PREFIX):
+            raise ConfigError(
+                f"operator {oper!r}: the password must be a hash made with "
+                "'python -m chat.passwords', not plain text"
+            )
+        operators[oper] = hashed
+    return operators
+
+
+def _section(cls: type[Any]) -> Callable[[str, object], Any]:
+    """A checker for a table whose keys are the fields of dataclass *cls*."""
+
+    def check(name: str, value: object) -> Any:
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"[{name}] must be a table")
+        defaults = cls()
+        known = {f.name: getattr(defaults, f.name) for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        for key, item in value.items():
+            attr = key.replace("-", "_")
+            if attr not in known:
+                raise ConfigError(f"unknown setting {key!r} in [{name}]")
+            if isinstance(known[attr], float):
+                values[attr] = _seconds(f"{name}.{key}", item)
+            elif isinstance(item, bool) or not isinstance(item, int) or item < 1:
+                raise ConfigError(f"{name}.{key} must be a positive integer")
+            else:
+                values[attr] = item
+        return cls(**values)
+
+    return check
+
+
+#: Every setting, by `ServerConfig` field name, with its check.
+CHECKS: dict[str, Callable[[str, object], Any]] = {
+    "server_name": _token,
+    "network": _token,
+    "port": _port,
+    "listen": _endpoints,
+    "cert": _path,
+    "key": _path,
+    "data_dir": _path,
+    "cert_dir": _path,
+    "motd_file": _path,
+    "password": _text,
+    "operators": _operators,
+    "limits": _section(Limits),
+    "timeouts": _section(Timeouts),
+    "log_format": _log_format,
+    "metrics": _text,
+    "shutdown_timeout": _seconds,
+}
+#: Settings holding file names: relative ones in a file are relative to it.
+PATHS = ("cert", "key", "data_dir", "cert_dir", "motd_file")
+#: Names in the TOML file that differ from the field names.
+ALIASES = {"motd": "motd_file"}
+
+
+def check(name: str, value: object) -> Any:
+    """Check and convert one setting given by its `ServerConfig` field name."""
+    try:
+        checker = CHECKS[name]
+    except KeyError:
+        raise ConfigError(f"unknown setting {name!r}") from None
+    return checker(name.replace("_", "-"), value)
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    """Read and check a TOML configuration file; keys become field names."""
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror}") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}") from error
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        name = ALIASES.get(name, name)
+        try:
+            values[name] = check(name, value)
+        except ConfigError as error:
+            raise ConfigError(f"{path}: {error}") from error
+        if name in PATHS and not values[name].is_absolute():
+            values[name] = path.parent / values[name]
+    return values
+
+
+def load_config(
+    path: Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> ServerConfig:
+    """Build the configuration: defaults, then the file at *path*, then *overrides*.
+
+    *overrides* (the command line) hold field names with unchecked values.
+    When listeners are named and no port is, neither in the file nor in
+    *overrides*, only those listeners open.
+    """
+    values = read_file(path) if path is not None else {}
+    for name, value in (overrides or {}).items():
+        values[name] = check(name, value)
+    if values.get("listen") and "port" not in values:
+        values["port"] = None
+    return ServerConfig(**values)

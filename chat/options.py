@@ -1,0 +1,116 @@
+"""Command-line options of ``twistd chat``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from twisted.python import usage
+
+from chat.config import ConfigError, ServerConfig, load_config
+
+#: Options whose value is a setting, by option name -> `ServerConfig` field.
+SETTINGS = {
+    "port": "port",
+    "cert": "cert",
+    "key": "key",
+    "cert-dir": "cert_dir",
+    "server-name": "server_name",
+    "network": "network",
+    "motd": "motd_file",
+    "password": "password",
+    "data-dir": "data_dir",
+    "log-format": "log_format",
+    "metrics": "metrics",
+}
+
+
+class Options(usage.Options):
+    """``twistd chat [options]``: the IRC server's settings."""
+
+    synopsis = "[options]"
+    longdesc = """\
+An IRC server speaking TLS (1.2 and newer) on --port, 6697 by default.
+
+Every option can also be set in a TOML file given with --config, with the
+same names (server-name or server_name, motd, listen = [...], ...) and the
+tables [operators] (name = "scrypt$..." hashes from `python -m
+chat.passwords`), [limits] and [timeouts]; the command line wins over the
+file.  Relative paths in the file are relative to the file.
+
+Without --cert/--key a development CA and a certificate for localhost,
+127.0.0.1 and ::1 are created in --cert-dir on first start and reused later.
+
+SIGHUP reloads the configuration file, the MOTD and the certificate and key
+without dropping clients; a bad new configuration is logged and ignored.
+SIGTERM sends ERROR to every client and exits.  Listener changes (--port,
+--listen, --metrics) need a restart."""
+
+    optParameters = [
+        ["config", "c", None, "TOML configuration file."],
+        [
+            "port",
+            "p",
+            None,
+            "TLS port on all interfaces (default: 6697, or none when only "
+            "--listen is given).",
+        ],
+        ["cert", None, None, "PEM certificate (chain, leaf first)."],
+        ["key", None, None, "PEM private key of --cert."],
+        [
+            "cert-dir",
+            None,
+            None,
+            "Directory of the development CA and certificate (default: certs).",
+        ],
+        ["server-name", None, None, "Server name (default: chat.localhost)."],
+        ["network", None, None, "Network name in ISUPPORT (default: ChatNet)."],
+        ["motd", None, None, "File with the message of the day (UTF-8)."],
+        [
+            "password",
+            None,
+            None,
+            "Connection password (PASS); visible to other local users in the "
+            "process list, prefer the config file.",
+        ],
+        ["data-dir", None, None, "Directory for stored data (default: data)."],
+        ["log-format", None, None, "Log format: text (default) or json (lines)."],
+        [
+            "metrics",
+            None,
+            None,
+            "Endpoint of a Prometheus metrics page, e.g. "
+            "tcp:9100:interface=127.0.0.1 (default: none).",
+        ],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["listen"] = []
+        self.config = ServerConfig()
+
+    def opt_listen(self, endpoint: str) -> None:
+        """Also listen on ENDPOINT (repeatable): tcp:6667 is plaintext, tls:6697 TLS."""
+        self["listen"].append(endpoint)
+
+    def overrides(self) -> dict[str, Any]:
+        """The settings given on the command line, by field name."""
+        values: dict[str, Any] = {
+            field: self[option]
+            for option, field in SETTINGS.items()
+            if self[option] is not None
+        }
+        if self["listen"]:
+            values["listen"] = tuple(self["listen"])
+        return values
+
+    def load(self) -> ServerConfig:
+        """Read the configuration file again and apply the command line."""
+        path = Path(self["config"]) if self["config"] else None
+        return load_config(path, self.overrides())
+
+    def postOptions(self) -> None:
+        try:
+            self.config = self.load()
+        except ConfigError as error:
+            raise usage.UsageError(str(error)) from error

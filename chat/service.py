@@ -1,0 +1,337 @@
+"""makeService(): the listeners and the chat server, wired together.
+
+`ChatService` is a `MultiService` with one `Listener` child per endpoint.  On
+stop it closes the listeners, sends ``ERROR`` to every client and waits (at
+most ``shutdown_timeout`` seconds on the reactor clock) for the goodbyes to
+be flushed.  `ChatService.reload` (``SIGHUP``) swaps the configuration, the
+MOTD and the TLS certificate without touching open connections.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any, cast
+
+from twisted.application.service import MultiService, Service
+from twisted.internet.defer import Deferred, gatherResults, succeed
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IProtocolFactory,
+    IReactorFromThreads,
+    IReactorTime,
+    IStreamServerEndpoint,
+)
+from twisted.internet.protocol import Protocol
+from twisted.logger import Logger
+from twisted.protocols.policies import WrappingFactory
+from twisted.python.failure import Failure
+
+from chat.config import ConfigError, ServerConfig
+from chat.server import ChatServer
+from chat.tls import (
+    DevCertificate,
+    ReloadableServerTLS,
+    TLSServerFactory,
+    ensure_dev_certificate,
+    server_options,
+)
+
+#: Prefix of a ``--listen`` endpoint that gets the server's TLS.
+TLS_PREFIX = "tls:"
+SHUTDOWN_REASON = "Server shutting down"
+
+log = Logger()
+
+
+def load_motd(path: Path | None) -> list[str] | None:
+    """The lines of the MOTD file, or None when there is none."""
+    if path is None:
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot read the MOTD {path}: {error.strerror}") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"the MOTD {path} is not UTF-8: {error}") from error
+    return [line.rstrip() for line in text.splitlines()]
+
+
+class _Tracking:
+    """A wrapping factory that can tell when its last connection is gone."""
+
+    protocols: dict[Protocol, int]
+
+    def when_idle(self) -> Deferred[None]:
+        """Fires once no connection of this factory is left."""
+        if not self.protocols:
+            return succeed(None)
+        waiter: Deferred[None] = Deferred()
+        self.__dict__.setdefault("_idle_waiters", []).append(waiter)
+        return waiter
+
+    def unregisterProtocol(self, p: Protocol) -> None:
+        super().unregisterProtocol(p)  # type: ignore[misc]
+        if not self.protocols:
+            waiters = self.__dict__.pop("_idle_waiters", [])
+            for waiter in waiters:
+                waiter.callback(None)
+
+    def abort_all(self) -> None:
+        """Drop every connection left, without waiting for its buffers."""
+        for p in list(self.protocols):
+            if p.transport is not None:
+                p.transport.abortConnection()  # type: ignore[attr-defined]
+
+
+class TrackedFactory(_Tracking, WrappingFactory):
+    """A plaintext listener's factory."""
+
+
+class TrackedTLSFactory(_Tracking, TLSServerFactory):
+    """A TLS listener's factory."""
+
+
+class Listener(Service):
+    """Listen on one endpoint while the service runs."""
+
+    def __init__(
+        self,
+        description: str,
+        endpoint: IStreamServerEndpoint,
+        factory: IProtocolFactory,
+    ) -> None:
+        self.description = description
+        self.endpoint = endpoint
+        self.factory = factory
+        self.port: IListeningPort | None = None
+        self._pending: Deferred[IListeningPort] | None = None
+
+    def privilegedStartService(self) -> None:
+        super().privilegedStartService()
+        self._listen()
+
+    def startService(self) -> None:
+        super().startService()
+        if self._pending is None:
+            self._listen()
+
+    def _listen(self) -> None:
+        failures: list[Failure] = []
+        self._pending = self.endpoint.listen(self.factory)
+        self._pending.addCallback(self._listening)
+        self._pending.addErrback(failures.append)
+        if failures:
+            self._pending = None
+            failures[0].raiseException()
+
+    def _listening(self, port: IListeningPort) -> IListeningPort:
+        self.port = port
+        log.info(
+            "Listening on {description}: {address}",
+            description=self.description,
+            address=port.getHost(),
+        )
+        return port
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        port, self.port, self._pending = self.port, None, None
+        if port is None:
+            return succeed(None)
+        stopped: Deferred[None] | None = port.stopListening()
+        return stopped or succeed(None)
+
+
+class ChatService(MultiService):
+    """The chat server and its listeners; see the module docstring."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        server: ChatServer,
+        reactor: IReactorTime,
+        reload_config: Callable[[], ServerConfig],
+        tls: ReloadableServerTLS | None = None,
+        dev_certificate: DevCertificate | None = None,
+        handle_signals: bool = False,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.server = server
+        self.reactor = reactor
+        self.tls = tls
+        self.dev_certificate = dev_certificate
+        self.factories: list[_Tracking] = []
+        self.listeners: list[Listener] = []
+        self._reload_config = reload_config
+        self._handle_signals = handle_signals
+        self._previous_sighup: Any = None
+
+    def add_listener(self, description: str) -> Listener:
+        """Listen on endpoint *description* (``tls:`` wraps it in our TLS)."""
+        factory: TrackedFactory | TrackedTLSFactory
+        if description.startswith(TLS_PREFIX):
+            if self.tls is None:
+                raise ConfigError("internal error: TLS listener without TLS")
+            inner = description[len(TLS_PREFIX) :]
+            if inner[:1].isdigit():
+                inner = f"tcp:{inner}"
+            endpoint = serverFromString(self.reactor, inner)
+            factory = TrackedTLSFactory(self.tls, self.server)
+        else:
+            endpoint = serverFromString(self.reactor, description)
+            factory = TrackedFactory(self.server)
+        self.factories.append(factory)
+        listener = Listener(description, endpoint, factory)
+        listener.setServiceParent(self)
+        self.listeners.append(listener)
+        return listener
+
+    def tls_port(self) -> int | None:
+        """The port number of the first TLS listener, once listening."""
+        for listener in self.listeners:
+            if isinstance(listener.factory, TLSServerFactory) and listener.port:
+                return int(getattr(listener.port.getHost(), "port", 0))
+        return None
+
+    # -- start and stop -------------------------------------------------
+
+    def startService(self) -> None:
+        super().startService()
+        if self._handle_signals:
+            self._previous_sighup = signal.signal(signal.SIGHUP, self._on_sighup)
+        if self.dev_certificate is not None:
+            self._warn_dev_certificate(self.dev_certificate)
+
+    def _warn_dev_certificate(self, dev: DevCertificate) -> None:
+        made = "Created" if dev.created else "Using"
+        log.warn(
+            "*** DEVELOPMENT CERTIFICATE *** {made} {cert}, signed by the "
+            "development CA {ca} and valid only for localhost, 127.0.0.1 and ::1. "
+            "Do not use it in production: give --cert and --key.",
+            made=made,
+            cert=str(dev.cert),
+            ca=str(dev.ca),
+        )
+        log.warn(
+            "Connect with: python -m chat.client --host localhost --port {port} "
+            "--ca {ca}",
+            port=self.tls_port(),
+            ca=str(dev.ca),
+        )
+
+    def stopService(self) -> Deferred[None]:
+        if self._handle_signals:
+            signal.signal(signal.SIGHUP, self._previous_sighup or signal.SIG_DFL)
+        listeners_stopped = super().stopService()
+        stopped = listeners_stopped or succeed(None)
+        stopped.addCallback(lambda _: self._disconnect_clients())
+        return stopped
+
+    def _disconnect_clients(self) -> Deferred[None]:
+        """Say ERROR to everyone and wait a bounded time for the bytes to leave."""
+        clients = len(self.server.connections)
+        log.info("Shutting down: disconnecting {clients} clients", clients=clients)
+        self.server.shutdown(SHUTDOWN_REASON)
+        idle = gatherResults([f.when_idle() for f in self.factories])
+        idle.addTimeout(self.config.shutdown_timeout, self.reactor)
+
+        def give_up(failure: Failure) -> None:
+            log.warn("Shutdown timeout: dropping connections that did not close")
+            for factory in self.factories:
+                factory.abort_all()
+
+        return idle.addCallbacks(lambda _: None, give_up)
+
+    # -- reload ---------------------------------------------------------
+
+    def _on_sighup(self, signum: int, frame: FrameType | None) -> None:
+        cast(IReactorFromThreads, self.reactor).callFromThread(self.reload)
+
+    def reload(self) -> bool:
+        """Load the configuration, MOTD and certificate again; True if applied.
+
+        Anything wrong leaves the running configuration in place.
+        """
+        try:
+            config = self._reload_config()
+            motd = load_motd(config.motd_file)
+            tls = None
+            if self.tls is not None:
+                tls, self.dev_certificate = load_tls(config)
+        except ValueError as error:  # ConfigError, TLSConfigError
+            log.error(
+                "Reload rejected, keeping the running configuration: {error}",
+                error=str(error),
+            )
+            return False
+        if config.listeners_differ(self.config):
+            log.warn("Changes to --port, --listen and --metrics need a restart")
+        self.config = config
+        self.server.config = config
+        self.server.motd = motd
+        if tls is not None and self.tls is not None:
+            self.tls.replace(tls)
+        log.info("Configuration reloaded")
+        return True
+
+
+def load_tls(config: ServerConfig) -> tuple[Any, DevCertificate | None]:
+    """TLS server options from *config*, making a development certificate
+    when none is configured; raises `ConfigError` or `TLSConfigError`."""
+    if (config.cert is None) != (config.key is None):
+        raise ConfigError("give both --cert and --key, or neither")
+    dev = None
+    if config.cert is None or config.key is None:
+        dev = ensure_dev_certificate(config.cert_dir)
+        cert, key = dev.cert, dev.key
+    else:
+        cert, key = config.cert, config.key
+    return server_options(cert, key), dev
+
+
+def listener_descriptions(config: ServerConfig) -> list[str]:
+    """Every endpoint to listen on: ``--port`` first, then ``--listen``."""
+    descriptions = [] if config.port is None else [f"{TLS_PREFIX}tcp:{config.port}"]
+    return descriptions + list(config.listen)
+
+
+def makeService(
+    config: ServerConfig,
+    reload_config: Callable[[], ServerConfig] | None = None,
+    reactor: IReactorTime | None = None,
+    handle_signals: bool = False,
+) -> ChatService:
+    """The whole server as a service; raises `ConfigError` or `TLSConfigError`.
+
+    *reload_config* reads the configuration again on reload (default: keep
+    *config*); *handle_signals* makes ``SIGHUP`` reload.
+    """
+    if reactor is None:
+        from twisted.internet import reactor as default_reactor
+
+        reactor = cast(IReactorTime, default_reactor)
+    descriptions = listener_descriptions(config)
+    if not descriptions:
+        raise ConfigError("nothing to listen on: give --port or --listen")
+    server = ChatServer(config, reactor, load_motd(config.motd_file))
+    tls = dev = None
+    if any(d.startswith(TLS_PREFIX) for d in descriptions):
+        options, dev = load_tls(config)
+        tls = ReloadableServerTLS(options)
+    service = ChatService(
+        config,
+        server,
+        reactor,
+        reload_config or (lambda: config),
+        tls,
+        dev,
+        handle_signals,
+    )
+    for description in descriptions:
+        service.add_listener(description)
+    return service

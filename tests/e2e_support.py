@@ -1,0 +1,224 @@
+"""End-to-end helpers: a real server on loopback and line clients over TLS.
+
+`start_server` runs the whole service (listeners included) on port 0 with a
+fresh development CA; `connect_tls` and `connect_plain` open real sockets to
+it; `LineClient.wait_for` waits, with a timeout, for a matching message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, cast
+
+from twisted.internet import reactor as _reactor
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import (
+    TCP4ClientEndpoint,
+    connectProtocol,
+    wrapClientTLS,
+)
+from twisted.internet.interfaces import IListeningPort, IReactorTime
+from twisted.internet.protocol import connectionDone
+from twisted.internet.ssl import Certificate, optionsForClientTLS
+from twisted.protocols.basic import LineReceiver
+from twisted.python.failure import Failure
+from twisted.trial.unittest import TestCase
+
+from chat.config import ServerConfig
+from chat.message import Message, parse
+from chat.service import ChatService, makeService
+from chat.tls import DEV_CA_FILE
+
+reactor = cast(IReactorTime, _reactor)
+#: Seconds a test waits for one expected message.
+TIMEOUT = 10.0
+#: The TLS listener of `start_server`: loopback only, any free port.
+TLS_LOOPBACK = "tls:tcp:0:interface=127.0.0.1"
+PLAIN_LOOPBACK = "tcp:0:interface=127.0.0.1"
+
+Predicate = Callable[[Message], bool]
+
+
+def is_command(command: str, *params: str) -> Predicate:
+    """A predicate matching *command* whose first params are *params*."""
+
+    def match(message: Message) -> bool:
+        return (
+            message.command == command
+            and tuple(message.params[: len(params)]) == params
+        )
+
+    return match
+
+
+class LineClient(LineReceiver):
+    """An IRC connection for tests: keeps what arrives, answers PING."""
+
+    delimiter = b"\n"
+    MAX_LENGTH = 16384
+
+    def __init__(self) -> None:
+        self.inbox: list[Message] = []
+        self.received: list[Message] = []
+        self._waiters: list[tuple[Predicate, Deferred[Message]]] = []
+        self.lost: Deferred[None] = Deferred()
+        self.reason: Failure | None = None
+
+    def lineReceived(self, line: bytes) -> None:
+        message = parse(line.rstrip(b"\r").decode("utf-8"))
+        self.received.append(message)
+        if message.command == "PING":
+            self.send("PONG", *message.params)
+        for waiter in self._waiters:
+            predicate, deferred = waiter
+            if predicate(message):
+                self._waiters.remove(waiter)
+                deferred.callback(message)
+                return
+        self.inbox.append(message)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.reason = reason
+        self.lost.callback(None)
+
+    def send(self, command: str, *params: str) -> None:
+        """Send one message; the last parameter may contain spaces."""
+        self.sendLine(Message(command, params).to_bytes().rstrip(b"\r\n"))
+
+    def wait_for(
+        self, predicate: Predicate, timeout: float = TIMEOUT
+    ) -> Deferred[Message]:
+        """The first unclaimed message matching *predicate*, now or later."""
+        for message in self.inbox:
+            if predicate(message):
+                self.inbox.remove(message)
+                d: Deferred[Message] = Deferred()
+                d.callback(message)
+                return d
+        d = Deferred()
+        self._waiters.append((predicate, d))
+        return d.addTimeout(timeout, reactor)
+
+    def take(self, predicate: Predicate) -> list[Message]:
+        """Remove and return every unclaimed message matching *predicate*."""
+        taken = [m for m in self.inbox if predicate(m)]
+        self.inbox = [m for m in self.inbox if not predicate(m)]
+        return taken
+
+    async def register(self, nick: str) -> None:
+        """NICK and USER, then wait for the end of the MOTD (376 or 422)."""
+        self.send("NICK", nick)
+        self.send("USER", nick.lower(), "0", "*", f"{nick} test")
+        await self.wait_for(lambda m: m.command in ("376", "422"))
+
+    async def sync(self, token: str = "sync") -> None:
+        """Round trip a PING: everything sent before it has arrived."""
+        self.send("PING", token)
+        await self.wait_for(lambda m: m.command == "PONG" and token in m.params)
+
+
+def client_tls(ca_file: Path, hostname: str = "localhost") -> Any:
+    """Client TLS options trusting only the CA in *ca_file*."""
+    authority = Certificate.loadPEM(ca_file.read_bytes())
+    return optionsForClientTLS(hostname, trustRoot=authority)
+
+
+async def connect_tls(
+    port: int, ca_file: Path, hostname: str = "localhost"
+) -> LineClient:
+    """A TLS connection to 127.0.0.1:*port*, verifying *hostname*."""
+    endpoint = wrapClientTLS(
+        client_tls(ca_file, hostname), TCP4ClientEndpoint(reactor, "127.0.0.1", port)
+    )
+    return await connectProtocol(endpoint, LineClient())
+
+
+async def connect_plain(port: int) -> LineClient:
+    """A plaintext connection to 127.0.0.1:*port*."""
+    return await connectProtocol(
+        TCP4ClientEndpoint(reactor, "127.0.0.1", port), LineClient()
+    )
+
+
+def port_of(port: IListeningPort | None) -> int:
+    """The port number a listener got."""
+    assert port is not None, "not listening"
+    host = port.getHost()
+    assert isinstance(host, IPv4Address | IPv6Address), host
+    return host.port
+
+
+class RunningServer:
+    """A started `ChatService` and where to reach it."""
+
+    def __init__(self, service: ChatService, cert_dir: Path) -> None:
+        self.service = service
+        self.ca_file = cert_dir / DEV_CA_FILE
+        self.clients: list[LineClient] = []
+
+    def track(self, client: LineClient) -> LineClient:
+        """Make `stop` wait for *client*'s connection to close too."""
+        self.clients.append(client)
+        return client
+
+    async def stop(self) -> None:
+        """Stop the service (if running) and wait until every client is gone."""
+        if self.service.running:
+            await self.service.stopService()
+        for client in self.clients:
+            await client.lost
+
+    @property
+    def tls_port(self) -> int:
+        port = self.service.tls_port()
+        assert port is not None, "no TLS listener"
+        return port
+
+    @property
+    def plain_port(self) -> int:
+        """The first listener without TLS."""
+        for listener in self.service.listeners:
+            if not listener.description.startswith("tls:"):
+                return port_of(listener.port)
+        raise AssertionError("no plaintext listener")
+
+    async def plain_client(self, nick: str | None = None) -> LineClient:
+        """A client on the plaintext listener, registered as *nick* when given."""
+        client = self.track(await connect_plain(self.plain_port))
+        if nick is not None:
+            await client.register(nick)
+        return client
+
+    async def client(self, nick: str | None = None) -> LineClient:
+        """A TLS client, registered as *nick* when given."""
+        client = self.track(await connect_tls(self.tls_port, self.ca_file))
+        if nick is not None:
+            await client.register(nick)
+        return client
+
+
+def start_server(
+    case: TestCase, *listen: str, config: ServerConfig | None = None, **settings: Any
+) -> RunningServer:
+    """Start the whole service on loopback for *case*, stopped on cleanup.
+
+    Without *listen* there is one TLS listener; the development CA and
+    certificate are made in a fresh directory unless *settings* say otherwise.
+    """
+    cert_dir = Path(case.mktemp())
+    base = config or ServerConfig(server_name="irc.test", network="TestNet")
+    config = replace(
+        base,
+        port=None,
+        listen=listen or (TLS_LOOPBACK,),
+        cert_dir=settings.pop("cert_dir", cert_dir),
+        **settings,
+    )
+    service = makeService(config, reactor=reactor)
+    service.startService()
+    server = RunningServer(service, config.cert_dir)
+    case.addCleanup(lambda: Deferred.fromCoroutine(server.stop()))
+    return server

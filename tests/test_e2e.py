@@ -1,0 +1,169 @@
+"""End to end over real loopback sockets: TLS, many clients, plaintext."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from OpenSSL import SSL
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import (
+    TCP4ClientEndpoint,
+    connectProtocol,
+    wrapClientTLS,
+)
+from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
+from twisted.internet.protocol import Protocol, connectionDone
+from twisted.python.failure import Failure
+from twisted.trial.unittest import TestCase
+from zope.interface import implementer
+
+from chat.tls import TLSServerFactory
+from tests.e2e_support import (
+    PLAIN_LOOPBACK,
+    TIMEOUT,
+    TLS_LOOPBACK,
+    LineClient,
+    RunningServer,
+    is_command,
+    reactor,
+    start_server,
+)
+
+CLIENTS = 8
+
+
+async def join_all(clients: list[LineClient], channel: str) -> None:
+    """Every client joins *channel*; returns once each saw its end of NAMES."""
+    for client in clients:
+        client.send("JOIN", channel)
+        await client.wait_for(lambda m: m.command == "366")
+    for client in clients:
+        await client.sync("joined")
+        client.inbox.clear()
+
+
+async def chat_round(clients: list[LineClient], nicks: list[str], channel: str) -> None:
+    """Each client says one line; each must see every other line exactly once."""
+    for nick, client in zip(nicks, clients, strict=True):
+        client.send("PRIVMSG", channel, f"hello from {nick}")
+    for nick, client in zip(nicks, clients, strict=True):
+        others = [n for n in nicks if n != nick]
+        for other in others:
+            await client.wait_for(is_command("PRIVMSG", channel, f"hello from {other}"))
+    for client in clients:
+        await client.sync("done")
+        extra = client.take(lambda m: m.command == "PRIVMSG")
+        assert extra == [], f"duplicate or own messages: {extra}"
+
+
+class ManyClientsTests(TestCase):
+    async def test_eight_tls_clients_chat_in_one_channel(self) -> None:
+        server = start_server(self)
+        nicks = [f"user{i}" for i in range(CLIENTS)]
+        clients = [await server.client(nick) for nick in nicks]
+        await join_all(clients, "#room")
+        await chat_round(clients, nicks, "#room")
+        self.assertEqual(server.service.server.registered_count, CLIENTS)
+
+    async def test_plaintext_listener_joins_the_same_channel(self) -> None:
+        server = start_server(self, TLS_LOOPBACK, PLAIN_LOOPBACK)
+        tls = await server.client("secure")
+        plain = await server.plain_client("plain")
+        await join_all([tls, plain], "#mixed")
+        await chat_round([tls, plain], ["secure", "plain"], "#mixed")
+        tls.send("NOTICE", "plain", "psst")
+        notice = await plain.wait_for(is_command("NOTICE", "plain"))
+        self.assertEqual(notice.params[1], "psst")
+
+    async def test_only_listen_opens_only_that_listener(self) -> None:
+        server = start_server(self, PLAIN_LOOPBACK)
+        self.assertIsNone(server.service.tls_port())
+        self.assertIsNone(server.service.tls)
+        client = await server.plain_client("alone")
+        await client.sync()
+
+
+class ShutdownTests(TestCase):
+    async def test_stop_sends_error_to_every_client_and_closes(self) -> None:
+        server = start_server(self, TLS_LOOPBACK, PLAIN_LOOPBACK)
+        clients = [await server.client("a"), await server.plain_client("b")]
+        unregistered = await server.client()
+        await server.service.stopService()
+        for client in [*clients, unregistered]:
+            error = await client.wait_for(is_command("ERROR"))
+            self.assertIn("Server shutting down", error.params[0])
+            await client.lost
+        self.assertFalse(server.service.server.connections)
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class OldTLSClient:
+    """A client context offering exactly one protocol version."""
+
+    def __init__(self, version: int) -> None:
+        self.context = SSL.Context(SSL.TLS_METHOD)
+        self.context.set_min_proto_version(version)
+        self.context.set_max_proto_version(version)
+        # Allow the old protocol on the client side whatever the system policy.
+        self.context.set_cipher_list(b"DEFAULT:@SECLEVEL=0")
+        self.context.set_verify(SSL.VERIFY_NONE, lambda *args: True)
+
+    def clientConnectionForTLS(self, tlsProtocol: Any) -> SSL.Connection:
+        connection = SSL.Connection(self.context, None)
+        connection.set_connect_state()
+        return connection
+
+
+class Probe(Protocol):
+    """Says PING so that the handshake happens; `done` fires on reply or close."""
+
+    def __init__(self) -> None:
+        self.reason: Failure | None = None
+        self.data = b""
+        self.done: Deferred[None] = Deferred()
+
+    def connectionMade(self) -> None:
+        self.transport.write(b"PING x\r\n")  # type: ignore[union-attr]
+
+    def dataReceived(self, data: bytes) -> None:
+        self.data += data
+        if not self.done.called:
+            self.done.callback(None)
+        self.transport.loseConnection()  # type: ignore[union-attr]
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.reason = reason
+        if not self.done.called:
+            self.done.callback(None)
+
+
+async def handshake(server: RunningServer, version: int) -> Probe:
+    """Connect offering only TLS *version*; the probe after reply or close."""
+    probe = Probe()
+    endpoint = wrapClientTLS(
+        OldTLSClient(version),
+        TCP4ClientEndpoint(reactor, "127.0.0.1", server.tls_port),
+    )
+    await connectProtocol(endpoint, probe)
+    await probe.done.addTimeout(TIMEOUT, reactor)
+    return probe
+
+
+class TLSVersionTests(TestCase):
+    async def test_tls_1_2_accepted(self) -> None:
+        server = start_server(self)
+        probe = await handshake(server, SSL.TLS1_2_VERSION)
+        self.assertIn(b"PONG", probe.data)
+
+    async def test_tls_1_1_rejected(self) -> None:
+        server = start_server(self)
+        probe = await handshake(server, SSL.TLS1_1_VERSION)
+        self.assertEqual(probe.data, b"")
+        assert probe.reason is not None
+        self.assertTrue(probe.reason.check(SSL.Error), probe.reason)
+        # The server refused the version: not a failure on the client side.
+        self.assertIn("protocol version", str(probe.reason.value))
+        factories = [
+            f for f in server.service.factories if isinstance(f, TLSServerFactory)
+        ]
+        self.assertEqual(factories[0].handshake_failures, 1)
