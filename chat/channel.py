@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -39,7 +40,9 @@ class Channel:
     key: str | None = None
     limit: int | None = None
     bans: list[ListEntry] = field(default_factory=list)
-    invited: set[str] = field(default_factory=set)
+    #: Users invited since the channel was created; weak, so that a user who
+    #: quits is forgotten, and bound to the connection, not to the nick.
+    invited: weakref.WeakSet[ChatProtocol] = field(default_factory=weakref.WeakSet)
 
     @property
     def folded(self) -> str:
@@ -59,6 +62,7 @@ class Channel:
         return mode in self.members.get(member, "")
 
     def is_operator(self, member: ChatProtocol) -> bool:
+        """Whether *member* is a channel operator (``+o``)."""
         return "o" in self.members.get(member, "")
 
     def set_member_mode(self, member: ChatProtocol, mode: str, on: bool) -> bool:
@@ -88,6 +92,18 @@ class Channel:
     def is_banned(self, hostmask: str) -> bool:
         """Whether *hostmask* (``nick!user@host``) matches a ban."""
         return any(mask_matches(entry.mask, hostmask) for entry in self.bans)
+
+    def find_ban(self, mask: str) -> ListEntry | None:
+        """The ban entry equal to *mask* under case folding, if any."""
+        folded = casefold(mask)
+        for entry in self.bans:
+            if casefold(entry.mask) == folded:
+                return entry
+        return None
+
+    def is_visible_to(self, conn: ChatProtocol) -> bool:
+        """Whether *conn* may see inside: the channel is not +s, or a member."""
+        return "s" not in self.flags or conn in self.members
 
     def mode_string(self, show_key: bool) -> tuple[str, ...]:
         """The channel modes as MODE parameters (for RPL_CHANNELMODEIS)."""

@@ -1,43 +1,93 @@
-"""Channel commands: JOIN, PART, NAMES (and the rest of the channel family)."""
+"""Channel commands: JOIN, PART, NAMES, TOPIC, LIST, MODE, KICK, INVITE.
+
+``MODE`` lives here for both of its targets: a channel name goes to the
+channel modes, anything else to the user modes of the sender.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from chat import numerics
-from chat.casemap import casefold, valid_channel_name
+from chat.casemap import casefold, is_channel_name, mask_matches, valid_channel_name
+from chat.channel import ListEntry
 from chat.commands import command
 from chat.message import Message
+from chat.modes import (
+    FLAG_MODES,
+    KEY_MODE,
+    LIMIT_MODE,
+    LIST_MODES,
+    MEMBER_MODES,
+    ModeChange,
+    ModeRequest,
+    format_changes,
+    normalize_mask,
+    parse_channel_modes,
+    parse_limit,
+    parse_user_modes,
+    valid_key,
+)
 
 if TYPE_CHECKING:
     from chat.channel import Channel
     from chat.protocol import ChatProtocol
     from chat.server import ChatServer
 
-#: Room left for NAMES entries in one 353 line (512 minus prefix and params).
-NAMES_LINE_BUDGET = 400
+#: The longest line on the wire without tags, CR LF included (RFC 1459).
+LINE_BYTES = 512
+
+
+def truncate_utf8(text: str, limit: int) -> str:
+    """*text* cut to at most *limit* UTF-8 bytes, never inside a character."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    return data[:limit].decode("utf-8", "ignore")
+
+
+def _no_such_channel(conn: ChatProtocol, name: str) -> None:
+    conn.reply(numerics.ERR_NOSUCHCHANNEL, name, "No such channel")
+
+
+def _not_on_channel(conn: ChatProtocol, channel: Channel) -> None:
+    conn.reply(numerics.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+
+
+def _not_operator(conn: ChatProtocol, channel: Channel) -> None:
+    conn.reply(
+        numerics.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator"
+    )
+
+
+def _no_such_nick(conn: ChatProtocol, nick: str) -> None:
+    conn.reply(numerics.ERR_NOSUCHNICK, nick, "No such nick/channel")
+
+
+# -- JOIN, PART, NAMES ---------------------------------------------------
 
 
 @command("JOIN", min_params=1)
 def handle_join(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
-    if msg.params[0] == "0":
-        for channel in list(conn.channels.values()):
-            part(conn, server, channel, "Left all channels")
-        return
+    """``JOIN <channel>{,<channel>} [<key>{,<key>}]`` or ``JOIN 0``."""
     names = msg.params[0].split(",")
+    if not any(names):
+        conn.reply(numerics.ERR_NEEDMOREPARAMS, "JOIN", "Not enough parameters")
+        return
     keys = msg.params[1].split(",") if len(msg.params) > 1 else []
     for index, name in enumerate(names):
-        if not name:
-            continue
-        key = keys[index] if index < len(keys) else ""
-        join(conn, server, name, key)
+        if name == "0":
+            part_all(conn, server)
+        elif name:
+            key = keys[index] if index < len(keys) else ""
+            join(conn, server, name, key)
 
 
 def join(conn: ChatProtocol, server: ChatServer, name: str, key: str = "") -> None:
     """Join *conn* to channel *name*, creating it, or answer why not."""
     limits = server.config.limits
     if not valid_channel_name(name, limits.channel_length):
-        conn.reply(numerics.ERR_NOSUCHCHANNEL, name, "No such channel")
+        _no_such_channel(conn, name)
         return
     folded = casefold(name)
     if folded in conn.channels:
@@ -58,7 +108,7 @@ def join(conn: ChatProtocol, server: ChatServer, name: str, key: str = "") -> No
             conn.reply(numeric, channel.name, text)
             return
         channel.add(conn)
-        channel.invited.discard(conn.folded_nick)
+        channel.invited.discard(conn)
     conn.channels[folded] = channel
     relay = server.relay(Message("JOIN", (channel.name,), conn.hostmask))
     server.deliver(relay, channel.members)
@@ -70,8 +120,12 @@ def join(conn: ChatProtocol, server: ChatServer, name: str, key: str = "") -> No
 def _join_refusal(
     conn: ChatProtocol, channel: Channel, key: str
 ) -> tuple[str, str] | None:
-    """Why *conn* may not join *channel*, as (numeric, text), or None."""
-    invited = conn.folded_nick in channel.invited
+    """Why *conn* may not join *channel*, as (numeric, text), or None.
+
+    An invitation lets its holder past ``+i`` and bans, as in Ergo; the key
+    and the limit still apply.
+    """
+    invited = conn in channel.invited
     if channel.key is not None and key != channel.key:
         return numerics.ERR_BADCHANNELKEY, "Cannot join channel (+k)"
     if channel.limit is not None and len(channel.members) >= channel.limit:
@@ -98,9 +152,13 @@ def send_topic(conn: ChatProtocol, channel: Channel) -> None:
 
 
 def send_names(conn: ChatProtocol, channel: Channel) -> None:
-    """RPL_NAMREPLY lines then RPL_ENDOFNAMES for *channel*."""
+    """RPL_NAMREPLY lines, each under 512 bytes, then RPL_ENDOFNAMES.
+
+    A secret channel shows nothing to non-members, and invisible users are
+    only shown to those who share the channel.
+    """
     member = conn in channel.members
-    if member or "s" not in channel.flags:
+    if channel.is_visible_to(conn):
         symbol = "@" if "s" in channel.flags else "="
         multi = "multi-prefix" in conn.caps
         full = "userhost-in-names" in conn.caps
@@ -109,14 +167,17 @@ def send_names(conn: ChatProtocol, channel: Channel) -> None:
             for user in channel.members
             if member or "i" not in user.modes
         ]
+        head = f":{conn.server.name} {numerics.RPL_NAMREPLY} {conn.nick} {symbol} "
+        budget = LINE_BYTES - 2 - len(f"{head}{channel.name} :".encode())
         line: list[str] = []
         size = 0
         for entry in entries:
-            if line and size + len(entry) + 1 > NAMES_LINE_BUDGET:
+            length = len(entry.encode("utf-8")) + 1
+            if line and size + length - 1 > budget:
                 conn.reply(numerics.RPL_NAMREPLY, symbol, channel.name, " ".join(line))
                 line, size = [], 0
             line.append(entry)
-            size += len(entry) + 1
+            size += length
         if line:
             conn.reply(numerics.RPL_NAMREPLY, symbol, channel.name, " ".join(line))
     conn.reply(numerics.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
@@ -124,7 +185,8 @@ def send_names(conn: ChatProtocol, channel: Channel) -> None:
 
 @command("NAMES")
 def handle_names(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
-    if not msg.params:
+    """``NAMES [<channel>{,<channel>}]``."""
+    if not msg.params or not msg.params[0]:
         conn.reply(numerics.RPL_ENDOFNAMES, "*", "End of /NAMES list")
         return
     for name in msg.params[0].split(","):
@@ -137,15 +199,16 @@ def handle_names(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
 
 @command("PART", min_params=1)
 def handle_part(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
+    """``PART <channel>{,<channel>} [<reason>]``."""
     reason = msg.params[1] if len(msg.params) > 1 else ""
     for name in msg.params[0].split(","):
+        if not name:
+            continue
         channel = server.find_channel(name)
         if channel is None:
-            conn.reply(numerics.ERR_NOSUCHCHANNEL, name, "No such channel")
+            _no_such_channel(conn, name)
         elif conn not in channel.members:
-            conn.reply(
-                numerics.ERR_NOTONCHANNEL, channel.name, "You're not on that channel"
-            )
+            _not_on_channel(conn, channel)
         else:
             part(conn, server, channel, reason)
 
@@ -156,3 +219,454 @@ def part(conn: ChatProtocol, server: ChatServer, channel: Channel, reason: str) 
     relay = server.relay(Message("PART", params, conn.hostmask))
     server.deliver(relay, channel.members)
     server.leave_channel(conn, channel)
+
+
+def part_all(conn: ChatProtocol, server: ChatServer) -> None:
+    """``JOIN 0``: leave every channel, as if by PART without a reason."""
+    for channel in list(conn.channels.values()):
+        part(conn, server, channel, "")
+
+
+# -- TOPIC ----------------------------------------------------------------
+
+
+@command("TOPIC", min_params=1)
+def handle_topic(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
+    """``TOPIC <channel> [<topic>]``: show, set, or (empty) clear the topic."""
+    channel = server.find_channel(msg.params[0])
+    if channel is None:
+        _no_such_channel(conn, msg.params[0])
+        return
+    member = conn in channel.members
+    if len(msg.params) < 2:
+        if channel.is_visible_to(conn):
+            send_topic(conn, channel)
+        else:
+            _not_on_channel(conn, channel)
+        return
+    if not member:
+        _not_on_channel(conn, channel)
+        return
+    if "t" in channel.flags and not channel.is_operator(conn):
+        _not_operator(conn, channel)
+        return
+    channel.topic = truncate_utf8(msg.params[1], server.config.limits.topic_length)
+    channel.topic_set_by = conn.nick if channel.topic else ""
+    channel.topic_set_at = int(server.clock.seconds()) if channel.topic else 0
+    relay = server.relay(Message("TOPIC", (channel.name, channel.topic), conn.hostmask))
+    server.deliver(relay, channel.members)
+
+
+# -- LIST -----------------------------------------------------------------
+
+
+@command("LIST")
+def handle_list(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
+    """``LIST [<channel|mask>{,...}] [<elistcond>{,...}]``.
+
+    Masks may use ``*`` and ``?``; the ``ELIST=U`` conditions ``>n`` and
+    ``<n`` keep channels with more or fewer than *n* users.  Secret channels
+    are only listed to their members.  Malformed conditions are ignored.
+    """
+    names: list[str] = []
+    conditions: list[str] = []
+    for index, param in enumerate(msg.params[:2]):
+        for item in param.split(","):
+            if item and item[0] in "<>":
+                conditions.append(item)
+            elif item and index == 0:
+                names.append(item)
+    bounds = [parsed for parsed in map(_parse_condition, conditions) if parsed]
+    conn.reply(numerics.RPL_LISTSTART, "Channel", "Users  Name")
+    for channel in _list_candidates(server, names):
+        count = len(channel.members)
+        if not channel.is_visible_to(conn):
+            continue
+        if all(count > n if more else count < n for more, n in bounds):
+            conn.reply(numerics.RPL_LIST, channel.name, str(count), channel.topic)
+    conn.reply(numerics.RPL_LISTEND, "End of /LIST")
+
+
+def _parse_condition(condition: str) -> tuple[bool, int] | None:
+    """``>n`` as (True, n), ``<n`` as (False, n); None when malformed."""
+    number = condition[1:]
+    if not number.isascii() or not number.isdigit():
+        return None
+    return condition[0] == ">", int(number)
+
+
+def _list_candidates(server: ChatServer, names: list[str]) -> list[Channel]:
+    """The channels named or matched by *names*, in order; all when empty."""
+    if not names:
+        return list(server.channels.values())
+    found: dict[str, Channel] = {}
+    for name in names:
+        if "*" in name or "?" in name:
+            for folded, channel in server.channels.items():
+                if mask_matches(name, channel.name):
+                    found.setdefault(folded, channel)
+        else:
+            named = server.find_channel(name)
+            if named is not None:
+                found.setdefault(named.folded, named)
+    return list(found.values())
+
+
+# -- MODE -----------------------------------------------------------------
+
+
+@command("MODE", min_params=1)
+def handle_mode(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
+    """``MODE <target> [<modestring> [<mode arguments>...]]``."""
+    if is_channel_name(msg.params[0]):
+        channel_mode(conn, server, msg)
+    else:
+        user_mode(conn, server, msg)
+
+
+def user_mode(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
+    """Show or change the sender's own user modes (``i``, ``w``, ``-o``)."""
+    target = server.find_user(msg.params[0])
+    if target is None:
+        _no_such_nick(conn, msg.params[0])
+        return
+    if target is not conn:
+        conn.reply(numerics.ERR_USERSDONTMATCH, "Cant change mode for other users")
+        return
+    if len(msg.params) < 2:
+        conn.reply(numerics.RPL_UMODEIS, "+" + "".join(sorted(conn.modes)))
+        return
+    requests, unknown = parse_user_modes(msg.params[1])
+    applied: list[ModeChange] = []
+    for request in requests:
+        if request.adding and request.letter == "o":
+            continue  # only OPER makes an operator
+        if (request.letter in conn.modes) == request.adding:
+            continue
+        if request.adding:
+            conn.modes.add(request.letter)
+        else:
+            conn.modes.discard(request.letter)
+        applied.append(ModeChange(request.adding, request.letter))
+    if applied:
+        line = Message("MODE", (conn.nick, *format_changes(applied)), conn.nick)
+        conn.write(line.to_bytes(force_trailing=True))
+    if unknown:
+        conn.reply(numerics.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
+
+
+def channel_mode(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
+    """Show a channel's modes, list its bans, or change its modes."""
+    channel = server.find_channel(msg.params[0])
+    if channel is None:
+        _no_such_channel(conn, msg.params[0])
+        return
+    if len(msg.params) < 2:
+        show_key = conn in channel.members
+        conn.reply(
+            numerics.RPL_CHANNELMODEIS, channel.name, *channel.mode_string(show_key)
+        )
+        conn.reply(numerics.RPL_CREATIONTIME, channel.name, str(channel.created))
+        return
+    requests, unknown = parse_channel_modes(msg.params[1], msg.params[2:])
+    for letter in unknown:
+        conn.reply(numerics.ERR_UNKNOWNMODE, letter, "is unknown mode char to me")
+    if any(request.is_list_query for request in requests):
+        send_ban_list(conn, channel)
+    changes = [request for request in requests if _is_change(request)]
+    if not changes:
+        return
+    if not channel.is_operator(conn):
+        _not_operator(conn, channel)
+        return
+    apply_channel_modes(conn, server, channel, changes)
+
+
+def _is_change(request: ModeRequest) -> bool:
+    """Whether *request* asks for a change (a list query or a mode missing
+    its parameter does not: the docs say such modes are ignored)."""
+    if request.param is not None:
+        return True
+    if request.letter in LIST_MODES or request.letter in MEMBER_MODES:
+        return False
+    return not (request.adding and request.letter in KEY_MODE + LIMIT_MODE)
+
+
+def apply_channel_modes(
+    conn: ChatProtocol,
+    server: ChatServer,
+    channel: Channel,
+    requests: list[ModeRequest],
+) -> None:
+    """Apply *requests* in order and broadcast one MODE line of what changed.
+
+    At most ``MODES`` requests with a parameter are considered; the others
+    are ignored, as are changes that would push the line past 512 bytes.
+    """
+    budget = LINE_BYTES - 3 - len(f":{conn.hostmask} MODE {channel.name} ".encode())
+    with_param = 0
+    applied: list[ModeChange] = []
+    for request in requests:
+        if request.param is not None:
+            with_param += 1
+            if with_param > server.config.limits.modes_per_command:
+                continue
+        change = _prepare_change(conn, server, channel, request)
+        if change is None:
+            continue
+        if len(" ".join(format_changes([*applied, change])).encode()) > budget:
+            break
+        _commit_change(conn, server, channel, change)
+        applied.append(change)
+    if applied:
+        line = Message("MODE", (channel.name, *format_changes(applied)), conn.hostmask)
+        server.deliver(server.relay(line), channel.members)
+
+
+def _prepare_change(
+    conn: ChatProtocol, server: ChatServer, channel: Channel, request: ModeRequest
+) -> ModeChange | None:
+    """The change *request* makes to *channel*, or None (with the numeric
+    that says why, if any).  Nothing is changed yet."""
+    adding, letter, param = request.adding, request.letter, request.param
+    if letter in FLAG_MODES:
+        if (letter in channel.flags) == adding:
+            return None
+        return ModeChange(adding, letter)
+    if letter == KEY_MODE:
+        return _prepare_key(conn, channel, adding, param)
+    if letter == LIMIT_MODE:
+        return _prepare_limit(conn, channel, adding, param)
+    assert param is not None  # _is_change keeps b, o and v only with one
+    if letter in LIST_MODES:
+        return _prepare_ban(conn, server, channel, adding, param)
+    user = server.find_user(param)
+    if user is None:
+        _no_such_nick(conn, param)
+        return None
+    if user not in channel.members:
+        conn.reply(
+            numerics.ERR_USERNOTINCHANNEL,
+            user.nick,
+            channel.name,
+            "They aren't on that channel",
+        )
+        return None
+    if channel.has_mode(user, letter) == adding:
+        return None
+    return ModeChange(adding, letter, user.nick)
+
+
+def _prepare_key(
+    conn: ChatProtocol, channel: Channel, adding: bool, key: str | None
+) -> ModeChange | None:
+    if not adding:
+        return None if channel.key is None else ModeChange(False, KEY_MODE, "*")
+    assert key is not None
+    if not valid_key(key):
+        conn.reply(numerics.ERR_INVALIDKEY, channel.name, "Key is not well-formed")
+        return None
+    if channel.key == key:
+        return None
+    if channel.key is not None:
+        conn.reply(numerics.ERR_KEYSET, channel.name, "Channel key already set")
+        return None
+    return ModeChange(True, KEY_MODE, key)
+
+
+def _prepare_limit(
+    conn: ChatProtocol, channel: Channel, adding: bool, text: str | None
+) -> ModeChange | None:
+    if not adding:
+        return None if channel.limit is None else ModeChange(False, LIMIT_MODE)
+    assert text is not None
+    limit = parse_limit(text)
+    if limit is None:
+        conn.reply(
+            numerics.ERR_INVALIDMODEPARAM,
+            channel.name,
+            LIMIT_MODE,
+            text,
+            "Invalid limit: a positive number is needed",
+        )
+        return None
+    if limit == channel.limit:
+        return None
+    return ModeChange(True, LIMIT_MODE, str(limit))
+
+
+def _prepare_ban(
+    conn: ChatProtocol, server: ChatServer, channel: Channel, adding: bool, raw: str
+) -> ModeChange | None:
+    mask = normalize_mask(raw)
+    if mask is None:
+        conn.reply(
+            numerics.ERR_INVALIDMODEPARAM, channel.name, "b", raw, "Invalid ban mask"
+        )
+        return None
+    existing = channel.find_ban(mask)
+    if not adding:
+        return None if existing is None else ModeChange(False, "b", existing.mask)
+    if existing is not None:
+        return None
+    if len(channel.bans) >= server.config.limits.max_list_entries:
+        conn.reply(
+            numerics.ERR_BANLISTFULL, channel.name, "b", "Channel ban list is full"
+        )
+        return None
+    return ModeChange(True, "b", mask)
+
+
+def _commit_change(
+    conn: ChatProtocol, server: ChatServer, channel: Channel, change: ModeChange
+) -> None:
+    """Make a change that `_prepare_change` accepted."""
+    adding, letter, param = change.adding, change.letter, change.param
+    if letter in FLAG_MODES:
+        if adding:
+            channel.flags.add(letter)
+        else:
+            channel.flags.discard(letter)
+    elif letter == KEY_MODE:
+        channel.key = param if adding else None
+    elif letter == LIMIT_MODE:
+        channel.limit = int(param) if adding and param else None
+    elif letter in LIST_MODES:
+        assert param is not None
+        if adding:
+            now = int(server.clock.seconds())
+            channel.bans.append(ListEntry(param, conn.hostmask, now))
+        else:
+            channel.bans = [b for b in channel.bans if b.mask != param]
+    else:
+        user = server.find_user(param or "")
+        assert user is not None
+        channel.set_member_mode(user, letter, adding)
+
+
+def send_ban_list(conn: ChatProtocol, channel: Channel) -> None:
+    """RPL_BANLIST for each ban (hidden from outsiders of a secret channel)."""
+    if channel.is_visible_to(conn):
+        for entry in channel.bans:
+            conn.reply(
+                numerics.RPL_BANLIST,
+                channel.name,
+                entry.mask,
+                entry.set_by,
+                str(entry.set_at),
+            )
+    conn.reply(numerics.RPL_ENDOFBANLIST, channel.name, "End of channel ban list")
+
+
+# -- KICK -----------------------------------------------------------------
+
+
+@command("KICK", min_params=2)
+def handle_kick(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
+    """``KICK <channel> <nick>{,<nick>} [<reason>]``, or as many channels as
+    nicks (RFC 2812).  At most ``max_targets`` users per command."""
+    names = [name for name in msg.params[0].split(",") if name]
+    nicks = [nick for nick in msg.params[1].split(",") if nick]
+    if not names or not nicks or len(names) not in (1, len(nicks)):
+        conn.reply(numerics.ERR_NEEDMOREPARAMS, "KICK", "Not enough parameters")
+        return
+    if len(names) == 1:
+        names = names * len(nicks)
+    limits = server.config.limits
+    reason = msg.params[2] if len(msg.params) > 2 else ""
+    reason = truncate_utf8(reason, limits.kick_length) or conn.nick
+    for name, nick in list(zip(names, nicks, strict=True))[: limits.max_targets]:
+        kick(conn, server, name, nick, reason)
+
+
+def kick(
+    conn: ChatProtocol, server: ChatServer, name: str, nick: str, reason: str
+) -> None:
+    """Remove *nick* from channel *name* by force, or answer why not."""
+    channel = server.find_channel(name)
+    if channel is None:
+        _no_such_channel(conn, name)
+        return
+    if conn not in channel.members:
+        _not_on_channel(conn, channel)
+        return
+    if not channel.is_operator(conn):
+        _not_operator(conn, channel)
+        return
+    victim = server.find_user(nick)
+    if victim is None:
+        _no_such_nick(conn, nick)
+        return
+    if victim not in channel.members:
+        conn.reply(
+            numerics.ERR_USERNOTINCHANNEL,
+            victim.nick,
+            channel.name,
+            "They aren't on that channel",
+        )
+        return
+    line = Message("KICK", (channel.name, victim.nick, reason), conn.hostmask)
+    server.deliver(server.relay(line), channel.members)
+    server.leave_channel(victim, channel)
+
+
+# -- INVITE ---------------------------------------------------------------
+
+
+@command("INVITE")
+def handle_invite(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
+    """``INVITE <nick> <channel>``, or ``INVITE`` to list one's invitations."""
+    if not msg.params:
+        send_invitations(conn, server)
+        return
+    if len(msg.params) < 2:
+        conn.reply(numerics.ERR_NEEDMOREPARAMS, "INVITE", "Not enough parameters")
+        return
+    nick, name = msg.params[0], msg.params[1]
+    target = server.find_user(nick)
+    if target is None:
+        _no_such_nick(conn, nick)
+        return
+    channel = server.find_channel(name)
+    if channel is None:
+        _no_such_channel(conn, name)
+        return
+    if conn not in channel.members:
+        _not_on_channel(conn, channel)
+        return
+    if "i" in channel.flags and not channel.is_operator(conn):
+        _not_operator(conn, channel)
+        return
+    if target in channel.members:
+        conn.reply(
+            numerics.ERR_USERONCHANNEL,
+            target.nick,
+            channel.name,
+            "is already on channel",
+        )
+        return
+    channel.invited.add(target)
+    conn.reply(numerics.RPL_INVITING, target.nick, channel.name)
+    announce_invite(server, channel, conn, target)
+    if target.away is not None:
+        conn.reply(numerics.RPL_AWAY, target.nick, target.away)
+
+
+def announce_invite(
+    server: ChatServer, channel: Channel, inviter: ChatProtocol, target: ChatProtocol
+) -> None:
+    """Send the INVITE message: the one place invitations are announced.
+
+    Only *target* hears of it for now; channel operators with the
+    ``invite-notify`` capability are to be added to the recipients here.
+    """
+    line = Message("INVITE", (target.nick, channel.name), inviter.hostmask)
+    server.deliver(server.relay(line), [target])
+
+
+def send_invitations(conn: ChatProtocol, server: ChatServer) -> None:
+    """The channels *conn* is invited to (336 each), then 337."""
+    for channel in server.channels.values():
+        if conn in channel.invited:
+            conn.reply(numerics.RPL_INVITED, channel.name)
+    conn.reply(numerics.RPL_ENDOFINVITED, "End of /INVITE list")
