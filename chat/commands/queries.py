@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from chat import numerics
-from chat.casemap import casefold, is_channel_name, mask_matches
+from chat.casemap import casefold, is_channel_name, mask_to_regex
 from chat.commands import COMMANDS, command
 from chat.commands.operators import is_operator
 from chat.message import Message
@@ -135,18 +135,19 @@ def _mask_search(
     asker: ChatProtocol, server: ChatServer, mask: str
 ) -> Iterator[ChatProtocol]:
     """Visible registered users matching *mask* (lazily: callers stop early)."""
+    match = mask_to_regex(mask).match
     full = "!" in mask or "@" in mask
     for user in server.nicks.values():
-        if not user.registered or not _user_visible(asker, user):
+        if not user.registered:
             continue
         if full:
-            matched = mask_matches(mask, user.hostmask)
+            matched = match(casefold(user.hostmask)) is not None
         else:
             matched = any(
-                mask_matches(mask, value)
+                match(casefold(value)) is not None
                 for value in (user.nick, user.username, user.host, user.realname)
             )
-        if matched:
+        if matched and _user_visible(asker, user):
             yield user
 
 
