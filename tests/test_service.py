@@ -1,0 +1,195 @@
+"""The service: listeners from the config, shutdown, reload, the MOTD."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import (
+    MemoryReactorClock,
+    StringTransport,
+    StringTransportWithDisconnection,
+)
+from twisted.trial.unittest import TestCase
+
+from chat.config import ConfigError, ServerConfig
+from chat.service import (
+    ChatService,
+    TrackedFactory,
+    TrackedTLSFactory,
+    listener_descriptions,
+    load_motd,
+    makeService,
+)
+from chat.tls import DEV_CA_FILE
+
+
+class ThreadlessReactor(MemoryReactorClock):
+    """A memory reactor whose callFromThread runs the call at once."""
+
+    def callFromThread(self, f: Callable[..., Any], *args: Any, **kw: Any) -> None:
+        f(*args, **kw)
+
+
+class MotdTests(TestCase):
+    def test_none(self) -> None:
+        self.assertIsNone(load_motd(None))
+
+    def test_lines(self) -> None:
+        path = Path(self.mktemp())
+        path.write_text("Welcome  \nto the server\n", encoding="utf-8")
+        self.assertEqual(load_motd(path), ["Welcome", "to the server"])
+
+    def test_missing_or_not_utf8(self) -> None:
+        path = Path(self.mktemp())
+        self.assertRaises(ConfigError, load_motd, path)
+        path.write_bytes(b"\xff\xfe caf\xe9")
+        error = self.assertRaises(ConfigError, load_motd, path)
+        self.assertIn("UTF-8", str(error))
+
+
+class ListenerTests(TestCase):
+    def setUp(self) -> None:
+        self.reactor = ThreadlessReactor()
+        self.config = ServerConfig(cert_dir=Path(self.mktemp()))
+
+    def make(self, **settings: Any) -> ChatService:
+        return makeService(replace(self.config, **settings), reactor=self.reactor)
+
+    def test_descriptions(self) -> None:
+        self.assertEqual(listener_descriptions(ServerConfig()), ["tls:tcp:6697"])
+        self.assertEqual(
+            listener_descriptions(ServerConfig(port=None, listen=("tcp:6667",))),
+            ["tcp:6667"],
+        )
+        self.assertEqual(
+            listener_descriptions(ServerConfig(port=8080, listen=("tls:7000",))),
+            ["tls:tcp:8080", "tls:7000"],
+        )
+
+    def test_port_is_tls_on_all_interfaces(self) -> None:
+        service = self.make(port=8080)
+        service.startService()
+        [(port, factory, _, interface)] = self.reactor.tcpServers
+        self.assertEqual((port, interface), (8080, ""))
+        self.assertIsInstance(factory, TrackedTLSFactory)
+        self.assertIs(factory.wrappedFactory, service.server)
+        self.assertTrue((self.config.cert_dir / DEV_CA_FILE).exists())
+
+    def test_listen_plaintext_and_tls_prefix(self) -> None:
+        service = self.make(
+            port=None, listen=("tcp:6667:interface=127.0.0.1", "tls:7000")
+        )
+        service.startService()
+        plain, tls = self.reactor.tcpServers
+        self.assertEqual((plain[0], plain[3]), (6667, "127.0.0.1"))
+        self.assertIsInstance(plain[1], TrackedFactory)
+        self.assertEqual(tls[0], 7000)
+        self.assertIsInstance(tls[1], TrackedTLSFactory)
+
+    def test_plaintext_only_makes_no_certificate(self) -> None:
+        service = self.make(port=None, listen=("tcp:6667",))
+        self.assertIsNone(service.tls)
+        self.assertFalse(self.config.cert_dir.exists())
+
+    def test_stop_stops_listening(self) -> None:
+        service = self.make(port=8080)
+        service.startService()
+        self.assertIsNotNone(service.listeners[0].port)
+        self.successResultOf(service.stopService())
+        self.assertIsNone(service.listeners[0].port)
+
+    def test_nothing_to_listen_on(self) -> None:
+        self.assertRaises(ConfigError, self.make, port=None, listen=())
+
+    def test_cert_without_key(self) -> None:
+        error = self.assertRaises(ConfigError, self.make, cert=Path("c.pem"))
+        self.assertIn("--key", str(error))
+
+
+class ShutdownTests(TestCase):
+    def setUp(self) -> None:
+        self.reactor = ThreadlessReactor()
+        config = ServerConfig(port=None, listen=("tcp:6667",), shutdown_timeout=5.0)
+        self.service = makeService(config, reactor=self.reactor)
+        self.service.startService()
+        self.factory = self.service.factories[0]
+
+    def connect(self, transport: StringTransport) -> StringTransport:
+        assert isinstance(self.factory, TrackedFactory)
+        protocol = self.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1234))
+        transport.protocol = protocol  # type: ignore[attr-defined]
+        protocol.makeConnection(transport)
+        return transport
+
+    def test_error_to_everyone_then_done_when_closed(self) -> None:
+        transport = self.connect(StringTransportWithDisconnection())
+        stopped = self.service.stopService()
+        self.assertIn(b"ERROR :Closing Link", transport.value())
+        self.assertIn(b"Server shutting down", transport.value())
+        self.assertIsNone(self.successResultOf(stopped))
+        self.assertFalse(self.factory.protocols)
+
+    def test_bounded_wait_then_abort(self) -> None:
+        transport = self.connect(StringTransport())
+        stopped = self.service.stopService()
+        self.assertIn(b"ERROR", transport.value())
+        self.assertNoResult(stopped)
+        self.reactor.advance(4.9)
+        self.assertNoResult(stopped)
+        self.reactor.advance(0.2)
+        self.assertIsNone(self.successResultOf(stopped))
+        self.assertTrue(transport.disconnected)
+
+
+class ReloadTests(TestCase):
+    def setUp(self) -> None:
+        self.reactor = ThreadlessReactor()
+        self.motd = Path(self.mktemp())
+        self.motd.write_text("old motd\n")
+        self.config = ServerConfig(port=None, listen=("tcp:6667",), motd_file=self.motd)
+        self.next: Callable[[], ServerConfig] = lambda: self.config
+        self.service = makeService(
+            self.config,
+            reload_config=lambda: self.next(),
+            reactor=self.reactor,
+            handle_signals=True,
+        )
+
+    def test_reload_applies_config_and_motd(self) -> None:
+        new = replace(self.config, network="NewNet", operators={"a": "scrypt$x"})
+        self.next = lambda: new
+        self.motd.write_text("new motd\n")
+        self.assertTrue(self.service.reload())
+        self.assertIs(self.service.server.config, new)
+        self.assertEqual(self.service.server.motd, ["new motd"])
+
+    def test_bad_config_keeps_the_old(self) -> None:
+        def broken() -> ServerConfig:
+            raise ConfigError("chat.toml: port must be a port number")
+
+        self.next = broken
+        self.motd.write_text("new motd\n")
+        self.assertFalse(self.service.reload())
+        self.assertIs(self.service.server.config, self.config)
+        self.assertEqual(self.service.server.motd, ["old motd"])
+
+    def test_bad_motd_keeps_the_old(self) -> None:
+        self.motd.write_bytes(b"\xff")
+        self.assertFalse(self.service.reload())
+        self.assertEqual(self.service.server.motd, ["old motd"])
+
+    def test_sighup_reloads_while_running(self) -> None:
+        previous = signal.getsignal(signal.SIGHUP)
+        self.service.startService()
+        self.motd.write_text("hup\n")
+        handler = signal.getsignal(signal.SIGHUP)
+        assert callable(handler)
+        handler(signal.SIGHUP, None)
+        self.assertEqual(self.service.server.motd, ["hup"])
+        self.service.stopService()
+        self.assertEqual(signal.getsignal(signal.SIGHUP), previous)
