@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -83,12 +82,6 @@ class Channel:
             return "".join(MEMBER_PREFIXES[m] for m in modes)
         return MEMBER_PREFIXES[modes[0]]
 
-    def broadcast(self, data: bytes, exclude: ChatProtocol | None = None) -> None:
-        """Write the same serialized *data* to every member but *exclude*."""
-        for member in self.members:
-            if member is not exclude:
-                member.write(data)
-
     def is_banned(self, hostmask: str) -> bool:
         """Whether *hostmask* (``nick!user@host``) matches a ban."""
         return any(mask_matches(entry.mask, hostmask) for entry in self.bans)
@@ -116,8 +109,3 @@ class Channel:
             letters += "l"
             params.append(str(self.limit))
         return ("+" + letters, *params)
-
-    def nicks(self, multi: bool = False) -> Iterable[str]:
-        """Every member's nick with its prefix."""
-        for member in self.members:
-            yield self.prefix(member, multi) + member.nick

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from chat.channel import MEMBER_MODES
+
 #: Channel modes by type, as advertised in ``CHANMODES`` and ``PREFIX``.
 LIST_MODES = "b"
 KEY_MODE = "k"
 LIMIT_MODE = "l"
 FLAG_MODES = "imnst"
-MEMBER_MODES = "ov"
 #: User modes: ``o`` is only ever set by OPER.
 USER_MODES = "iow"
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from chat import numerics
 from chat.casemap import casefold, is_channel_name, mask_matches, valid_channel_name
-from chat.channel import ListEntry
+from chat.channel import MEMBER_MODES, ListEntry
 from chat.commands import command
 from chat.message import Message
 from chat.modes import (
@@ -18,7 +18,6 @@ from chat.modes import (
     KEY_MODE,
     LIMIT_MODE,
     LIST_MODES,
-    MEMBER_MODES,
     ModeChange,
     ModeRequest,
     format_changes,
