@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.python.failure import Failure
@@ -174,14 +175,14 @@ class ReconnectTests(TestCase):
         endpoint = FakeEndpoint(clock)  # type: ignore[arg-type]
         session.start(endpoint)
         clock.pump([1] * 40)
-        gaps = [b - a for a, b in zip(endpoint.attempts, endpoint.attempts[1:])]
+        times = endpoint.attempts
+        gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
         self.assertEqual(gaps[:5], [1.0, 2.0, 4.0, 8.0, 8.0])
         self.assertIn("Connection refused", session.state.server_buffer.lines[-1].text)
         session.quit()
 
     def test_jitter_spreads_delays(self) -> None:
         session = make_session(reconnect_initial=2.0)
-        session._policy = session._policy  # policy built with the injected jitter
         values = iter([0.5, 0.25])
         from chat.client.connection import Session
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from twisted.application.internet import ClientService, backoffPolicy
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import (
     IAddress,
     IDelayedCall,
@@ -466,7 +466,8 @@ class Session:
         self.service: ClientService | None = None
         self.caps: set[str] = set()
         self.rejoin: list[str] = list(config.join)
-        self.switch_to: set[str] = set()
+        #: Channels to show once joined: /join targets, and the first --join.
+        self.switch_to: set[str] = {self.state.fold(n) for n in config.join[:1]}
         self.labels: dict[str, Buffer] = {}
         self.disconnected_at: float | None = None
         self.quitting = False
@@ -524,14 +525,22 @@ class Session:
         if self.service is not None and self.service.running:
             self.service.stopService()
 
-    def quit(self, message: str = "Leaving") -> None:
-        """Say goodbye to the server and stop for good."""
+    def quit(self, message: str = "Leaving") -> Deferred[None]:
+        """Say goodbye to the server, stop for good, then call `on_quit`."""
         self.quitting = True
         if self.protocol is not None and self.protocol.registered:
             self.protocol.send("QUIT", message)
-        self._stop_service()
-        if self.on_quit is not None:
-            self.on_quit()
+        stopped: Deferred[None] = succeed(None)
+        if self.service is not None and self.service.running:
+            stopped = self.service.stopService()
+            stopped.addTimeout(3, self.clock)
+        stopped.addErrback(lambda _: None)
+
+        def done(_: None) -> None:
+            if self.on_quit is not None:
+                self.on_quit()
+
+        return stopped.addCallback(done)
 
     # -- called by the protocol -------------------------------------------
 
@@ -707,7 +716,8 @@ class Session:
             or buffer.history_exhausted
         ):
             return False
-        bound = f"timestamp={iso_time(buffer.lines[0].time)}" if buffer.lines else "*"
+        oldest = min(line.time for line in buffer.lines)
+        bound = f"timestamp={iso_time(oldest)}" if buffer.lines else "*"
         buffer.history_pending = True
         return self.send(
             "CHATHISTORY", "BEFORE", buffer.name, bound, str(self.config.history_lines)

@@ -69,6 +69,7 @@ DESCRIBE: dict[str, Describe] = {
     "333": lambda p: (
         f"Topic set by {p[2].split('!')[0]} on {_clock(p[3])}" if len(p) > 3 else None
     ),
+    "338": lambda p: f"{p[1]} is actually using host {p[2]}",
     "341": lambda p: f"Invited {p[1]} to {p[2]}",
     "315": lambda p: None,
     "352": lambda p: (
@@ -130,15 +131,27 @@ def describe(message: Message) -> str | None:
     body = params[1:]
     if not body:
         return message.command
-    if len(body) == 1:
-        return body[0]
-    return f"{' '.join(body[:-1])}: {body[-1]}"
+    *subject, text = body
+    if not subject:
+        return text
+    if all(word.isdigit() for word in subject):
+        # LUSERS style: "3 :users online", or the numbers repeated in the text.
+        if all(word in text for word in subject):
+            return text
+        return " ".join(body)
+    if text[:1].islower():
+        return f"{' '.join(subject)} {text}"
+    return f"{' '.join(subject)}: {text}"
 
 
 def is_error(message: Message) -> bool:
     """Error numerics (400-599) and SASL failures."""
     command = message.command
+    if command in _NOT_ERRORS:
+        return False
     return command.isdigit() and (400 <= int(command) < 600 or command in _SASL_FAIL)
 
 
+#: Numerics in the error range that are just information.
+_NOT_ERRORS = {"422"}
 _SASL_FAIL = {"902", "904", "905", "906", "908"}

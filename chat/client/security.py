@@ -50,6 +50,7 @@ class Security:
     options: object | None
     summary: str
     warning: str | None = None
+    note: str | None = None
 
 
 def _load_ca(path: Path) -> ssl.Certificate:
@@ -96,18 +97,20 @@ def client_security(config: ClientConfig) -> Security:
         )
     trusted: list[ssl.Certificate] = []
     summary = "TLS, verified"
+    note = None
     if config.ca is not None:
         trusted.append(_load_ca(config.ca))
         summary = f"TLS, verified with {config.ca}"
     elif config.host in LOCAL_HOSTS and config.dev_ca.exists():
         trusted.append(_load_ca(config.dev_ca))
-        summary = f"TLS, trusting development CA {config.dev_ca}"
+        summary = f"TLS, dev CA {config.dev_ca}"
+        note = f"Trusting the server's development CA {config.dev_ca} for {config.host}"
     options = ssl.optionsForClientTLS(
         config.host,
         trustRoot=PlatformPlus(trusted),
         clientCertificate=client_cert,
     )
-    return Security(options, summary)
+    return Security(options, summary, note=note)
 
 
 def describe_failure(reason: Failure, host: str) -> str | None:

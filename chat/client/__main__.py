@@ -1,0 +1,98 @@
+"""``python -m chat.client``: read the options, draw the screen, connect.
+
+urwid runs on Twisted's reactor (`urwid.TwistedEventLoop`): key presses and
+network input are handled on one thread, without polling.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import cast
+
+from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+from twisted.internet.interfaces import IReactorCore, IReactorTCP, IReactorTime
+from twisted.logger import globalLogBeginner, textFileLogObserver
+
+from chat.client.config import ClientConfig, ConfigError, from_args
+from chat.client.connection import Session
+from chat.client.security import SecurityError, client_security
+
+
+def log_path() -> Path:
+    """``$XDG_STATE_HOME/chat-client/client.log``: tracebacks go there."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "chat-client" / "client.log"
+
+
+def _start_logging() -> None:
+    path = log_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a", encoding="utf-8")
+    logging.basicConfig(stream=handle, level=logging.INFO)
+    globalLogBeginner.beginLoggingTo(
+        [textFileLogObserver(handle)], redirectStandardIO=False
+    )
+
+
+def run(config: ClientConfig) -> None:
+    """Connect and run the UI until /quit."""
+    import urwid
+    from twisted.internet import reactor
+
+    from chat.client.ui import PALETTE, ChatUI
+
+    security = client_security(config)
+    clock = cast(IReactorTime, reactor)
+    session = Session(config, clock)
+    session.state.status.security = security.summary
+    if security.warning:
+        session.state.error(security.warning, now=clock.seconds())
+    if security.note:
+        session.state.info(security.note, now=clock.seconds())
+
+    def later(call: Callable[[], None]) -> None:
+        clock.callLater(0, call)
+
+    urwid.set_encoding("utf-8")
+    ui = ChatUI(session, schedule=later, paste_threshold=config.paste_threshold)
+    loop = urwid.MainLoop(
+        ui,
+        PALETTE,
+        event_loop=urwid.TwistedEventLoop(manage_reactor=False),
+        input_filter=ui.input_filter,
+        handle_mouse=True,
+    )
+    core = cast(IReactorCore, reactor)
+    session.on_quit = core.stop
+    endpoint = HostnameEndpoint(
+        cast(IReactorTCP, reactor), config.host, config.port, 15
+    )
+    if security.options is not None:
+        endpoint = wrapClientTLS(security.options, endpoint)  # type: ignore[assignment, arg-type]
+    loop.start()
+    ui.on_refresh = loop.draw_screen
+    try:
+        session.start(endpoint)
+        core.run()
+    finally:
+        loop.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        config = from_args(argv)
+        client_security(config)
+    except (ConfigError, SecurityError) as error:
+        print(f"chat-client: {error}", file=sys.stderr)
+        return 2
+    _start_logging()
+    run(config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,336 @@
+"""Slash commands typed in the input line, turned into session calls.
+
+Each command is a function registered in `COMMANDS` with its usage and a
+one-line help; `/help` and Tab completion read the same table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chat.client.connection import Session
+from chat.client.model import Buffer, Kind
+
+Handler = Callable[[Session, str, Buffer], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    handler: Handler
+    usage: str
+    help: str
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str, usage: str, help: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        COMMANDS[name] = Command(handler, usage, help)
+        return handler
+
+    return register
+
+
+def run(session: Session, text: str) -> None:
+    """Run one line typed in the current buffer: a command or a message."""
+    buffer = session.state.current
+    if text.startswith("/") and not text.startswith("//"):
+        name, _, args = text[1:].partition(" ")
+        entry = COMMANDS.get(name.lower())
+        if entry is None:
+            _error(session, f"Unknown command /{name}; type /help for the list", buffer)
+            return
+        entry.handler(session, args.strip(), buffer)
+        return
+    if text.startswith("//"):
+        text = text[1:]
+    if buffer.kind == Buffer.SERVER:
+        _error(
+            session,
+            "This is the server buffer: /join #channel or /msg nick text to talk",
+            buffer,
+        )
+        return
+    session.say(buffer.name, text)
+
+
+def _error(session: Session, text: str, buffer: Buffer) -> None:
+    session.state.error(text, buffer, now=session.clock.seconds())
+
+
+def _info(session: Session, text: str, buffer: Buffer) -> None:
+    session.state.info(text, buffer, now=session.clock.seconds())
+
+
+def _usage(session: Session, name: str, buffer: Buffer) -> None:
+    _error(session, f"Usage: {COMMANDS[name].usage}", buffer)
+
+
+def _channel_arg(session: Session, args: str, buffer: Buffer) -> tuple[str | None, str]:
+    """Split an optional leading channel off *args*, defaulting to *buffer*."""
+    first, _, rest = args.partition(" ")
+    if first and session.state.is_channel(first):
+        return first, rest.strip()
+    if buffer.kind == Buffer.CHANNEL:
+        return buffer.name, args
+    return None, args
+
+
+# -- channels ---------------------------------------------------------------
+
+
+@command("join", "/join #channel[,#other] [key]", "Join channels and switch to them")
+def join(session: Session, args: str, buffer: Buffer) -> None:
+    channels, _, key = args.partition(" ")
+    if not channels:
+        _usage(session, "join", buffer)
+        return
+    chantypes = session.state.chantypes
+    names = ",".join(
+        name if name[:1] in chantypes else "#" + name
+        for name in channels.split(",")
+        if name
+    )
+    session.join(names, key.strip() or None)
+
+
+@command("part", "/part [#channel] [reason]", "Leave a channel (this one by default)")
+def part(session: Session, args: str, buffer: Buffer) -> None:
+    channel, reason = _channel_arg(session, args, buffer)
+    if channel is None:
+        _usage(session, "part", buffer)
+        return
+    target = session.state.find(channel) or Buffer(channel, Buffer.CHANNEL)
+    session.part(target, reason or None)
+
+
+@command("topic", "/topic [#channel] [new topic]", "Show or set a channel's topic")
+def topic(session: Session, args: str, buffer: Buffer) -> None:
+    channel, text = _channel_arg(session, args, buffer)
+    if channel is None:
+        _usage(session, "topic", buffer)
+        return
+    if text:
+        session.send("TOPIC", channel, text, origin=buffer)
+    else:
+        session.send("TOPIC", channel, origin=buffer)
+
+
+@command("names", "/names [#channel]", "List the people in a channel")
+def names(session: Session, args: str, buffer: Buffer) -> None:
+    channel, _ = _channel_arg(session, args, buffer)
+    if channel is None:
+        _usage(session, "names", buffer)
+        return
+    target = session.state.find(channel)
+    if target is not None and target.members:
+        listed = " ".join(
+            m.prefixes[:1] + m.nick
+            for m in target.sorted_members(session.state.prefix_chars)
+        )
+        _info(session, f"People on {target.name}: {listed}", buffer)
+    else:
+        session.send("NAMES", channel, origin=buffer)
+
+
+@command("invite", "/invite nick [#channel]", "Invite someone to a channel")
+def invite(session: Session, args: str, buffer: Buffer) -> None:
+    nick, _, rest = args.partition(" ")
+    channel, _ = _channel_arg(session, rest.strip(), buffer)
+    if not nick or channel is None:
+        _usage(session, "invite", buffer)
+        return
+    session.send("INVITE", nick, channel, origin=buffer)
+
+
+@command("kick", "/kick [#channel] nick [reason]", "Remove someone from a channel")
+def kick(session: Session, args: str, buffer: Buffer) -> None:
+    channel, rest = _channel_arg(session, args, buffer)
+    nick, _, reason = rest.partition(" ")
+    if channel is None or not nick:
+        _usage(session, "kick", buffer)
+        return
+    params = (channel, nick, reason.strip()) if reason.strip() else (channel, nick)
+    session.send("KICK", *params, origin=buffer)
+
+
+@command("mode", "/mode [target] [+modes [args]]", "Show or change modes")
+def mode(session: Session, args: str, buffer: Buffer) -> None:
+    words = args.split()
+    if not words or words[0][:1] in "+-":
+        if buffer.kind == Buffer.CHANNEL:
+            words.insert(0, buffer.name)
+        else:
+            words.insert(0, session.state.nick)
+    session.send("MODE", *words, origin=buffer)
+
+
+# -- talking ----------------------------------------------------------------
+
+
+@command("msg", "/msg target text", "Send a message to a nick or channel")
+def msg(session: Session, args: str, buffer: Buffer) -> None:
+    target, _, text = args.partition(" ")
+    if not target or not text:
+        _usage(session, "msg", buffer)
+        return
+    session.say(target, text)
+
+
+@command("query", "/query nick [text]", "Open a private conversation")
+def query(session: Session, args: str, buffer: Buffer) -> None:
+    nick, _, text = args.partition(" ")
+    if not nick or session.state.is_channel(nick):
+        _usage(session, "query", buffer)
+        return
+    session.state.open(nick, switch=True)
+    if text.strip():
+        session.say(nick, text.strip())
+
+
+@command("me", "/me action", "Describe what you are doing")
+def me(session: Session, args: str, buffer: Buffer) -> None:
+    if buffer.kind == Buffer.SERVER or not args:
+        _error(session, "Usage: /me action (in a channel or query)", buffer)
+        return
+    session.say(buffer.name, args, Kind.ACTION)
+
+
+@command("notice", "/notice target text", "Send a notice (no automatic replies)")
+def notice(session: Session, args: str, buffer: Buffer) -> None:
+    target, _, text = args.partition(" ")
+    if not target or not text:
+        _usage(session, "notice", buffer)
+        return
+    session.say(target, text, Kind.NOTICE)
+
+
+# -- you --------------------------------------------------------------------
+
+
+@command("nick", "/nick newnick", "Change your nick")
+def nick(session: Session, args: str, buffer: Buffer) -> None:
+    if not args or " " in args:
+        _usage(session, "nick", buffer)
+        return
+    session.send("NICK", args, origin=buffer)
+
+
+@command("away", "/away [reason]", "Mark yourself away (no reason: back)")
+def away(session: Session, args: str, buffer: Buffer) -> None:
+    if args:
+        session.send("AWAY", args, origin=buffer)
+    else:
+        session.send("AWAY", origin=buffer)
+
+
+@command("back", "/back", "Mark yourself as back")
+def back(session: Session, args: str, buffer: Buffer) -> None:
+    session.send("AWAY", origin=buffer)
+
+
+# -- questions --------------------------------------------------------------
+
+
+@command("whois", "/whois nick", "Show who someone is")
+def whois(session: Session, args: str, buffer: Buffer) -> None:
+    if not args:
+        _usage(session, "whois", buffer)
+        return
+    session.send("WHOIS", args.split()[0], origin=buffer)
+
+
+@command("who", "/who mask", "List users matching a mask or in a channel")
+def who(session: Session, args: str, buffer: Buffer) -> None:
+    target = args or (buffer.name if buffer.kind == Buffer.CHANNEL else "")
+    if not target:
+        _usage(session, "who", buffer)
+        return
+    session.send("WHO", target.split()[0], origin=buffer)
+
+
+@command("list", "/list [pattern]", "List the server's channels")
+def list_(session: Session, args: str, buffer: Buffer) -> None:
+    session.send("LIST", *args.split(), origin=buffer)
+
+
+@command("quote", "/quote RAW LINE", "Send a raw IRC line to the server")
+def quote(session: Session, args: str, buffer: Buffer) -> None:
+    if not args:
+        _usage(session, "quote", buffer)
+        return
+    from chat.message import MessageParseError, parse
+
+    try:
+        message = parse(args)
+    except MessageParseError as error:
+        _error(session, f"Not an IRC line: {error}", buffer)
+        return
+    session.send(message.command, *message.params, origin=buffer)
+
+
+# -- buffers and the client -------------------------------------------------
+
+
+@command("close", "/close", "Close this buffer (leaving the channel)")
+def close(session: Session, args: str, buffer: Buffer) -> None:
+    if buffer.kind == Buffer.SERVER:
+        _error(session, "The server buffer stays open; /quit to leave", buffer)
+        return
+    if buffer.kind == Buffer.CHANNEL and buffer.joined:
+        session.part(buffer, args or None)
+    session.state.close(buffer)
+
+
+@command("clear", "/clear", "Clear this buffer's messages")
+def clear(session: Session, args: str, buffer: Buffer) -> None:
+    buffer.clear()
+    buffer.history_exhausted = True
+    session.state.changed()
+
+
+@command("buffer", "/buffer N|name", "Switch to a buffer by number or name")
+def buffer_(session: Session, args: str, buffer: Buffer) -> None:
+    state = session.state
+    if args.isdigit() and state.switch(int(args) - 1):
+        return
+    found = state.find(args) if args else None
+    if found is None and args.lower() == "server":
+        found = state.server_buffer
+    if found is None:
+        _error(session, f"No buffer {args!r}", buffer)
+        return
+    state.switch(state.buffers.index(found))
+
+
+@command("reconnect", "/reconnect", "Connect again (after a failure or /quit)")
+def reconnect(session: Session, args: str, buffer: Buffer) -> None:
+    session.reconnect()
+
+
+@command("help", "/help [command]", "List commands, or explain one")
+def help_(session: Session, args: str, buffer: Buffer) -> None:
+    name = args.lstrip("/").lower()
+    if name:
+        entry = COMMANDS.get(name)
+        if entry is None:
+            _error(session, f"No command /{name}", buffer)
+        else:
+            _info(session, f"{entry.usage} - {entry.help}", buffer)
+        return
+    _info(session, "Commands (/help COMMAND for details):", buffer)
+    for entry in COMMANDS.values():
+        _info(session, f"  {entry.usage:<36} {entry.help}", buffer)
+    _info(
+        session,
+        "Keys: Alt+1..9 / Alt+Left/Right / Ctrl+N/P switch buffers, "
+        "PageUp/PageDown scroll, Tab completes, Up/Down recall input",
+        buffer,
+    )
+
+
+@command("quit", "/quit [message]", "Disconnect and leave the client")
+def quit_(session: Session, args: str, buffer: Buffer) -> None:
+    session.quit(args or "Leaving")
