@@ -39,6 +39,24 @@ class Limits:
     max_list_entries: int = 100
     modes_per_command: int = 4
     whowas_history: int = 1000
+    #: Clients on the whole server, exempt addresses included.
+    max_clients: int = 10000
+    #: Open connections per address (IPv4 /32, IPv6 /64).
+    max_per_address: int = 16
+    #: New connections per address: a burst, then this many per second.
+    connect_burst: int = 16
+    connect_rate: float = 0.1
+    #: Fakelag: input lines a client may send at once, then per second.
+    flood_burst: int = 10
+    flood_rate: float = 2.0
+    #: The larger allowance a new connection starts with (registration, joins).
+    flood_connect_burst: int = 50
+    #: Lines waiting behind the fakelag before ``Excess Flood``.
+    flood_max_queued: int = 50
+    #: Bytes queued for a client that does not read before ``SendQ exceeded``.
+    sendq_bytes: int = 1024 * 1024
+    #: Addresses or networks exempt from per-address limits and fakelag.
+    exempt: tuple[str, ...] = ("127.0.0.1", "::1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +66,8 @@ class Timeouts:
     registration: float = 60.0
     ping_interval: float = 90.0
     ping_timeout: float = 120.0
+    #: After ``ERROR``, how long a closing connection may take to flush.
+    close_grace: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
