@@ -19,6 +19,7 @@ from twisted.python.failure import Failure
 from chat import numerics
 from chat.casemap import casefold
 from chat.commands import COMMANDS
+from chat.labeled import Response
 from chat.message import Message, MessageParseError, parse
 from chat.relay import PROFILE_CAPS, Relay
 
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 MAX_LINE_BYTES = 512
 #: IRCv3 message-tags: up to 8191 bytes of tags (with ``@`` and the space).
 MAX_TAG_BYTES = 8191
+#: IRCv3 message-tags: a client may send up to 4094 bytes of tag data.
+MAX_CLIENT_TAG_DATA = 4094
 
 
 class ChatProtocol(LineReceiver):
@@ -65,6 +68,8 @@ class ChatProtocol(LineReceiver):
         self._discarding = False
         self._timer: IDelayedCall | None = None
         self._ping_sent_at: float | None = None
+        #: The labeled response being collected while a command runs.
+        self.response: Response | None = None
 
     # -- identity -------------------------------------------------------
 
@@ -190,6 +195,9 @@ class ChatProtocol(LineReceiver):
         if line.startswith(b"@"):
             space = line.find(b" ")
             body_length = len(line) - space - 1 if space > 0 else 0
+            if space - 1 > MAX_CLIENT_TAG_DATA:
+                self.reply(numerics.ERR_INPUTTOOLONG, "Input line was too long")
+                return
         if body_length > MAX_LINE_BYTES - 2:
             self.reply(numerics.ERR_INPUTTOOLONG, "Input line was too long")
             return
@@ -233,6 +241,9 @@ class ChatProtocol(LineReceiver):
                 numerics.ERR_NEEDMOREPARAMS, message.command, "Not enough parameters"
             )
             return
+        label = message.tags.get("label")
+        if label and "labeled-response" in self.caps and "batch" in self.caps:
+            self.response = Response(self, label)
         try:
             command.handler(self, self.server, message)
         except Exception:
@@ -246,13 +257,29 @@ class ChatProtocol(LineReceiver):
                 message.command,
                 "Internal error while processing the command",
             )
+        finally:
+            response, self.response = self.response, None
+            if response is not None and not response.held:
+                response.finish()
 
     # -- output ---------------------------------------------------------
 
     def write(self, data: bytes) -> None:
         """Write already serialized lines to this connection."""
-        if not self.closing:
+        if self.response is not None:
+            self.response.write(data)
+        elif not self.closing:
             self.transport.write(data)
+
+    def responder(self) -> Response:
+        """Take the response to the running command, to finish it later.
+
+        The caller writes its answer to the `Response` and calls
+        ``finish()``; an unlabeled command gets a pass-through response.
+        """
+        response = self.response or Response(self, None)
+        response.held = True
+        return response
 
     def send(self, message: Message) -> None:
         """Serialize and write one message meant for this connection only."""

@@ -2,8 +2,9 @@
 
 A recipient's *tag profile* is a small bit mask of the capabilities that
 change what a relayed line looks like (``server-time``, ``message-tags``,
-``account-tag``).  Most clients share one of very few profiles, so a
-message to a channel of thousands is serialized only a handful of times.
+``account-tag``, ``extended-join``).  Most clients share one of very few
+profiles, so a message to a channel of thousands is serialized only a
+handful of times, and every recipient of one profile gets the same bytes.
 """
 
 from __future__ import annotations
@@ -19,13 +20,18 @@ from chat.message import Message
 SERVER_TIME = 1
 MESSAGE_TAGS = 2
 ACCOUNT_TAG = 4
+EXTENDED_JOIN = 8
 
 #: Capability name -> the profile bit it sets.
 PROFILE_CAPS = {
     "server-time": SERVER_TIME,
     "message-tags": MESSAGE_TAGS,
     "account-tag": ACCOUNT_TAG,
+    "extended-join": EXTENDED_JOIN,
 }
+
+#: The bits that change the tags of every relayed message.
+TAG_BITS = SERVER_TIME | MESSAGE_TAGS | ACCOUNT_TAG
 
 _MSGID_PREFIX = os.urandom(6).hex()
 _msgid_counter = itertools.count(1)
@@ -53,9 +59,25 @@ def format_server_time(when: float) -> str:
 
 
 class Relay:
-    """One message on its way to many recipients."""
+    """One message on its way to many recipients.
 
-    __slots__ = ("_cache", "account", "client_tags", "message", "msgid", "time")
+    *alternate* is another form of the message for recipients whose profile
+    has *alternate_bit* (the ``extended-join`` form of a JOIN, for example).
+    *bot* adds the ``bot`` tag for ``message-tags`` recipients.
+    """
+
+    __slots__ = (
+        "_cache",
+        "_mask",
+        "account",
+        "alternate",
+        "alternate_bit",
+        "bot",
+        "client_tags",
+        "message",
+        "msgid",
+        "time",
+    )
 
     def __init__(
         self,
@@ -64,17 +86,24 @@ class Relay:
         msgid: str | None = None,
         client_tags: Mapping[str, str] | None = None,
         account: str | None = None,
+        bot: bool = False,
+        alternate: Message | None = None,
+        alternate_bit: int = 0,
     ) -> None:
         self.message = message
         self.time = time
         self.msgid = msgid or new_msgid()
         self.client_tags = client_tags
         self.account = account
+        self.bot = bot
+        self.alternate = alternate
+        self.alternate_bit = alternate_bit if alternate is not None else 0
+        self._mask = TAG_BITS | self.alternate_bit
         self._cache: dict[int, bytes] = {}
 
     def bytes_for(self, recipient: Recipient) -> bytes:
         """The serialized line for *recipient*'s tag profile."""
-        profile = recipient.tag_profile
+        profile = recipient.tag_profile & self._mask
         data = self._cache.get(profile)
         if data is None:
             data = self._serialize(profile)
@@ -86,14 +115,19 @@ class Relay:
         recipient.write(self.bytes_for(recipient))
 
     def _serialize(self, profile: int) -> bytes:
+        message = self.message
+        if profile & self.alternate_bit and self.alternate is not None:
+            message = self.alternate
         tags: dict[str, str] = {}
         if profile & MESSAGE_TAGS:
-            if self.client_tags:
-                tags.update(self.client_tags)
             tags["msgid"] = self.msgid
+            if self.bot:
+                tags["bot"] = ""
         if profile & SERVER_TIME:
             tags["time"] = format_server_time(self.time)
         if profile & ACCOUNT_TAG and self.account:
             tags["account"] = self.account
-        message = self.message.with_tags(tags) if tags else self.message
-        return message.to_bytes()
+        if profile & MESSAGE_TAGS and self.client_tags:
+            # Server tags first, so client tags cannot push them out (IRCv3).
+            tags.update(self.client_tags)
+        return message.with_tags(tags).to_bytes() if tags else message.to_bytes()

@@ -15,7 +15,10 @@ from twisted.logger import Logger
 from chat import casemap
 from chat.casemap import casefold
 from chat.channel import Channel
+from chat.commands.monitor import MONITOR_LIMIT, Monitors
 from chat.config import ServerConfig
+from chat.history import QUERY_LIMIT, HistoryStore
+from chat.history.memory import MemoryHistory
 from chat.message import Message
 from chat.protocol import ChatProtocol
 from chat.relay import Relay
@@ -61,6 +64,9 @@ class ChatServer(Factory):
         self.max_users = 0
         self.channels: dict[str, Channel] = {}
         self.whowas: deque[WhowasEntry] = deque(maxlen=config.limits.whowas_history)
+        #: Message history; `chat.service` puts an SQLite store here.
+        self.history: HistoryStore = MemoryHistory(clock)
+        self.monitors = Monitors()
 
     @property
     def name(self) -> str:
@@ -101,6 +107,8 @@ class ChatServer(Factory):
                 peer.relay(quit_relay)
             for channel in list(conn.channels.values()):
                 self.leave_channel(conn, channel)
+            self.monitors.offline(conn.nick)
+        self.monitors.clear(conn)
         if self.nicks.get(conn.folded_nick) is conn:
             del self.nicks[conn.folded_nick]
 
@@ -126,13 +134,18 @@ class ChatServer(Factory):
         """Give *conn* the nick *nick* in the nick table."""
         if self.nicks.get(conn.folded_nick) is conn:
             del self.nicks[conn.folded_nick]
+        old = conn.nick
         conn.nick = nick
         self.nicks[casefold(nick)] = conn
+        if conn.registered:
+            self.monitors.offline(old)
+            self.monitors.online(conn)
 
     def mark_registered(self, conn: ChatProtocol) -> None:
         conn.registered = True
         self.registered_count += 1
         self.max_users = max(self.max_users, self.registered_count)
+        self.monitors.online(conn)
 
     def peers_of(self, conn: ChatProtocol) -> set[ChatProtocol]:
         """Everyone sharing a channel with *conn*, without *conn* itself."""
@@ -181,8 +194,20 @@ class ChatServer(Factory):
     # -- output ---------------------------------------------------------
 
     def relay(self, message: Message, **tags: str) -> Relay:
-        """Wrap *message* for delivery to several recipients, stamped now."""
-        return Relay(message, self.clock.seconds(), client_tags=tags or None)
+        """Wrap *message* for delivery to several recipients, stamped now.
+
+        A message from a user carries their account and bot flag as tags.
+        """
+        sender = self.nicks.get(casefold((message.source or "").split("!", 1)[0]))
+        if sender is None or sender.hostmask != message.source:
+            return Relay(message, self.clock.seconds(), client_tags=tags or None)
+        return Relay(
+            message,
+            self.clock.seconds(),
+            client_tags=tags or None,
+            account=getattr(sender, "account", None),
+            bot="B" in sender.modes,
+        )
 
     def deliver(self, relay: Relay, recipients: Iterable[ChatProtocol]) -> None:
         for conn in recipients:
@@ -193,17 +218,21 @@ class ChatServer(Factory):
         limits = self.config.limits
         return [
             f"AWAYLEN={limits.away_length}",
+            "BOT=B",
             f"CASEMAPPING={casemap.CASEMAPPING}",
             f"CHANLIMIT={casemap.CHANTYPES}:{limits.max_channels}",
             "CHANMODES=b,k,l,imnst",
             f"CHANNELLEN={limits.channel_length}",
             f"CHANTYPES={casemap.CHANTYPES}",
+            f"CHATHISTORY={QUERY_LIMIT}",
             "ELIST=U",
             "HOSTLEN=64",
             f"KICKLEN={limits.kick_length}",
             f"MAXLIST=b:{limits.max_list_entries}",
             f"MAXTARGETS={limits.max_targets}",
             f"MODES={limits.modes_per_command}",
+            f"MONITOR={MONITOR_LIMIT}",
+            "MSGREFTYPES=msgid,timestamp",
             f"NETWORK={self.config.network}",
             f"NICKLEN={limits.nick_length}",
             "PREFIX=(ov)@+",

@@ -15,11 +15,22 @@ if TYPE_CHECKING:
 
 #: Capabilities this server implements, with their CAP 302 values.
 SUPPORTED_CAPS: dict[str, str | None] = {
+    "account-notify": None,
+    "account-tag": None,
     "away-notify": None,
+    "batch": None,
     "cap-notify": None,
+    "chghost": None,
+    "draft/chathistory": None,
+    "draft/event-playback": None,
     "echo-message": None,
+    "extended-join": None,
+    "invite-notify": None,
+    "labeled-response": None,
+    "message-tags": None,
     "multi-prefix": None,
     "server-time": None,
+    "setname": None,
     "userhost-in-names": None,
 }
 

@@ -1,18 +1,26 @@
-"""Messages between users: PRIVMSG and NOTICE."""
+"""Messages between users: PRIVMSG, NOTICE and TAGMSG.
+
+Every message gets a ``msgid`` and a time (the `Relay`), client-only tags
+(``+name``) travel with it to ``message-tags`` clients, and channel and
+private messages go to the history store for CHATHISTORY.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from chat import numerics
 from chat.casemap import CHANTYPES, casefold
 from chat.channel import MEMBER_MODES, MEMBER_PREFIXES
 from chat.commands import command
+from chat.history import HistoryItem, conversation_key, party
 from chat.message import Message
 
 if TYPE_CHECKING:
     from chat.channel import Channel
     from chat.protocol import ChatProtocol
+    from chat.relay import Relay
     from chat.server import ChatServer
 
 #: STATUSMSG prefix -> the lowest membership mode that receives it.
@@ -29,18 +37,29 @@ def handle_notice(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     send_message(conn, server, msg, notice=True)
 
 
+@command("TAGMSG")
+def handle_tagmsg(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
+    send_message(conn, server, msg, notice=False)
+
+
+def client_tags(msg: Message) -> dict[str, str]:
+    """The client-only tags (``+name``) of *msg*, to relay as they are."""
+    return {key: value for key, value in msg.tags.items() if key.startswith("+")}
+
+
 def send_message(
     conn: ChatProtocol, server: ChatServer, msg: Message, notice: bool
 ) -> None:
-    """Deliver a PRIVMSG or NOTICE to each of its targets.
+    """Deliver a PRIVMSG, NOTICE or TAGMSG to each of its targets.
 
     NOTICE never causes automatic replies, errors included (RFC 2812 3.3.2).
     """
+    tagmsg = msg.command == "TAGMSG"
     if not msg.params or not msg.params[0]:
         if not notice:
             conn.reply(numerics.ERR_NORECIPIENT, f"No recipient given ({msg.command})")
         return
-    if len(msg.params) < 2 or not msg.params[1]:
+    if not tagmsg and (len(msg.params) < 2 or not msg.params[1]):
         if not notice:
             conn.reply(numerics.ERR_NOTEXTTOSEND, "No text to send")
         return
@@ -49,7 +68,8 @@ def send_message(
         if not notice:
             conn.reply(numerics.ERR_TOOMANYTARGETS, msg.params[0], "Too many targets")
         return
-    text = msg.params[1]
+    text = () if tagmsg else (msg.params[1],)
+    tags = client_tags(msg)
     conn.last_message = server.clock.seconds()
     echo = "echo-message" in conn.caps
     for target in targets:
@@ -59,13 +79,13 @@ def send_message(
             status, name = name[0], name[1:]
         if name[:1] in CHANTYPES:
             _to_channel(
-                conn, server, msg.command, target, name, status, text, notice, echo
+                conn, server, msg.command, name, status, text, tags, notice, echo
             )
         elif status:
             if not notice:
                 conn.reply(numerics.ERR_NOSUCHNICK, target, "No such nick/channel")
         else:
-            _to_user(conn, server, msg.command, target, text, notice, echo)
+            _to_user(conn, server, msg.command, target, text, tags, notice, echo)
 
 
 def can_send(conn: ChatProtocol, channel: Channel) -> bool:
@@ -78,14 +98,19 @@ def can_send(conn: ChatProtocol, channel: Channel) -> bool:
     return "m" not in channel.flags and not channel.is_banned(conn.hostmask)
 
 
+def _receives(member: ChatProtocol, verb: str) -> bool:
+    """TAGMSG only goes to clients with ``message-tags`` (IRCv3)."""
+    return verb != "TAGMSG" or "message-tags" in member.caps
+
+
 def _to_channel(
     conn: ChatProtocol,
     server: ChatServer,
     verb: str,
-    target: str,
     name: str,
     status: str,
-    text: str,
+    text: tuple[str, ...],
+    tags: Mapping[str, str],
     notice: bool,
     echo: bool,
 ) -> None:
@@ -100,7 +125,8 @@ def _to_channel(
                 numerics.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel"
             )
         return
-    relay = server.relay(Message(verb, (status + channel.name, text), conn.hostmask))
+    params = (status + channel.name, *text)
+    relay = server.relay(Message(verb, params, conn.hostmask), **tags)
     if status:
         allowed = MEMBER_MODES[: MEMBER_MODES.index(_STATUS_MODES[status]) + 1]
         recipients = [
@@ -110,10 +136,11 @@ def _to_channel(
         ]
     else:
         recipients = list(channel.members)
+        _remember(server, relay, channel.folded, "", "")
     for member in recipients:
-        if member is not conn or echo:
+        if (member is not conn or echo) and _receives(member, verb):
             member.write(relay.bytes_for(member))
-    if echo and conn not in channel.members:
+    if echo and conn not in channel.members and _receives(conn, verb):
         conn.relay(relay)
 
 
@@ -122,7 +149,8 @@ def _to_user(
     server: ChatServer,
     verb: str,
     target: str,
-    text: str,
+    text: tuple[str, ...],
+    tags: Mapping[str, str],
     notice: bool,
     echo: bool,
 ) -> None:
@@ -131,9 +159,36 @@ def _to_user(
         if not notice:
             conn.reply(numerics.ERR_NOSUCHNICK, target, "No such nick/channel")
         return
-    relay = server.relay(Message(verb, (user.nick, text), conn.hostmask))
-    user.relay(relay)
-    if echo:
+    relay = server.relay(Message(verb, (user.nick, *text), conn.hostmask), **tags)
+    sender, recipient = party(conn), party(user)
+    _remember(server, relay, conversation_key(sender, recipient), sender, recipient)
+    if _receives(user, verb):
+        user.relay(relay)
+    if echo and _receives(conn, verb):
         conn.relay(relay)
-    if not notice and user.away is not None:
+    if verb == "PRIVMSG" and user.away is not None:
         conn.reply(numerics.RPL_AWAY, user.nick, user.away)
+
+
+def _remember(
+    server: ChatServer, relay: Relay, target: str, sender: str, recipient: str
+) -> None:
+    """Store *relay* in the history of *target*."""
+    message = relay.message
+    tags = dict(relay.client_tags or {})
+    if relay.bot:
+        tags["bot"] = ""
+    server.history.add(
+        HistoryItem(
+            target=target,
+            msgid=relay.msgid,
+            time=relay.time,
+            command=message.command,
+            source=message.source or "",
+            params=message.params,
+            account=relay.account,
+            tags=tags,
+            sender=sender,
+            recipient=recipient,
+        )
+    )

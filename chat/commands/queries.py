@@ -448,6 +448,17 @@ HELP_TEXTS: dict[str, tuple[str, ...]] = {
         "CAP LS [302] | CAP LIST | CAP REQ :<caps> | CAP END",
         "Negotiate IRCv3 capabilities.",
     ),
+    "CHATHISTORY": (
+        "CHATHISTORY LATEST|BEFORE|AFTER|AROUND <target> <ref> <limit>"
+        " | CHATHISTORY BETWEEN <target> <ref> <ref> <limit>"
+        " | CHATHISTORY TARGETS <timestamp> <timestamp> <limit>",
+        "Read channel or private history; <ref> is msgid=<id> or"
+        " timestamp=<YYYY-MM-DDThh:mm:ss.sssZ> (or * for LATEST).",
+    ),
+    "CHGHOST": (
+        "CHGHOST <nick> <user> <host>",
+        "Change a user's user@host (IRC operators).",
+    ),
     "HELP": ("HELP [<command>]", "List the commands, or explain one of them."),
     "INFO": ("INFO", "Show information about this server."),
     "INVITE": ("INVITE <nick> <channel>", "Invite a user to a channel."),
@@ -474,6 +485,10 @@ HELP_TEXTS: dict[str, tuple[str, ...]] = {
         "Show or change user modes (i, w) or channel modes (b, i, k, l, m, n,"
         " s, t, o, v).",
     ),
+    "MONITOR": (
+        "MONITOR +|- <nick>{,<nick>} | MONITOR C|L|S",
+        "Watch nicks: be told when they come online or leave.",
+    ),
     "MOTD": ("MOTD", "Show the message of the day."),
     "NAMES": ("NAMES <channel>{,<channel>}", "List the users in channels."),
     "NICK": ("NICK <nick>", "Choose or change your nickname."),
@@ -495,6 +510,11 @@ HELP_TEXTS: dict[str, tuple[str, ...]] = {
         " with that status).",
     ),
     "QUIT": ("QUIT [<reason>]", "Disconnect from the server."),
+    "SETNAME": ("SETNAME :<realname>", "Change your realname."),
+    "TAGMSG": (
+        "TAGMSG <target>",
+        "Send only message tags (typing notifications, reactions...).",
+    ),
     "TIME": ("TIME", "Show the server's time."),
     "TOPIC": (
         "TOPIC <channel> [<topic>]",

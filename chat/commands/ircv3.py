@@ -1,0 +1,134 @@
+"""IRCv3 identity changes and the notifications other commands send.
+
+``SETNAME`` (setname) and the operator command ``CHGHOST`` (chghost) change
+a user's realname and user@host; `account_changed` (account-notify),
+`join_relay` (extended-join) and `notify_invite` (invite-notify) are called
+by the commands that log in, join and invite.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from chat import numerics
+from chat.commands import command
+from chat.message import Message
+from chat.relay import EXTENDED_JOIN, Relay
+
+if TYPE_CHECKING:
+    from chat.channel import Channel
+    from chat.protocol import ChatProtocol
+    from chat.server import ChatServer
+
+#: The longest realname SETNAME accepts (``NAMELEN`` in ISUPPORT).
+NAME_LENGTH = 128
+#: What CHGHOST accepts as a username and as a host.
+_USERNAME = re.compile(r"^~?[A-Za-z0-9._-]{1,10}$")
+_HOST = re.compile(r"^[A-Za-z0-9.:/-]{1,64}$")
+
+
+def with_cap(users: Iterable[ChatProtocol], cap: str) -> list[ChatProtocol]:
+    """The users of *users* that negotiated *cap*."""
+    return [user for user in users if cap in user.caps]
+
+
+def _notify(server: ChatServer, conn: ChatProtocol, message: Message, cap: str) -> None:
+    """Relay *message* about *conn* to its peers, and itself, having *cap*."""
+    relay = server.relay(message)
+    server.deliver(relay, with_cap([*server.peers_of(conn), conn], cap))
+
+
+def account_changed(server: ChatServer, conn: ChatProtocol) -> None:
+    """account-notify: ``ACCOUNT <name>`` or ``ACCOUNT *`` to *conn*'s peers.
+
+    To be called right after ``conn.account`` changes (login or logout).
+    """
+    account = getattr(conn, "account", None) or "*"
+    relay = server.relay(Message("ACCOUNT", (account,), conn.hostmask))
+    server.deliver(relay, with_cap(server.peers_of(conn), "account-notify"))
+
+
+def join_relay(server: ChatServer, conn: ChatProtocol, channel: Channel) -> Relay:
+    """The JOIN of *conn* to *channel*, in its extended-join form as well."""
+    relay = server.relay(Message("JOIN", (channel.name,), conn.hostmask))
+    relay.alternate = Message(
+        "JOIN",
+        (channel.name, getattr(conn, "account", None) or "*", conn.realname),
+        conn.hostmask,
+    )
+    relay.alternate_bit = EXTENDED_JOIN
+    return relay
+
+
+def notify_invite(
+    server: ChatServer, conn: ChatProtocol, invitee: ChatProtocol, channel: Channel
+) -> None:
+    """invite-notify: tell *channel*'s members with the capability (but the
+    two parties) that *conn* invited *invitee*."""
+    relay = server.relay(Message("INVITE", (invitee.nick, channel.name), conn.hostmask))
+    members = [m for m in channel.members if m is not conn and m is not invitee]
+    server.deliver(relay, with_cap(members, "invite-notify"))
+
+
+@command("SETNAME", min_params=1)
+def handle_setname(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
+    """``SETNAME :<realname>``: change the realname, tell setname peers."""
+    realname = msg.params[0]
+    if not realname or len(realname) > NAME_LENGTH:
+        conn.fail("SETNAME", "INVALID_REALNAME", "Realname is not valid")
+        return
+    conn.realname = realname
+    _notify(server, conn, Message("SETNAME", (realname,), conn.hostmask), "setname")
+
+
+@command("CHGHOST", min_params=3)
+def handle_chghost(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
+    """``CHGHOST <nick> <user> <host>``: an operator changes a user's host."""
+    if "o" not in conn.modes:
+        conn.reply(
+            numerics.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator"
+        )
+        return
+    nick, username, host = msg.params[:3]
+    user = server.find_user(nick)
+    if user is None:
+        conn.reply(numerics.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        return
+    if not _USERNAME.match(username) or not _HOST.match(host):
+        conn.fail("CHGHOST", "INVALID_HOST", nick, "Invalid username or host")
+        return
+    change_host(server, user, username, host)
+    conn.notice(f"Changed the host of {user.nick} to {username}@{host}")
+
+
+def change_host(
+    server: ChatServer, conn: ChatProtocol, username: str, host: str
+) -> None:
+    """Give *conn* a new user@host and tell everyone who sees it.
+
+    chghost peers get ``CHGHOST``; the others see the user quit and join
+    again (with its channel status restored), as the chghost spec suggests.
+    """
+    if (username, host) == (conn.username, conn.host):
+        return
+    old = conn.hostmask
+    peers = server.peers_of(conn)
+    chghost = server.relay(Message("CHGHOST", (username, host), old))
+    server.deliver(chghost, with_cap([*peers, conn], "chghost"))
+    quit_relay = server.relay(Message("QUIT", ("Changing host",), old))
+    conn.username, conn.host = username, host
+    others = [peer for peer in peers if "chghost" not in peer.caps]
+    server.deliver(quit_relay, others)
+    for channel in conn.channels.values():
+        members = [m for m in channel.members if m in others]
+        server.deliver(join_relay(server, conn, channel), members)
+        modes = channel.members.get(conn, "")
+        if modes:
+            mode = Message(
+                "MODE",
+                (channel.name, "+" + modes, *([conn.nick] * len(modes))),
+                server.name,
+            )
+            server.deliver(server.relay(mode), members)

@@ -1,0 +1,75 @@
+"""In-memory history: for tests, and servers that keep no data directory."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from collections.abc import Sequence
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime
+
+from chat.history import HistoryConfig, HistoryItem, Query, Target, peer_nick
+from chat.history.select import Point, select
+
+
+class MemoryHistory:
+    """A `HistoryStore` keeping each target's latest messages in a deque."""
+
+    def __init__(self, clock: IReactorTime, config: HistoryConfig | None = None):
+        self.clock = clock
+        self.config = config or HistoryConfig()
+        self._targets: dict[str, deque[HistoryItem]] = {}
+        self._seq = 0
+
+    def add(self, item: HistoryItem) -> None:
+        self._seq += 1
+        items = self._targets.get(item.target)
+        if items is None:
+            items = deque(maxlen=self.config.max_per_target)
+            self._targets[item.target] = items
+        items.append(dataclasses.replace(item, seq=self._seq))
+
+    def _live(self, key: str) -> list[HistoryItem]:
+        """The items of *key* still within the retention age."""
+        items = self._targets.get(key)
+        if not items:
+            return []
+        if self.config.max_age:
+            oldest = self.clock.seconds() - self.config.max_age
+            while items and items[0].time < oldest:
+                items.popleft()
+        return list(items)
+
+    def query(self, query: Query) -> Deferred[list[HistoryItem]]:
+        items = sorted(
+            (item for key in query.keys for item in self._live(key)),
+            key=lambda item: item.seq,
+        )
+        by_msgid = {item.msgid: item for item in items}
+
+        def resolve(msgid: str) -> Point | None:
+            item = by_msgid.get(msgid)
+            return Point(item.time, item.seq) if item is not None else None
+
+        return succeed(select(items, query, resolve))
+
+    def targets(
+        self, keys: Sequence[str], party: str, start: float, end: float, limit: int
+    ) -> Deferred[list[Target]]:
+        low, high = min(start, end), max(start, end)
+        found: list[Target] = []
+        for key in list(self._targets):
+            is_channel = key in keys
+            if not is_channel and party not in key.split(" "):
+                continue
+            items = [i for i in self._live(key) if low < i.time < high]
+            if items:
+                last = items[-1]
+                peer = "" if is_channel else peer_nick(last, party)
+                found.append(Target(key, last.time, peer))
+        found.sort(key=lambda target: target.time)
+        return succeed(found[:limit])
+
+    def close(self) -> Deferred[None]:
+        return succeed(None)

@@ -1,0 +1,298 @@
+"""SQLite history: ``history.db`` under the data directory.
+
+Every database call runs on one worker thread, never on the reactor: writes
+wait in memory for `HistoryConfig.flush_interval` seconds (or until
+`HistoryConfig.batch_size` are waiting) and go in one transaction, so
+storing history costs message delivery only a list append.  Reads queue
+behind the pending writes on the same thread, so a client always reads what
+it was just sent.  The database runs in WAL mode; retention by age and by
+count is applied on every flush.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
+from twisted.python.threadpool import ThreadPool
+
+from chat.history import (
+    HistoryConfig,
+    HistoryItem,
+    Query,
+    Selector,
+    Target,
+    peer_nick,
+)
+from chat.history.select import Point, split_around
+
+T = TypeVar("T")
+
+#: The file name of the history database in the data directory.
+FILENAME = "history.db"
+
+#: Schema migrations; ``PRAGMA user_version`` says how many have run.
+MIGRATIONS = (
+    """
+    CREATE TABLE history (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        target TEXT NOT NULL,
+        msgid TEXT NOT NULL,
+        time REAL NOT NULL,
+        command TEXT NOT NULL,
+        source TEXT NOT NULL,
+        params TEXT NOT NULL,
+        account TEXT,
+        tags TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        recipient TEXT NOT NULL
+    );
+    CREATE INDEX history_target ON history (target, seq);
+    CREATE INDEX history_msgid ON history (msgid);
+    CREATE INDEX history_time ON history (time);
+    CREATE INDEX history_sender ON history (sender) WHERE sender != '';
+    CREATE INDEX history_recipient ON history (recipient) WHERE recipient != '';
+    """,
+)
+
+_COLUMNS = (
+    "seq, target, msgid, time, command, source, params, account, tags, "
+    "sender, recipient"
+)
+
+
+def _row_item(row: tuple[Any, ...]) -> HistoryItem:
+    seq, target, msgid, time, command, source, params, account, tags = row[:9]
+    return HistoryItem(
+        target=target,
+        msgid=msgid,
+        time=time,
+        command=command,
+        source=source,
+        params=tuple(json.loads(params)),
+        account=account,
+        tags=json.loads(tags),
+        sender=row[9],
+        recipient=row[10],
+        seq=seq,
+    )
+
+
+def _bound(point: Point, op: str) -> tuple[str, float | int]:
+    """A WHERE fragment: rows *op* (``<`` or ``>``) *point*."""
+    if point.seq is not None:
+        return f"seq {op} ?", point.seq
+    return f"time {op} ?", point.time
+
+
+class SQLiteHistory:
+    """A `HistoryStore` in an SQLite file, written off the reactor thread."""
+
+    log = Logger()
+
+    def __init__(
+        self, path: Path, reactor: Any, config: HistoryConfig | None = None
+    ) -> None:
+        self.path = path
+        self.reactor = reactor
+        self.config = config or HistoryConfig()
+        self._pending: list[HistoryItem] = []
+        self._flush_call: IDelayedCall | None = None
+        self._db: sqlite3.Connection | None = None
+        self._pool = ThreadPool(minthreads=1, maxthreads=1, name="chat-history")
+        self._pool.start()
+        self._closed = False
+
+    # -- the worker thread ---------------------------------------------
+
+    def _run(self, work: Callable[..., T], *args: Any) -> Deferred[T]:
+        return deferToThreadPool(self.reactor, self._pool, work, *args)
+
+    def _connection(self) -> sqlite3.Connection:
+        """The database, opened and migrated on first use (worker thread)."""
+        if self._db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], version + 1):
+                db.executescript(
+                    f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;"
+                )
+            self._db = db
+        return self._db
+
+    def _write(self, items: list[HistoryItem], now: float) -> None:
+        db = self._connection()
+        with db:
+            db.executemany(
+                "INSERT INTO history (target, msgid, time, command, source, params,"
+                " account, tags, sender, recipient) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        item.target,
+                        item.msgid,
+                        item.time,
+                        item.command,
+                        item.source,
+                        json.dumps(item.params),
+                        item.account,
+                        json.dumps(dict(item.tags)),
+                        item.sender,
+                        item.recipient,
+                    )
+                    for item in items
+                ],
+            )
+            if self.config.max_age:
+                db.execute(
+                    "DELETE FROM history WHERE time < ?", (now - self.config.max_age,)
+                )
+            for target in {item.target for item in items}:
+                db.execute(
+                    "DELETE FROM history WHERE target = ? AND seq <= (SELECT seq"
+                    " FROM history WHERE target = ? ORDER BY seq DESC"
+                    " LIMIT 1 OFFSET ?)",
+                    (target, target, self.config.max_per_target),
+                )
+
+    def _select(self, query: Query, now: float) -> list[HistoryItem]:
+        db = self._connection()
+        keys = ",".join("?" * len(query.keys))
+        commands = ",".join("?" * len(query.commands))
+        base = f"target IN ({keys}) AND command IN ({commands}) AND time >= ?"
+        oldest = now - self.config.max_age if self.config.max_age else float("-inf")
+        base_args: list[Any] = [*query.keys, *sorted(query.commands), oldest]
+
+        def resolve(msgid: str) -> Point | None:
+            row = db.execute(
+                f"SELECT time, seq FROM history WHERE msgid = ? AND target IN ({keys})",
+                (msgid, *query.keys),
+            ).fetchone()
+            return Point(row[0], row[1]) if row else None
+
+        def point(selector: Selector) -> Point | None:
+            if selector.msgid is not None:
+                return resolve(selector.msgid)
+            return Point(selector.time or 0.0)
+
+        def rows(
+            where: list[tuple[str, float | int]], limit: int, newest: bool
+        ) -> list[HistoryItem]:
+            clauses = " AND ".join([base, *(clause for clause, _ in where)])
+            order = "DESC" if newest else "ASC"
+            found = db.execute(
+                f"SELECT {_COLUMNS} FROM history WHERE {clauses}"
+                f" ORDER BY seq {order} LIMIT ?",
+                (*base_args, *(value for _, value in where), limit),
+            ).fetchall()
+            items = [_row_item(row) for row in found]
+            return items[::-1] if newest else items
+
+        start = point(query.start) if query.start is not None else None
+        if query.start is not None and start is None:
+            return []
+        kind, limit = query.subcommand, query.limit
+        if kind == "LATEST":
+            return rows([_bound(start, ">")] if start else [], limit, True)
+        assert start is not None
+        if kind == "BEFORE":
+            return rows([_bound(start, "<")], limit, True)
+        if kind == "AFTER":
+            return rows([_bound(start, ">")], limit, False)
+        if kind == "AROUND":
+            before_count, rest = split_around(limit)
+            before = (
+                rows([_bound(start, "<")], before_count, True) if before_count else []
+            )
+            return before + rows([_bound(start, ">=")], rest, False)
+        end = point(query.end) if query.end is not None else None
+        if end is None:
+            return []
+        if start.precedes(end):
+            return rows([_bound(start, ">"), _bound(end, "<")], limit, False)
+        return rows([_bound(start, "<"), _bound(end, ">")], limit, True)
+
+    def _targets(
+        self, keys: Sequence[str], party: str, low: float, high: float, limit: int
+    ) -> list[Target]:
+        db = self._connection()
+        marks = ",".join("?" * len(keys)) or "NULL"
+        found = db.execute(
+            f"SELECT target, max(seq) FROM history WHERE time > ? AND time < ?"
+            f" AND (target IN ({marks}) OR sender = ? OR recipient = ?)"
+            " GROUP BY target ORDER BY max(seq) ASC LIMIT ?",
+            (low, high, *keys, party, party, limit),
+        ).fetchall()
+        targets: list[Target] = []
+        for key, seq in found:
+            row = db.execute(
+                f"SELECT {_COLUMNS} FROM history WHERE seq = ?", (seq,)
+            ).fetchone()
+            item = _row_item(row)
+            peer = "" if key in keys else peer_nick(item, party)
+            targets.append(Target(key, item.time, peer))
+        return targets
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    # -- the reactor thread --------------------------------------------
+
+    def add(self, item: HistoryItem) -> None:
+        self._pending.append(item)
+        if len(self._pending) >= self.config.batch_size:
+            self._flush()
+        elif self._flush_call is None:
+            self._flush_call = self.reactor.callLater(
+                self.config.flush_interval, self._flush
+            )
+
+    def _flush(self) -> None:
+        if self._flush_call is not None and self._flush_call.active():
+            self._flush_call.cancel()
+        self._flush_call = None
+        if not self._pending:
+            return
+        items, self._pending = self._pending, []
+        done = self._run(self._write, items, self.reactor.seconds())
+        done.addErrback(
+            lambda failure: self.log.failure(
+                "Could not store {count} history items", failure, count=len(items)
+            )
+        )
+
+    def query(self, query: Query) -> Deferred[list[HistoryItem]]:
+        self._flush()
+        return self._run(self._select, query, self.reactor.seconds())
+
+    def targets(
+        self, keys: Sequence[str], party: str, start: float, end: float, limit: int
+    ) -> Deferred[list[Target]]:
+        self._flush()
+        low, high = min(start, end), max(start, end)
+        return self._run(self._targets, list(keys), party, low, high, limit)
+
+    def close(self) -> Deferred[None]:
+        """Write what is pending, close the database and stop the thread."""
+        if self._closed:
+            return succeed(None)
+        self._closed = True
+        self._flush()
+        done = self._run(self._close)
+
+        def stop(result: None) -> None:
+            self._pool.stop()
+            return result
+
+        return done.addBoth(stop)
