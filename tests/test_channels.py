@@ -157,6 +157,11 @@ class PartTests(TestCase):
         self.assertEqual(bob.lines(), [f"{BOB} PART #chan :gone home"])
         self.assertEqual(bob.conn.channels, {})
 
+    def test_long_reason_fits_the_line(self) -> None:
+        alice, bob = self.harness.channel_of("alice", "bob")
+        bob.send("PART #chan :" + "r" * 490)
+        self.assertEqual(alice.raw(), f"{BOB} PART #chan {'r' * 478}\r\n".encode())
+
     def test_part_errors(self) -> None:
         alice = self.harness.register("alice")
         self.harness.register("bob").send("JOIN #bobs")
@@ -330,6 +335,13 @@ class TopicTests(TestCase):
         alice.send("TOPIC #chan :" + "é" * 8)
         self.assertEqual(self.harness.server.channels["#chan"].topic, "é" * 5)
 
+    def test_long_topic_fits_the_line(self) -> None:
+        self.harness = Harness(limits=replace(Limits(), topic_length=1000))
+        alice, bob = self.harness.channel_of("alice", "bob")
+        alice.send("TOPIC #chan :" + "t" * 480)
+        self.assertEqual(len(bob.raw()), 511)  # no ":" needed before the topic
+        self.assertEqual(self.harness.server.channels["#chan"].topic, "t" * 473)
+
     def test_truncate_utf8(self) -> None:
         self.assertEqual(truncate_utf8("abc", 3), "abc")
         self.assertEqual(truncate_utf8("abcd", 3), "abc")
@@ -422,6 +434,12 @@ class KickTests(TestCase):
             alice.lines(),
             [f"{ALICE} KICK #chan bob alice", f"{ALICE} KICK #chan carol abcde"],
         )
+
+    def test_long_reason_fits_the_line(self) -> None:
+        self.harness = Harness(limits=replace(Limits(), kick_length=1000))
+        alice, bob = self.harness.channel_of("alice", "bob")
+        alice.send("KICK #chan bob :" + "k" * 480)
+        self.assertEqual(len(bob.raw()), 511)
 
     def test_several_nicks(self) -> None:
         alice, _bob, _carol = self.harness.channel_of("alice", "bob", "carol")

@@ -45,6 +45,13 @@ def truncate_utf8(text: str, limit: int) -> str:
     return data[:limit].decode("utf-8", "ignore")
 
 
+def fit_trailing(text: str, limit: int, source: str, *words: str) -> str:
+    """*text* cut to *limit* bytes, and further so that the relayed line
+    ``:source words... :text`` stays within 512 bytes."""
+    head = len(f":{source} {' '.join(words)} :".encode())
+    return truncate_utf8(text, min(limit, LINE_BYTES - 2 - head))
+
+
 def _no_such_channel(conn: ChatProtocol, name: str) -> None:
     conn.reply(numerics.ERR_NOSUCHCHANNEL, name, "No such channel")
 
@@ -214,6 +221,7 @@ def handle_part(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
 
 def part(conn: ChatProtocol, server: ChatServer, channel: Channel, reason: str) -> None:
     """Announce that *conn* leaves *channel*, then remove it."""
+    reason = fit_trailing(reason, LINE_BYTES, conn.hostmask, "PART", channel.name)
     params = (channel.name, reason) if reason else (channel.name,)
     relay = server.relay(Message("PART", params, conn.hostmask))
     server.deliver(relay, channel.members)
@@ -249,7 +257,10 @@ def handle_topic(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     if "t" in channel.flags and not channel.is_operator(conn):
         _not_operator(conn, channel)
         return
-    channel.topic = truncate_utf8(msg.params[1], server.config.limits.topic_length)
+    limit = server.config.limits.topic_length
+    channel.topic = fit_trailing(
+        msg.params[1], limit, conn.hostmask, "TOPIC", channel.name
+    )
     channel.topic_set_by = conn.nick if channel.topic else ""
     channel.topic_set_at = int(server.clock.seconds()) if channel.topic else 0
     relay = server.relay(Message("TOPIC", (channel.name, channel.topic), conn.hostmask))
@@ -572,8 +583,7 @@ def handle_kick(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     if len(names) == 1:
         names = names * len(nicks)
     limits = server.config.limits
-    reason = msg.params[2] if len(msg.params) > 2 else ""
-    reason = truncate_utf8(reason, limits.kick_length) or conn.nick
+    reason = msg.params[2] if len(msg.params) > 2 and msg.params[2] else conn.nick
     for name, nick in list(zip(names, nicks, strict=True))[: limits.max_targets]:
         kick(conn, server, name, nick, reason)
 
@@ -604,6 +614,10 @@ def kick(
             "They aren't on that channel",
         )
         return
+    limit = server.config.limits.kick_length
+    reason = fit_trailing(
+        reason, limit, conn.hostmask, "KICK", channel.name, victim.nick
+    )
     line = Message("KICK", (channel.name, victim.nick, reason), conn.hostmask)
     server.deliver(server.relay(line), channel.members)
     server.leave_channel(victim, channel)
