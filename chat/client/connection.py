@@ -664,6 +664,8 @@ class Session:
             self._label_count += 1
             label = f"c{self._label_count}"
             self.labels[label] = origin
+            if len(self.labels) > 1000:  # replies the server never sent
+                del self.labels[next(iter(self.labels))]
             tags = {"label": label}
         self.protocol.send(command, *params, tags=tags)
         return True

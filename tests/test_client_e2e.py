@@ -1,0 +1,142 @@
+"""The client talking to the project's server over loopback TLS."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import cast
+
+from twisted.internet import reactor as _reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+from twisted.internet.interfaces import IReactorTCP, IReactorTime
+from twisted.trial.unittest import TestCase
+
+from chat.client.config import ClientConfig
+from chat.client.connection import Session
+from chat.client.model import Kind
+from chat.client.security import client_security
+from tests.e2e_support import RunningServer, start_server
+
+reactor = cast(IReactorTime, _reactor)
+TIMEOUT = 10.0
+
+
+def until(session: Session, check: Callable[[], bool]) -> Deferred[None]:
+    """Fires once *check* holds, re-checked whenever the session's state changes."""
+    done: Deferred[None] = Deferred()
+
+    def listener() -> None:
+        if not done.called and check():
+            session.state.listeners.remove(listener)
+            done.callback(None)
+
+    session.state.listeners.append(listener)
+    listener()
+    return done.addTimeout(TIMEOUT, reactor)
+
+
+def texts(session: Session, name: str) -> list[str]:
+    buffer = session.state.find(name)
+    return [line.text for line in buffer.lines] if buffer else []
+
+
+class ClientAgainstServerTests(TestCase):
+    def setUp(self) -> None:
+        self.server: RunningServer = start_server(self)
+
+    def connect(
+        self, nick: str, verify_as: str = "localhost", **settings: object
+    ) -> Session:
+        """A client session for *nick*, verifying the server as *verify_as*."""
+        settings.setdefault("ca", self.server.ca_file)
+        settings.setdefault("dev_ca", Path("no-such-dir/ca.pem"))
+        config = ClientConfig(
+            host=verify_as,
+            port=self.server.tls_port,
+            nick=nick,
+            **settings,  # type: ignore[arg-type]
+        )
+        security = client_security(config)
+        session = Session(config, reactor)
+        endpoint = HostnameEndpoint(
+            cast(IReactorTCP, reactor), "127.0.0.1", self.server.tls_port
+        )
+        session.start(wrapClientTLS(security.options, endpoint))  # type: ignore[arg-type]
+        self.addCleanup(session.quit)
+        return session
+
+    async def test_two_people_chat_in_a_channel(self) -> None:
+        alice = self.connect("alice", join=("#room",))
+        await until(
+            alice,
+            lambda: bool(
+                alice.state.find("#room") and alice.state.find("#room").joined
+            ),
+        )  # type: ignore[union-attr]
+        bob = self.connect("bob", join=("#room",))
+        await until(alice, lambda: "bob" in alice.state.find("#room").members)  # type: ignore[union-attr]
+        await until(bob, lambda: len(bob.state.find("#room").members) == 2)  # type: ignore[union-attr]
+        room = bob.state.find("#room")
+        assert room is not None
+        self.assertEqual(
+            [m.prefixes + m.nick for m in room.sorted_members(bob.state.prefix_chars)],
+            ["@alice", "bob"],
+        )
+        self.assertEqual(bob.state.current.name, "#room")
+        alice.say("#room", "hello bob, how are you?")
+        await until(bob, lambda: "hello bob, how are you?" in texts(bob, "#room"))
+        line = room.lines[-1]
+        self.assertEqual((line.nick, line.kind), ("alice", Kind.MESSAGE))
+        self.assertTrue(line.highlight)
+        self.assertEqual(texts(alice, "#room").count("hello bob, how are you?"), 1)
+        bob.say("#room", "fine", Kind.ACTION)
+        await until(alice, lambda: "fine" in texts(alice, "#room"))
+        self.assertEqual(alice.state.find("#room").lines[-1].kind, Kind.ACTION)  # type: ignore[union-attr]
+        bob.say("alice", "a secret")
+        await until(alice, lambda: "a secret" in texts(alice, "bob"))
+        bob.part(room, "bye now")
+        await until(alice, lambda: "bob left (bye now)" in texts(alice, "#room"))
+        self.assertNotIn("bob", alice.state.find("#room").members)  # type: ignore[union-attr]
+
+    async def test_status_shows_connection_and_lag(self) -> None:
+        alice = self.connect("alice")
+        await until(alice, lambda: alice.state.status.lag is not None)
+        self.assertEqual(alice.state.status.state, "connected")
+        self.assertEqual(alice.state.status.server, "TestNet")
+
+    async def test_nick_in_use_picks_another(self) -> None:
+        first = self.connect("carol")
+        await until(first, lambda: first.connected)
+        second = self.connect("carol")
+        await until(second, lambda: second.connected)
+        self.assertEqual(second.state.nick, "carol_")
+
+    async def test_development_ca_is_trusted_on_localhost(self) -> None:
+        config = ClientConfig(host="localhost", dev_ca=self.server.ca_file)
+        security = client_security(config)
+        self.assertEqual(security.summary, f"TLS, dev CA {self.server.ca_file}")
+        session = self.connect("frank", ca=None, dev_ca=self.server.ca_file)
+        await until(session, lambda: session.connected)
+
+    async def test_untrusted_certificate_is_explained(self) -> None:
+        session = self.connect("dave", ca=None)
+        await until(session, lambda: session.state.status.state == "stopped")
+        errors = [
+            line.text
+            for line in session.state.server_buffer.lines
+            if line.kind == Kind.ERROR
+        ]
+        self.assertTrue(
+            any("not signed by a CA this client trusts" in e for e in errors), errors
+        )
+        self.assertFalse(any("Traceback" in e for e in errors))
+
+    async def test_wrong_name_is_explained(self) -> None:
+        session = self.connect("erin", verify_as="chat.example.org")
+        await until(session, lambda: session.state.status.state == "stopped")
+        errors = [line.text for line in session.state.server_buffer.lines]
+        self.assertTrue(
+            any("not valid for the name 'chat.example.org'" in e for e in errors),
+            errors,
+        )
