@@ -146,6 +146,39 @@ class JoinTests(TestCase):
         self.assertEqual(carol.commands(), [numerics.ERR_CHANNELISFULL])
 
 
+class MalformedParameterTests(TestCase):
+    """Input echoed in a reply never breaks the reply's own parameters."""
+
+    def test_names_from_trailing_parameters(self) -> None:
+        (alice,) = self.harness_channel()
+        alice.send(
+            "TOPIC :a b",
+            "TOPIC ::x",
+            "NAMES :#a b",
+            "KICK #chan :x y",
+            "INVITE alice :",
+            "MODE #chan :+i Y",
+            "MODE :",
+        )
+        self.assertEqual(
+            alice.lines(),
+            [
+                ":irc.test 403 alice * :No such channel",
+                ":irc.test 403 alice * :No such channel",
+                ":irc.test 366 alice * :End of /NAMES list",
+                ":irc.test 401 alice * :No such nick/channel",
+                ":irc.test 403 alice * :No such channel",
+                ":irc.test 472 alice * :is unknown mode char to me",
+                ":irc.test 472 alice Y :is unknown mode char to me",
+                f"{ALICE} MODE #chan +i",
+                ":irc.test 401 alice * :No such nick/channel",
+            ],
+        )
+
+    def harness_channel(self) -> list[FakeClient]:
+        return Harness().channel_of("alice")
+
+
 class PartTests(TestCase):
     def setUp(self) -> None:
         self.harness = Harness()

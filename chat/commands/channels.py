@@ -52,8 +52,17 @@ def fit_trailing(text: str, limit: int, source: str, *words: str) -> str:
     return truncate_utf8(text, min(limit, LINE_BYTES - 2 - head))
 
 
+def echo(text: str) -> str:
+    """*text* as a middle parameter of a reply, or ``*`` when it cannot be one
+    (empty, with a space, or starting with ``:``: input sent as a trailing
+    parameter may be any of these)."""
+    if not text or " " in text or text[0] == ":":
+        return "*"
+    return text
+
+
 def _no_such_channel(conn: ChatProtocol, name: str) -> None:
-    conn.reply(numerics.ERR_NOSUCHCHANNEL, name, "No such channel")
+    conn.reply(numerics.ERR_NOSUCHCHANNEL, echo(name), "No such channel")
 
 
 def _not_on_channel(conn: ChatProtocol, channel: Channel) -> None:
@@ -67,7 +76,7 @@ def _not_operator(conn: ChatProtocol, channel: Channel) -> None:
 
 
 def _no_such_nick(conn: ChatProtocol, nick: str) -> None:
-    conn.reply(numerics.ERR_NOSUCHNICK, nick, "No such nick/channel")
+    conn.reply(numerics.ERR_NOSUCHNICK, echo(nick), "No such nick/channel")
 
 
 # -- JOIN, PART, NAMES ---------------------------------------------------
@@ -198,7 +207,7 @@ def handle_names(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     for name in msg.params[0].split(","):
         channel = server.find_channel(name)
         if channel is None:
-            conn.reply(numerics.RPL_ENDOFNAMES, name, "End of /NAMES list")
+            conn.reply(numerics.RPL_ENDOFNAMES, echo(name), "End of /NAMES list")
         else:
             send_names(conn, channel)
 
@@ -380,7 +389,7 @@ def channel_mode(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
         return
     requests, unknown = parse_channel_modes(msg.params[1], msg.params[2:])
     for letter in unknown:
-        conn.reply(numerics.ERR_UNKNOWNMODE, letter, "is unknown mode char to me")
+        conn.reply(numerics.ERR_UNKNOWNMODE, echo(letter), "is unknown mode char to me")
     if any(request.is_list_query for request in requests):
         send_ban_list(conn, channel)
     changes = [request for request in requests if _is_change(request)]
@@ -496,7 +505,7 @@ def _prepare_limit(
             numerics.ERR_INVALIDMODEPARAM,
             channel.name,
             LIMIT_MODE,
-            text,
+            echo(text),
             "Invalid limit: a positive number is needed",
         )
         return None
@@ -511,7 +520,11 @@ def _prepare_ban(
     mask = normalize_mask(raw)
     if mask is None:
         conn.reply(
-            numerics.ERR_INVALIDMODEPARAM, channel.name, "b", raw, "Invalid ban mask"
+            numerics.ERR_INVALIDMODEPARAM,
+            channel.name,
+            "b",
+            echo(raw),
+            "Invalid ban mask",
         )
         return None
     existing = channel.find_ban(mask)
