@@ -146,6 +146,15 @@ class ChannelModeTests(TestCase):
         self.assertEqual(self.bob.lines(), [line])
         self.assertEqual(self.channel.flags, {"i", "m", "s", "t"})
 
+    def test_broadcast_is_a_relay(self) -> None:
+        self.bob.conn.set_cap("server-time", True)
+        self.harness.clock.advance(3)
+        self.alice.send("MODE #chan +m")
+        self.assertEqual(
+            self.bob.lines(), [f"@time=1970-01-01T00:00:03.000Z {ALICE} MODE #chan +m"]
+        )
+        self.assertEqual(self.alice.lines(), [f"{ALICE} MODE #chan +m"])
+
     def test_no_change_no_broadcast(self) -> None:
         self.alice.send("MODE #chan +nt-i")
         self.assertEqual(self.alice.lines(), [])
