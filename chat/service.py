@@ -16,9 +16,11 @@ from types import FrameType
 from typing import Any, cast
 
 from twisted.application.service import MultiService, Service
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred, gatherResults, succeed
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import (
+    IAddress,
     IListeningPort,
     IProtocolFactory,
     IReactorFromThreads,
@@ -58,6 +60,14 @@ def load_motd(path: Path | None) -> list[str] | None:
     except UnicodeDecodeError as error:
         raise ConfigError(f"the MOTD {path} is not UTF-8: {error}") from error
     return [line.rstrip() for line in text.splitlines()]
+
+
+def address_text(address: IAddress) -> str:
+    """``host:port`` for IP addresses, the repr for anything else."""
+    if isinstance(address, IPv4Address | IPv6Address):
+        host = f"[{address.host}]" if ":" in address.host else address.host
+        return f"{host}:{address.port}"
+    return str(address)
 
 
 class _Tracking:
@@ -131,9 +141,9 @@ class Listener(Service):
     def _listening(self, port: IListeningPort) -> IListeningPort:
         self.port = port
         log.info(
-            "Listening on {description}: {address}",
+            "Listening on {description} ({address})",
             description=self.description,
-            address=port.getHost(),
+            address=address_text(port.getHost()),
         )
         return port
 

@@ -201,7 +201,11 @@ class RunningServer:
 
 
 def start_server(
-    case: TestCase, *listen: str, config: ServerConfig | None = None, **settings: Any
+    case: TestCase,
+    *listen: str,
+    config: ServerConfig | None = None,
+    handle_signals: bool = False,
+    **settings: Any,
 ) -> RunningServer:
     """Start the whole service on loopback for *case*, stopped on cleanup.
 
@@ -217,7 +221,7 @@ def start_server(
         cert_dir=settings.pop("cert_dir", cert_dir),
         **settings,
     )
-    service = makeService(config, reactor=reactor)
+    service = makeService(config, reactor=reactor, handle_signals=handle_signals)
     service.startService()
     server = RunningServer(service, config.cert_dir)
     case.addCleanup(lambda: Deferred.fromCoroutine(server.stop()))

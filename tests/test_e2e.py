@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from OpenSSL import SSL
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import (
@@ -13,17 +18,20 @@ from twisted.internet.endpoints import (
 )
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
 from twisted.internet.protocol import Protocol, connectionDone
+from twisted.internet.task import deferLater
+from twisted.logger import LogLevel, capturedLogs
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 
-from chat.tls import TLSServerFactory
+from chat.tls import TLSServerFactory, ensure_dev_certificate
 from tests.e2e_support import (
     PLAIN_LOOPBACK,
     TIMEOUT,
     TLS_LOOPBACK,
     LineClient,
     RunningServer,
+    connect_tls,
     is_command,
     reactor,
     start_server,
@@ -167,3 +175,62 @@ class TLSVersionTests(TestCase):
             f for f in server.service.factories if isinstance(f, TLSServerFactory)
         ]
         self.assertEqual(factories[0].handshake_failures, 1)
+
+
+def served_certificate(client: LineClient) -> x509.Certificate:
+    """The certificate the server presented to *client*."""
+    peer = client.transport.getPeerCertificate()  # type: ignore[union-attr]
+    return peer.to_cryptography()  # type: ignore[no-any-return]
+
+
+def load_cert(path: Path) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+class ReloadTests(TestCase):
+    async def test_sighup_swaps_the_certificate_and_keeps_clients(self) -> None:
+        first = ensure_dev_certificate(Path(self.mktemp()))
+        second = ensure_dev_certificate(Path(self.mktemp()))
+        live = Path(self.mktemp())
+        live.mkdir()
+        cert, key = live / "cert.pem", live / "key.pem"
+        shutil.copy(first.cert, cert)
+        shutil.copy(first.key, key)
+        server = start_server(self, handle_signals=True, cert=cert, key=key)
+        old = server.track(await connect_tls(server.tls_port, first.ca))
+        await old.register("old")
+        old.send("JOIN", "#reload")
+        await old.wait_for(is_command("366"))
+
+        shutil.copy(second.cert, cert)
+        shutil.copy(second.key, key)
+        with capturedLogs() as events:
+            os.kill(os.getpid(), signal.SIGHUP)
+            await deferLater(reactor, 0, lambda: None)
+        self.assertIn("Configuration reloaded", [e["log_format"] for e in events])
+
+        new = server.track(await connect_tls(server.tls_port, second.ca))
+        await new.register("new")
+        self.assertEqual(served_certificate(new), load_cert(second.cert))
+        self.assertEqual(served_certificate(old), load_cert(first.cert))
+        new.send("JOIN", "#reload")
+        await new.wait_for(is_command("366"))
+        new.send("PRIVMSG", "#reload", "still there?")
+        await old.wait_for(is_command("PRIVMSG", "#reload", "still there?"))
+
+    async def test_bad_certificate_on_reload_keeps_the_old(self) -> None:
+        dev = ensure_dev_certificate(Path(self.mktemp()))
+        live = Path(self.mktemp())
+        live.mkdir()
+        cert, key = live / "cert.pem", live / "key.pem"
+        shutil.copy(dev.cert, cert)
+        shutil.copy(dev.key, key)
+        server = start_server(self, cert=cert, key=key)
+        cert.write_text("not a certificate")
+        with capturedLogs() as events:
+            self.assertFalse(server.service.reload())
+        [event] = [e for e in events if e["log_level"] == LogLevel.error]
+        self.assertIn("Reload rejected", event["log_format"])
+        self.assertIn(str(cert), event["error"])
+        client = server.track(await connect_tls(server.tls_port, dev.ca))
+        await client.register("fine")
