@@ -8,9 +8,14 @@ connections lives on the `ChatServer` factory.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from twisted.internet.interfaces import IDelayedCall, ITransport
+from twisted.internet.interfaces import (
+    IConsumer,
+    IDelayedCall,
+    ITCPTransport,
+    ITransport,
+)
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
@@ -20,6 +25,7 @@ from chat import numerics
 from chat.casemap import casefold
 from chat.commands import COMMANDS
 from chat.labeled import Response
+from chat.limits import FloodControl, SendQueue, protect
 from chat.message import Message, MessageParseError, parse
 from chat.relay import PROFILE_CAPS, Relay
 
@@ -31,6 +37,8 @@ if TYPE_CHECKING:
 MAX_LINE_BYTES = 512
 #: IRCv3 message-tags: up to 8191 bytes of tags (with ``@`` and the space).
 MAX_TAG_BYTES = 8191
+#: The most parameters a message may have (RFC 1459).
+MAX_PARAMS = 15
 #: IRCv3 message-tags: a client may send up to 4094 bytes of tag data.
 MAX_CLIENT_TAG_DATA = 4094
 
@@ -68,6 +76,10 @@ class ChatProtocol(LineReceiver):
         self._discarding = False
         self._timer: IDelayedCall | None = None
         self._ping_sent_at: float | None = None
+        #: Fakelag (None when exempt) and, while the transport's buffer
+        #: is full, the send queue counting what is written: `chat.limits`.
+        self.flood: FloodControl | None = None
+        self.sendq: SendQueue | None = None
         #: The labeled response being collected while a command runs.
         self.response: Response | None = None
 
@@ -101,12 +113,15 @@ class ChatProtocol(LineReceiver):
         self.secure = self.server.is_secure(self.transport)
         now = self.server.clock.seconds()
         self.connected_at = self.last_active = self.last_message = now
+        protect(self)
         self._timer = self.server.clock.callLater(
             self.server.config.timeouts.registration, self._registration_timeout
         )
         self.server.connection_made(self)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self.flood is not None:
+            self.flood.stop()
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
@@ -147,8 +162,13 @@ class ChatProtocol(LineReceiver):
                 delay = timeouts.ping_interval - idle
         self._timer = self.server.clock.callLater(delay, self._keepalive)
 
-    def close(self, reason: str) -> None:
-        """Say goodbye with ``ERROR``, tell the others, and disconnect."""
+    def close(self, reason: str, abort: bool = False) -> None:
+        """Say goodbye with ``ERROR``, tell the others, and disconnect.
+
+        The goodbye gets ``timeouts.close_grace`` seconds to be flushed (a
+        peer that never reads, or never finishes its TLS handshake, is cut
+        then); *abort* cuts the connection at once.
+        """
         if self.closing:
             return
         self.closing = True
@@ -156,7 +176,19 @@ class ChatProtocol(LineReceiver):
         self.transport.write(
             Message("ERROR", (f"Closing Link: {self.host} ({reason})",)).to_bytes()
         )
-        self.transport.loseConnection()
+        # A registered producer would keep the transport open.
+        cast(IConsumer, self.transport).unregisterProducer()
+        transport = cast(ITCPTransport, self.transport)
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        if abort:
+            transport.abortConnection()
+            return
+        transport.loseConnection()
+        self._timer = self.server.clock.callLater(
+            self.server.config.timeouts.close_grace, transport.abortConnection
+        )
 
     # -- input ----------------------------------------------------------
 
@@ -171,6 +203,8 @@ class ChatProtocol(LineReceiver):
         while self._overflow_rest is not None and not self.closing:
             rest, self._overflow_rest = self._overflow_rest, None
             super().dataReceived(rest)
+        if self.flood is not None:
+            self.flood.check_backlog(self._buffer)
 
     def lineLengthExceeded(self, line: bytes) -> None:
         """A line beyond every limit: answer 417 and skip to the next line."""
@@ -184,6 +218,8 @@ class ChatProtocol(LineReceiver):
     def lineReceived(self, line: bytes) -> None:
         if self.closing:
             return
+        if self.flood is not None:
+            self.flood.line_received()
         if line.endswith(b"\r"):
             line = line[:-1]
         if not line.strip(b" "):
@@ -221,6 +257,13 @@ class ChatProtocol(LineReceiver):
                     ("*", "INVALID_MESSAGE", f"Malformed line: {error}"),
                     self.server.name,
                 )
+            )
+            return
+        if len(message.params) > MAX_PARAMS:
+            self.fail(
+                message.command,
+                "INVALID_MESSAGE",
+                f"Too many parameters (at most {MAX_PARAMS})",
             )
             return
         self.dispatch(message)
@@ -269,6 +312,8 @@ class ChatProtocol(LineReceiver):
         if self.response is not None:
             self.response.write(data)
         elif not self.closing:
+            if self.sendq is not None and not self.sendq.accept(len(data)):
+                return
             self.transport.write(data)
 
     def responder(self) -> Response:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from twisted.internet.interfaces import IAddress, IReactorTime, ISSLTransport
-from twisted.internet.protocol import Factory
+from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 
 from chat import casemap
@@ -19,6 +19,7 @@ from chat.commands.monitor import MONITOR_LIMIT, Monitors
 from chat.config import ServerConfig
 from chat.history import QUERY_LIMIT, HistoryStore
 from chat.history.memory import MemoryHistory
+from chat.limits import ConnectionLimiter, Refusal, new_stats
 from chat.message import Message
 from chat.protocol import ChatProtocol
 from chat.relay import Relay
@@ -64,6 +65,9 @@ class ChatServer(Factory):
         self.max_users = 0
         self.channels: dict[str, Channel] = {}
         self.whowas: deque[WhowasEntry] = deque(maxlen=config.limits.whowas_history)
+        #: Counters for the metrics endpoint: `chat.limits.STAT_NAMES`.
+        self.stats: dict[str, int] = new_stats()
+        self.limiter = ConnectionLimiter()
         #: Message history; `chat.service` puts an SQLite store here.
         self.history: HistoryStore = MemoryHistory(clock)
         self.monitors = Monitors()
@@ -81,9 +85,16 @@ class ChatServer(Factory):
         """When the server started, for RPL_CREATED."""
         return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.created))
 
-    def buildProtocol(self, addr: IAddress | None) -> ChatProtocol:
+    def buildProtocol(self, addr: IAddress | None) -> Protocol:
+        """A `ChatProtocol`, or a `Refusal` when a connection limit is reached."""
+        host = getattr(addr, "host", "") or "unknown"
+        reason = self.limiter.refusal(host, self.config.limits, self.clock.seconds())
+        if reason is not None:
+            self.stats["connections_refused"] += 1
+            return Refusal(reason, self.clock, self.config.timeouts.close_grace)
         conn = ChatProtocol(self)
         conn.factory = self
+        self.limiter.add(conn, host)
         return conn
 
     @staticmethod
@@ -99,6 +110,7 @@ class ChatServer(Factory):
     def connection_lost(self, conn: ChatProtocol, reason: str) -> None:
         """Forget *conn*: tell its channels' members once each, then clean up."""
         self.connections.discard(conn)
+        self.limiter.remove(conn)
         if conn.registered:
             self.registered_count -= 1
             self.remember(conn)
