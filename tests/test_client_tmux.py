@@ -1,0 +1,144 @@
+"""Smoke test: the real client in tmux against a real server process.
+
+Needs the Debian package ``tmux`` (CI installs it).  The server runs as
+``python -m twisted chat`` in a temporary directory, where it writes its
+development CA; the client, started in the same directory, trusts that CA
+because it connects to localhost.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import cast
+
+from twisted.internet import reactor as _reactor
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import deferLater
+from twisted.trial.unittest import SkipTest, TestCase
+
+reactor = cast(IReactorTime, _reactor)
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Tmux:
+    """One private tmux server (its own socket) with one window."""
+
+    def __init__(self, name: str) -> None:
+        self.socket = name
+
+    def run(self, *args: str) -> str:
+        result = subprocess.run(
+            ["tmux", "-u", "-L", self.socket, *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return result.stdout
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", "main")
+
+    def alive(self) -> bool:
+        return "main" in self.run("list-sessions", "-F", "#{session_name}")
+
+    def type(self, text: str) -> None:
+        """Type *text* then Enter, as separate key presses."""
+        self.run("send-keys", "-t", "main", "-l", text)
+        self.run("send-keys", "-t", "main", "Enter")
+
+    def kill(self) -> None:
+        self.run("kill-server")
+
+
+async def eventually(check: Callable[[], bool], what: str) -> None:
+    """Re-check every 0.1 s (this drives real processes) until *check* holds."""
+    waited = 0.0
+    while not check():
+        if waited > TIMEOUT:
+            raise AssertionError(f"timed out waiting for {what}")
+        await deferLater(reactor, 0.1, lambda: None)
+        waited += 0.1
+
+
+class TmuxSmokeTests(TestCase):
+    def setUp(self) -> None:
+        if shutil.which("tmux") is None:
+            raise SkipTest("tmux is not installed (Debian package tmux)")
+        self.workdir = Path(self.mktemp()).resolve()
+        self.workdir.mkdir(parents=True)
+        self.port = free_port()
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "twisted",
+                "chat",
+                "--listen",
+                f"tls:tcp:{self.port}:interface=127.0.0.1",
+            ],
+            cwd=self.workdir,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.addCleanup(self._stop_server)
+        self.tmux = Tmux(f"chat-smoke-{os.getpid()}-{self.port}")
+        self.addCleanup(self.tmux.kill)
+
+    def _stop_server(self) -> None:
+        self.server.terminate()
+        self.server.wait(10)
+
+    def _listening(self) -> bool:
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def start_client(self, nick: str, *options: str) -> None:
+        command = " ".join(
+            [
+                "LANG=C.UTF-8",
+                f"PYTHONPATH={ROOT}",
+                f"XDG_CONFIG_HOME={self.workdir / 'config'}",
+                f"XDG_STATE_HOME={self.workdir / 'state'}",
+                sys.executable,
+                "-m",
+                "chat.client",
+                "--host localhost",
+                f"--port {self.port}",
+                f"--nick {nick}",
+                *options,
+            ]
+        )
+        self.tmux.run(
+            "new-session", "-d", "-s", "main", "-x", "100", "-y", "20",
+            "-c", str(self.workdir), command,
+        )  # fmt: skip
+
+    async def test_type_a_message_and_read_it_back(self) -> None:
+        await eventually(self._listening, "the server to listen")
+        self.start_client("smoke", "--join '#smoke'")
+        await eventually(lambda: "You joined #smoke" in self.tmux.screen(), "the join")
+        screen = self.tmux.screen()
+        self.assertIn("[smoke]", screen)
+        self.assertIn("TLS, dev CA certs/ca.pem", screen)
+        self.tmux.type("hello from tmux 日本語")
+        await eventually(
+            lambda: "<smoke> hello from tmux 日本語" in self.tmux.screen(),
+            "the message",
+        )
+        self.tmux.type("/quit")
+        await eventually(lambda: not self.tmux.alive(), "the client to exit")
