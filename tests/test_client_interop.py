@@ -1,0 +1,161 @@
+"""Interop: the client's session against ngircd and InspIRCd from Debian.
+
+Each test writes a minimal server configuration into a temporary directory,
+runs the daemon in the foreground on a free loopback port, and has two
+client sessions chat in a channel.  Needs the Debian packages ``ngircd``
+and ``inspircd`` (CI installs them); without them the tests are skipped
+with that reason.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import cast
+
+from twisted.internet import reactor as _reactor
+from twisted.internet.endpoints import HostnameEndpoint
+from twisted.internet.interfaces import IReactorTCP, IReactorTime
+from twisted.trial.unittest import SkipTest, TestCase
+
+from chat.client.config import ClientConfig
+from chat.client.connection import Session
+from chat.client.model import Kind
+from tests.test_client_e2e import texts, until
+from tests.test_client_tmux import eventually, free_port
+
+reactor = cast(IReactorTime, _reactor)
+
+NGIRCD_CONF = """\
+[Global]
+Name = ngircd.test
+Info = interop test
+Listen = 127.0.0.1
+Ports = {port}
+PidFile = {dir}/ngircd.pid
+MotdPhrase = ngircd interop test
+[Options]
+PAM = no
+Ident = no
+DNS = no
+"""
+
+INSPIRCD_CONF = """\
+<server name="insp.test" description="interop test" network="InspNet">
+<admin name="Admin" nick="admin" email="admin@insp.test">
+<bind address="127.0.0.1" port="{port}" type="clients">
+<connect allow="*" timeout="60" pingfreq="120" sendq="262144" recvq="8192"
+  threshold="50" commandrate="100000" localmax="10" globalmax="10"
+  useident="no" limit="100">
+<files motd="{dir}/motd">
+<pid file="{dir}/inspircd.pid">
+<log method="file" type="* -USERINPUT -USEROUTPUT" level="default"
+  target="{dir}/ircd.log">
+<module name="cap">
+<module name="ircv3">
+<module name="ircv3_servertime">
+<module name="ircv3_echomessage">
+<module name="ircv3_batch">
+<module name="ircv3_capnotify">
+<module name="ircv3_labeledresponse">
+<module name="namesx">
+"""
+
+
+class InteropMixin:
+    """Start a daemon, then two sessions that chat through it."""
+
+    binary = ""
+    network = ""
+
+    def command(self, directory: Path, port: int) -> list[str]:
+        raise NotImplementedError
+
+    def start_daemon(self, case: TestCase) -> int:
+        path = shutil.which(self.binary) or (
+            f"/usr/sbin/{self.binary}"
+            if Path(f"/usr/sbin/{self.binary}").exists()
+            else None
+        )
+        if path is None:
+            raise SkipTest(f"{self.binary} is not installed (Debian package)")
+        directory = Path(case.mktemp()).resolve()
+        directory.mkdir(parents=True)
+        directory.chmod(0o777)
+        port = free_port()
+        process = subprocess.Popen(
+            [path, *self.command(directory, port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+        def stop() -> None:
+            process.terminate()
+            process.wait(10)
+
+        case.addCleanup(stop)
+        return port
+
+    def session(self, case: TestCase, port: int, nick: str) -> Session:
+        config = ClientConfig(
+            host="127.0.0.1", port=port, nick=nick, plain=True, join=("#interop",)
+        )
+        session = Session(config, reactor)
+        session.start(HostnameEndpoint(cast(IReactorTCP, reactor), "127.0.0.1", port))
+        case.addCleanup(session.quit)
+        return session
+
+    async def chat(self, case: TestCase) -> None:
+        port = self.start_daemon(case)
+
+        def listening() -> bool:
+            import socket
+
+            with socket.socket() as probe:
+                return probe.connect_ex(("127.0.0.1", port)) == 0
+
+        await eventually(listening, f"{self.binary} to listen")
+        alice = self.session(case, port, "alice")
+        await until(alice, lambda: bool(texts(alice, "#interop")))
+        bob = self.session(case, port, "bob")
+        await until(alice, lambda: "bob" in alice.state.find("#interop").members)  # type: ignore[union-attr]
+        case.assertEqual(alice.state.status.server, self.network)
+        alice.say("#interop", "hello bob")
+        await until(bob, lambda: "hello bob" in texts(bob, "#interop"))
+        case.assertTrue(bob.state.find("#interop").lines[-1].highlight)  # type: ignore[union-attr]
+        bob.say("#interop", "waves", Kind.ACTION)
+        await until(alice, lambda: "waves" in texts(alice, "#interop"))
+        case.assertEqual(texts(bob, "#interop").count("waves"), 1)
+        alice.send("MODE", "#interop", "+v", "bob")
+        await until(
+            bob,
+            lambda: bob.state.find("#interop").members["bob"].prefixes == "+",  # type: ignore[union-attr]
+        )
+
+
+class NgircdTests(InteropMixin, TestCase):
+    binary = "ngircd"
+    network = "ngircd.test"
+
+    def command(self, directory: Path, port: int) -> list[str]:
+        config = directory / "ngircd.conf"
+        config.write_text(NGIRCD_CONF.format(port=port, dir=directory))
+        return ["--nodaemon", "--config", str(config)]
+
+    async def test_two_clients_chat(self) -> None:
+        await self.chat(self)
+
+
+class InspircdTests(InteropMixin, TestCase):
+    binary = "inspircd"
+    network = "InspNet"
+
+    def command(self, directory: Path, port: int) -> list[str]:
+        config = directory / "inspircd.conf"
+        config.write_text(INSPIRCD_CONF.format(port=port, dir=directory))
+        (directory / "motd").write_text("interop\n")
+        return ["--config", str(config), "--nofork", "--runasroot"]
+
+    async def test_two_clients_chat(self) -> None:
+        await self.chat(self)
