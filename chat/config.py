@@ -167,6 +167,21 @@ def _operators(name: str, value: object) -> dict[str, str]:
     return operators
 
 
+def _like(default: object, name: str, value: object) -> Any:
+    """*value* checked against the type of the setting's *default*."""
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigError(f"{name} must be a non-negative number")
+        return float(value)
+    if isinstance(default, tuple):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{name} must be a list of strings")
+        return tuple(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer")
+    return value
+
+
 def _section(cls: type[Any]) -> Callable[[str, object], Any]:
     """A checker for a table whose keys are the fields of dataclass *cls*."""
 
@@ -182,12 +197,7 @@ def _section(cls: type[Any]) -> Callable[[str, object], Any]:
             attr = key.replace("-", "_")
             if attr not in known:
                 raise ConfigError(f"unknown setting {key!r} in [{name}]")
-            if isinstance(known[attr], float):
-                values[attr] = _seconds(f"{name}.{key}", item)
-            elif isinstance(item, bool) or not isinstance(item, int) or item < 1:
-                raise ConfigError(f"{name}.{key} must be a positive integer")
-            else:
-                values[attr] = item
+            values[attr] = _like(known[attr], f"{name}.{key}", item)
         return cls(**values)
 
     return check

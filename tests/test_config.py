@@ -30,6 +30,8 @@ alice = "{HASH}"
 [limits]
 nick-length = 20
 max_channels = 10
+flood-rate = 0.5
+exempt = ["10.0.0.0/8"]
 
 [timeouts]
 ping-timeout = 30
@@ -58,7 +60,12 @@ class LoadConfigTests(TestCase):
         self.assertEqual(config.motd_file, path.parent / "motd.txt")
         self.assertEqual(config.password, "sesame")
         self.assertEqual(config.operators, {"alice": HASH})
-        self.assertEqual(config.limits, Limits(nick_length=20, max_channels=10))
+        self.assertEqual(
+            config.limits,
+            Limits(
+                nick_length=20, max_channels=10, flood_rate=0.5, exempt=("10.0.0.0/8",)
+            ),
+        )
         self.assertEqual(config.timeouts, Timeouts(ping_timeout=30.0))
         self.assertEqual(config.log_format, "json")
         self.assertEqual(config.metrics, "tcp:9100:interface=127.0.0.1")
@@ -98,6 +105,8 @@ class LoadConfigTests(TestCase):
         self.assertRejected("[limits]\nnick-length = true\n", "nick-length")
         self.assertRejected('[timeouts]\nping-timeout = "soon"\n', "ping-timeout")
         self.assertRejected("limits = 3\n", "limits")
+        self.assertRejected('[limits]\nexempt = "10.0.0.1"\n', "exempt")
+        self.assertRejected("[limits]\nflood-rate = -1\n", "flood-rate")
 
     def test_unknown_settings(self) -> None:
         self.assertRejected("colour = 1\n", "colour")
