@@ -269,6 +269,24 @@ class ChatProtocol(LineReceiver):
         self.dispatch(message)
 
     def dispatch(self, message: Message) -> None:
+        """Run the handler for *message*, labeling its replies if asked.
+
+        While a command with a ``label`` tag runs, `write` collects what is
+        sent to this connection; `chat.labeled.Response` labels it after.
+        """
+        label = message.tags.get("label")
+        if not label or "labeled-response" not in self.caps or "batch" not in self.caps:
+            self._dispatch(message)
+            return
+        self.response = Response(self, label)
+        try:
+            self._dispatch(message)
+        finally:
+            response, self.response = self.response, None
+            if response is not None and not response.held:
+                response.finish()
+
+    def _dispatch(self, message: Message) -> None:
         """Run the handler for *message*, answering every error in IRC."""
         command = COMMANDS.get(message.command)
         if command is None:
@@ -284,9 +302,6 @@ class ChatProtocol(LineReceiver):
                 numerics.ERR_NEEDMOREPARAMS, message.command, "Not enough parameters"
             )
             return
-        label = message.tags.get("label")
-        if label and "labeled-response" in self.caps and "batch" in self.caps:
-            self.response = Response(self, label)
         try:
             command.handler(self, self.server, message)
         except Exception:
@@ -300,10 +315,6 @@ class ChatProtocol(LineReceiver):
                 message.command,
                 "Internal error while processing the command",
             )
-        finally:
-            response, self.response = self.response, None
-            if response is not None and not response.held:
-                response.finish()
 
     # -- output ---------------------------------------------------------
 

@@ -1,0 +1,235 @@
+"""The history stores: the same CHATHISTORY selections in memory and SQLite."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from twisted.internet import reactor
+from twisted.internet.task import Clock
+from twisted.trial.unittest import TestCase
+
+from chat.history import (
+    MESSAGE_COMMANDS,
+    HistoryConfig,
+    HistoryItem,
+    HistoryStore,
+    Query,
+    Selector,
+    conversation_key,
+)
+from chat.history.memory import MemoryHistory
+from chat.history.sqlite import FILENAME, SQLiteHistory
+
+#: Stored times start here (2026-01-01T00:00:00Z) and grow by one second.
+T0 = 1767225600.0
+
+
+def item(
+    n: int, target: str = "#c", command: str = "PRIVMSG", **kw: object
+) -> HistoryItem:
+    """The *n*-th test message: msgid ``m<n>``, time ``T0 + n``."""
+    fields: dict[str, object] = {
+        "target": target,
+        "msgid": f"m{n}",
+        "time": T0 + n,
+        "command": command,
+        "source": "alice!~alice@host",
+        "params": (target, f"text {n}"),
+        "account": "alice",
+        "tags": {"+x": str(n)},
+    }
+    fields.update(kw)
+    return HistoryItem(**fields)  # type: ignore[arg-type]
+
+
+def ids(items: list[HistoryItem]) -> list[str]:
+    return [i.msgid for i in items]
+
+
+class StoreTestsMixin:
+    """Tests every `HistoryStore` passes; subclasses make the store."""
+
+    config = HistoryConfig(max_age=0, max_per_target=1000)
+
+    def make_store(self, config: HistoryConfig) -> HistoryStore:
+        raise NotImplementedError
+
+    def setUp(self) -> None:
+        self.store = self.make_store(self.config)
+        for n in range(1, 11):
+            self.store.add(item(n))
+        self.store.add(item(11, target="#other"))
+        self.store.add(item(12, command="TAGMSG"))
+
+    async def query(
+        self,
+        subcommand: str,
+        start: Selector | None,
+        limit: int = 100,
+        end: Selector | None = None,
+        commands: frozenset[str] = MESSAGE_COMMANDS,
+        keys: tuple[str, ...] = ("#c",),
+    ) -> list[str]:
+        found = await self.store.query(
+            Query(keys, subcommand, start, limit, end, commands)
+        )
+        return ids(found)
+
+    async def test_latest(self) -> None:
+        t = self.assertEqual  # type: ignore[attr-defined]
+        t(await self.query("LATEST", None, 3), ["m8", "m9", "m10"])
+        t(await self.query("LATEST", Selector(msgid="m8")), ["m9", "m10"])
+        t(await self.query("LATEST", Selector(time=T0 + 9)), ["m10"])
+
+    async def test_before_and_after(self) -> None:
+        t = self.assertEqual  # type: ignore[attr-defined]
+        t(await self.query("BEFORE", Selector(msgid="m5"), 2), ["m3", "m4"])
+        t(await self.query("BEFORE", Selector(time=T0 + 3)), ["m1", "m2"])
+        t(await self.query("AFTER", Selector(msgid="m5"), 2), ["m6", "m7"])
+        t(await self.query("AFTER", Selector(time=T0 + 8.5)), ["m9", "m10"])
+
+    async def test_around(self) -> None:
+        t = self.assertEqual  # type: ignore[attr-defined]
+        t(await self.query("AROUND", Selector(msgid="m5"), 4), ["m3", "m4", "m5", "m6"])
+        t(await self.query("AROUND", Selector(time=T0 + 1), 3), ["m1", "m2"])
+
+    async def test_between_both_ways(self) -> None:
+        t = self.assertEqual  # type: ignore[attr-defined]
+        forward = await self.query(
+            "BETWEEN", Selector(msgid="m2"), 3, Selector(msgid="m9")
+        )
+        t(forward, ["m3", "m4", "m5"])
+        backward = await self.query(
+            "BETWEEN", Selector(time=T0 + 9), 3, Selector(time=T0 + 2)
+        )
+        t(backward, ["m6", "m7", "m8"])
+
+    async def test_unknown_msgid_selects_nothing(self) -> None:
+        t = self.assertEqual  # type: ignore[attr-defined]
+        t(await self.query("BEFORE", Selector(msgid="nope")), [])
+        t(await self.query("BEFORE", Selector(msgid="m11")), [], "m11 is elsewhere")
+
+    async def test_event_playback_commands(self) -> None:
+        t = self.assertEqual  # type: ignore[attr-defined]
+        t((await self.query("LATEST", None, 1)), ["m10"])
+        events = MESSAGE_COMMANDS | {"TAGMSG"}
+        t((await self.query("LATEST", None, 1, commands=events)), ["m12"])
+
+    async def test_items_come_back_whole(self) -> None:
+        found = await self.store.query(Query(("#c",), "LATEST", None, 1))
+        self.assertEqual(  # type: ignore[attr-defined]
+            found[0].params, ("#c", "text 10")
+        )
+        self.assertEqual(found[0].tags, {"+x": "10"})  # type: ignore[attr-defined]
+        self.assertEqual(found[0].account, "alice")  # type: ignore[attr-defined]
+        self.assertEqual(found[0].time, T0 + 10)  # type: ignore[attr-defined]
+
+    async def test_several_keys(self) -> None:
+        found = await self.query("LATEST", None, 2, keys=("#c", "#other"))
+        self.assertEqual(found, ["m10", "m11"])  # type: ignore[attr-defined]
+
+    async def test_targets(self) -> None:
+        me, bob = "n:alice", "a:bob"
+        key = conversation_key(me, bob)
+        self.store.add(
+            item(13, target=key, sender=me, recipient=bob, params=("bob", "hi"))
+        )
+        self.store.add(item(14, target=conversation_key("n:x", "n:y"), sender="n:x"))
+        found = await self.store.targets(["#c"], me, T0, T0 + 100, 10)
+        self.assertEqual(  # type: ignore[attr-defined]
+            [(t.key, t.time, t.peer) for t in found],
+            [("#c", T0 + 12, ""), (key, T0 + 13, "bob")],
+        )
+        found = await self.store.targets([], bob, T0 + 100, T0, 10)
+        self.assertEqual(  # type: ignore[attr-defined]
+            [(t.key, t.peer) for t in found], [(key, "alice")]
+        )
+        self.assertEqual(  # type: ignore[attr-defined]
+            await self.store.targets(["#c"], me, T0 + 11, T0 + 12, 10), []
+        )
+
+
+class RetentionMixin:
+    def make_store(self, config: HistoryConfig) -> HistoryStore:
+        raise NotImplementedError
+
+    async def test_retention_by_count(self) -> None:
+        store = self.make_store(HistoryConfig(max_age=0, max_per_target=3))
+        for n in range(1, 8):
+            store.add(item(n))
+        found = await store.query(Query(("#c",), "LATEST", None, 100))
+        self.assertEqual(ids(found), ["m5", "m6", "m7"])  # type: ignore[attr-defined]
+
+
+class MemoryHistoryTests(StoreTestsMixin, RetentionMixin, TestCase):
+    def make_store(self, config: HistoryConfig) -> HistoryStore:
+        self.clock = Clock()
+        self.clock.advance(T0 + 100)
+        return MemoryHistory(self.clock, config)
+
+    async def test_retention_by_age(self) -> None:
+        store = self.make_store(HistoryConfig(max_age=95))
+        for n in range(1, 11):
+            store.add(item(n))
+        found = await store.query(Query(("#c",), "LATEST", None, 100))
+        self.assertEqual(ids(found), ["m5", "m6", "m7", "m8", "m9", "m10"])
+
+
+class SQLiteHistoryTests(StoreTestsMixin, RetentionMixin, TestCase):
+    def make_store(self, config: HistoryConfig) -> HistoryStore:
+        path = Path(self.mktemp()) / FILENAME
+        store = SQLiteHistory(path, reactor, config)
+        self.addCleanup(store.close)
+        self.path = path
+        return store
+
+    async def test_survives_a_restart(self) -> None:
+        await self.store.close()
+        again = SQLiteHistory(self.path, reactor, self.config)
+        self.addCleanup(again.close)
+        found = await again.query(Query(("#c",), "LATEST", None, 2))
+        self.assertEqual(ids(found), ["m9", "m10"])
+        self.assertEqual(found[1].tags, {"+x": "10"})
+        again.add(item(20))
+        found = await again.query(Query(("#c",), "LATEST", None, 1))
+        self.assertEqual(ids(found), ["m20"])
+
+    async def test_writes_wait_for_a_batch_off_the_reactor(self) -> None:
+        path = Path(self.mktemp()) / FILENAME
+        config = HistoryConfig(max_age=0, flush_interval=60)
+        store = SQLiteHistory(path, reactor, config)
+        self.addCleanup(store.close)
+        store.add(item(1))
+        store.add(item(2))
+        self.assertFalse(path.exists(), "nothing is written on the reactor thread")
+        found = await store.query(Query(("#c",), "LATEST", None, 10))
+        self.assertEqual(ids(found), ["m1", "m2"], "reads see pending writes")
+
+    async def test_batch_size_flushes_at_once(self) -> None:
+        path = Path(self.mktemp()) / FILENAME
+        store = SQLiteHistory(
+            path, reactor, HistoryConfig(max_age=0, flush_interval=60, batch_size=2)
+        )
+        self.addCleanup(store.close)
+        store.add(item(1))
+        store.add(item(2))
+        await store.close()
+        db = sqlite3.connect(path)
+        self.addCleanup(db.close)
+        self.assertEqual(db.execute("SELECT count(*) FROM history").fetchone(), (2,))
+        self.assertEqual(db.execute("PRAGMA journal_mode").fetchone(), ("wal",))
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone(), (1,))
+
+    async def test_retention_by_age(self) -> None:
+        path = Path(self.mktemp()) / FILENAME
+        store = SQLiteHistory(path, reactor, HistoryConfig(max_age=60))
+        self.addCleanup(store.close)
+        now = reactor.seconds()
+        store.add(item(1, time=now - 120))
+        store.add(item(2, time=now - 1))
+        await store.close()
+        db = sqlite3.connect(path)
+        self.addCleanup(db.close)
+        rows = db.execute("SELECT msgid FROM history").fetchall()
+        self.assertEqual(rows, [("m2",)])
