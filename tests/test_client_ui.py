@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import urwid
 from twisted.trial.unittest import TestCase
 from urwid.str_util import calc_width
@@ -92,6 +94,24 @@ class LayoutTests(TestCase):
         rows = screen(ui, cols=60)
         self.assertTrue(any("日本語のテキスト" in row for row in rows))
         self.assertEqual({calc_width(row, 0, len(row)) for row in rows}, {60})
+
+    def test_wrapped_lines_stay_indented(self) -> None:
+        wire, ui = setup_ui()
+        wire.feed(":bob!b@h PRIVMSG #chat :" + "word " * 20)
+        rows = screen(ui, cols=70)
+        wrapped = [row for row in rows if "word" in row]
+        self.assertGreater(len(wrapped), 1)
+        self.assertTrue(all(row[16:22].strip() == "" for row in wrapped[1:]))
+
+    def test_resize_to_narrow_hides_the_lists(self) -> None:
+        wire, ui = setup_ui()
+        wire.feed(":bob!b@h PRIVMSG #chat :hello")
+        self.assertIn("@bob", "\n".join(screen(ui, cols=100)))
+        narrow = screen(ui, cols=40, rows=8)
+        self.assertNotIn("@bob", "\n".join(narrow))
+        stamp = time.strftime("%H:%M", time.localtime(0))
+        self.assertTrue(any(row.startswith(f"{stamp} <bob> hello") for row in narrow))
+        self.assertIn("@bob", "\n".join(screen(ui, cols=100)))
 
     def test_server_buffer_has_no_nick_list(self) -> None:
         wire, ui = setup_ui()

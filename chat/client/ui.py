@@ -70,6 +70,9 @@ _MARKER_ATTRS = {
 }
 
 SIDEBAR_WIDTH = 16
+#: Below this many columns the buffer and nick lists are hidden.
+NARROW = 60
+TIME_WIDTH = 6
 
 Markup = list[Any]
 Size = tuple[()] | tuple[int] | tuple[int, int]
@@ -118,6 +121,12 @@ def format_line(line: Line) -> Markup:
     return markup
 
 
+def line_widget(line: Line) -> urwid.Widget:
+    """One line with its time in a column, so wrapped text stays indented."""
+    markup = format_line(line)
+    return urwid.Columns([(TIME_WIDTH, urwid.Text(markup[:1])), urwid.Text(markup[1:])])
+
+
 class MessageView(urwid.Widget):
     """The current buffer's lines, newest at the bottom, scrolled by rows."""
 
@@ -142,7 +151,7 @@ class MessageView(urwid.Widget):
         canvases: list[urwid.Canvas] = []
         total = 0
         for line in reversed(buffer.lines):
-            canvas = urwid.Text(format_line(line)).render((cols,))
+            canvas = line_widget(line).render((cols,))
             canvases.append(canvas)
             total += canvas.rows()
             if total >= wanted:
@@ -245,6 +254,7 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
         self.columns = urwid.Columns([])
         self._schedule = schedule
         self._scheduled = False
+        self._narrow = False
         frame = urwid.Frame(
             self.columns,
             header=urwid.AttrMap(self.topic, "topic"),
@@ -281,11 +291,10 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
             urwid.Text(markup, wrap="ellipsis") for markup in self._buffer_markup()
         ]
         sidebar = self.columns.options("given", SIDEBAR_WIDTH)
-        contents: list[Any] = [
-            (urwid.ListBox(self.buffer_list), sidebar),
-            (self.messages, self.columns.options("weight", 1)),
-        ]
-        if buffer.kind == Buffer.CHANNEL:
+        contents: list[Any] = [(self.messages, self.columns.options("weight", 1))]
+        if not self._narrow:
+            contents.insert(0, (urwid.ListBox(self.buffer_list), sidebar))
+        if buffer.kind == Buffer.CHANNEL and not self._narrow:
             self.nick_list[:] = [
                 urwid.Text(markup, wrap="ellipsis")
                 for markup in self._nick_markup(buffer)
@@ -295,6 +304,13 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
         self.messages._invalidate()
         if self.on_refresh is not None:
             self.on_refresh()
+
+    def render(self, size: Size, focus: bool = False) -> urwid.Canvas:
+        narrow = _box(size)[0] < NARROW
+        if narrow != self._narrow:
+            self._narrow = narrow
+            self.refresh()
+        return super().render(size, focus)
 
     def _topic_text(self, buffer: Buffer) -> str:
         if buffer.kind == Buffer.CHANNEL:
