@@ -61,9 +61,8 @@ def format_server_time(when: float) -> str:
 class Relay:
     """One message on its way to many recipients.
 
-    *alternate* is another form of the message for recipients whose profile
-    has *alternate_bit* (the ``extended-join`` form of a JOIN, for example).
-    *bot* adds the ``bot`` tag for ``message-tags`` recipients.
+    *bot* adds the ``bot`` tag for ``message-tags`` recipients;
+    `set_alternate` gives some recipients another form of the message.
     """
 
     __slots__ = (
@@ -87,8 +86,6 @@ class Relay:
         client_tags: Mapping[str, str] | None = None,
         account: str | None = None,
         bot: bool = False,
-        alternate: Message | None = None,
-        alternate_bit: int = 0,
     ) -> None:
         self.message = message
         self.time = time
@@ -96,10 +93,17 @@ class Relay:
         self.client_tags = client_tags
         self.account = account
         self.bot = bot
-        self.alternate = alternate
-        self.alternate_bit = alternate_bit if alternate is not None else 0
-        self._mask = TAG_BITS | self.alternate_bit
+        self.alternate: Message | None = None
+        self.alternate_bit = 0
+        self._mask = TAG_BITS
         self._cache: dict[int, bytes] = {}
+
+    def set_alternate(self, message: Message, bit: int) -> None:
+        """Send *message* instead to recipients whose profile has *bit*
+        (the ``extended-join`` form of a JOIN, for example)."""
+        self.alternate, self.alternate_bit = message, bit
+        self._mask = TAG_BITS | bit
+        self._cache.clear()
 
     def bytes_for(self, recipient: Recipient) -> bytes:
         """The serialized line for *recipient*'s tag profile."""

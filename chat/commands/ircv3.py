@@ -53,12 +53,12 @@ def account_changed(server: ChatServer, conn: ChatProtocol) -> None:
 def join_relay(server: ChatServer, conn: ChatProtocol, channel: Channel) -> Relay:
     """The JOIN of *conn* to *channel*, in its extended-join form as well."""
     relay = server.relay(Message("JOIN", (channel.name,), conn.hostmask))
-    relay.alternate = Message(
+    extended = Message(
         "JOIN",
         (channel.name, getattr(conn, "account", None) or "*", conn.realname),
         conn.hostmask,
     )
-    relay.alternate_bit = EXTENDED_JOIN
+    relay.set_alternate(extended, EXTENDED_JOIN)
     return relay
 
 
