@@ -10,7 +10,7 @@ MOTD and the TLS certificate without touching open connections.
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any, cast
@@ -28,11 +28,13 @@ from twisted.internet.interfaces import (
     IStreamServerEndpoint,
 )
 from twisted.internet.protocol import Protocol
-from twisted.logger import Logger
+from twisted.logger import ILogObserver, Logger
 from twisted.protocols.policies import WrappingFactory
+from twisted.python.components import Componentized
 from twisted.python.failure import Failure
 
 from chat.config import ConfigError, ServerConfig
+from chat.logging import observer_for
 from chat.server import ChatServer
 from chat.tls import (
     DevCertificate,
@@ -180,6 +182,13 @@ class ChatService(MultiService):
         self._reload_config = reload_config
         self._handle_signals = handle_signals
         self._previous_sighup: Any = None
+        #: Given to twistd's application as its log observer (JSON logs).
+        self.log_observer: ILogObserver | None = None
+
+    def setServiceParent(self, parent: Any) -> None:
+        super().setServiceParent(parent)
+        if self.log_observer is not None and isinstance(parent, Componentized):
+            parent.setComponent(ILogObserver, self.log_observer)
 
     def add_listener(self, description: str) -> Listener:
         """Listen on endpoint *description* (``tls:`` wraps it in our TLS)."""
@@ -315,11 +324,13 @@ def makeService(
     reload_config: Callable[[], ServerConfig] | None = None,
     reactor: IReactorTime | None = None,
     handle_signals: bool = False,
+    twistd_options: Mapping[str, Any] | None = None,
 ) -> ChatService:
     """The whole server as a service; raises `ConfigError` or `TLSConfigError`.
 
     *reload_config* reads the configuration again on reload (default: keep
-    *config*); *handle_signals* makes ``SIGHUP`` reload.
+    *config*); *handle_signals* makes ``SIGHUP`` reload; *twistd_options*
+    say where twistd logs, for ``--log-format json``.
     """
     if reactor is None:
         from twisted.internet import reactor as default_reactor
@@ -344,4 +355,5 @@ def makeService(
     )
     for description in descriptions:
         service.add_listener(description)
+    service.log_observer = observer_for(config.log_format, twistd_options)
     return service

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from twisted.internet.task import deferLater
@@ -14,7 +16,7 @@ from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import TestCase
 
 from chat.tls import DEV_CA_FILE
-from tests.e2e_support import connect_tls, is_command, reactor
+from tests.e2e_support import LineClient, connect_tls, is_command, reactor
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Seconds the daemon gets to start or stop.
@@ -37,7 +39,7 @@ def running(pid: int) -> bool:
 
 
 async def until(condition: Callable[[], bool], what: str) -> None:
-    """Poll *condition* (a callable) every 50 ms, failing after `DEADLINE`."""
+    """Poll *condition* every 50 ms, failing after `DEADLINE`."""
     for _ in range(int(DEADLINE / 0.05)):
         if condition():
             return
@@ -45,45 +47,71 @@ async def until(condition: Callable[[], bool], what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-class DaemonTests(TestCase):
-    async def test_daemon_starts_serves_and_stops_on_sigterm(self) -> None:
-        rundir = Path(self.mktemp()).resolve()
-        rundir.mkdir()
-        pidfile, logfile = rundir / "chat.pid", rundir / "chat.log"
-        port = free_port()
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        out, err, code = await getProcessOutputAndValue(
-            sys.executable,
-            [
-                "-c",
-                "from twisted.scripts.twistd import run; run()",
-                "--pidfile",
-                str(pidfile),
-                "--logfile",
-                str(logfile),
-                "chat",
-                "--listen",
-                f"tls:tcp:{port}:interface=127.0.0.1",
-                "--server-name",
-                "daemon.test",
-            ],
-            env=env,
-            path=str(rundir),
-        )
-        self.assertEqual(code, 0, (out, err))
-        pid = int(pidfile.read_text())
-        self.addCleanup(lambda: running(pid) and os.kill(pid, signal.SIGKILL))
+@dataclass
+class Daemon:
+    pid: int
+    port: int
+    rundir: Path
+    pidfile: Path
+    logfile: Path
 
-        client = await connect_tls(port, rundir / "certs" / DEV_CA_FILE)
-        await client.register("daemonic")
-        log = logfile.read_text()
-        self.assertIn("DEVELOPMENT CERTIFICATE", log)
-        self.assertIn(f"--port {port} --ca", log)
+    async def client(self, nick: str) -> LineClient:
+        client = await connect_tls(self.port, self.rundir / "certs" / DEV_CA_FILE)
+        await client.register(nick)
+        return client
 
-        os.kill(pid, signal.SIGTERM)
+    async def stop(self, client: LineClient) -> None:
+        """SIGTERM: *client* gets ERROR, the process exits, the pidfile goes."""
+        os.kill(self.pid, signal.SIGTERM)
         error = await client.wait_for(is_command("ERROR"))
-        self.assertIn("Server shutting down", error.params[0])
+        assert "Server shutting down" in error.params[0], error
         await client.lost
-        await until(lambda: not running(pid), "the daemon to exit")
-        self.assertFalse(pidfile.exists())
-        self.assertIn("Server Shut Down.", logfile.read_text())
+        await until(lambda: not running(self.pid), "the daemon to exit")
+        assert not self.pidfile.exists()
+
+
+async def start_daemon(case: TestCase, *chat_args: str) -> Daemon:
+    """``twistd --pidfile --logfile chat --listen ...`` in a fresh directory."""
+    rundir = Path(case.mktemp()).resolve()
+    rundir.mkdir()
+    pidfile, logfile = rundir / "chat.pid", rundir / "chat.log"
+    port = free_port()
+    out, err, code = await getProcessOutputAndValue(
+        sys.executable,
+        [
+            "-c",
+            "from twisted.scripts.twistd import run; run()",
+            f"--pidfile={pidfile}",
+            f"--logfile={logfile}",
+            "chat",
+            f"--listen=tls:tcp:{port}:interface=127.0.0.1",
+            *chat_args,
+        ],
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        path=str(rundir),
+    )
+    case.assertEqual(code, 0, (out, err))
+    pid = int(pidfile.read_text())
+    case.addCleanup(lambda: running(pid) and os.kill(pid, signal.SIGKILL))
+    return Daemon(pid, port, rundir, pidfile, logfile)
+
+
+class DaemonTests(TestCase):
+    async def test_starts_serves_and_stops_on_sigterm(self) -> None:
+        daemon = await start_daemon(self, "--server-name=daemon.test")
+        client = await daemon.client("daemonic")
+        log = daemon.logfile.read_text()
+        self.assertIn("DEVELOPMENT CERTIFICATE", log)
+        self.assertIn(f"--port {daemon.port} --ca", log)
+        await daemon.stop(client)
+        self.assertIn("Server Shut Down.", daemon.logfile.read_text())
+
+    async def test_json_log_lines(self) -> None:
+        daemon = await start_daemon(self, "--log-format=json")
+        await daemon.stop(await daemon.client("jason"))
+        events = [json.loads(line) for line in daemon.logfile.read_text().splitlines()]
+        formats = [event.get("log_format", "") for event in events]
+        self.assertTrue(any("DEVELOPMENT CERTIFICATE" in f for f in formats), formats)
+        self.assertIn("Server Shut Down.", formats)
+        [listening] = [e for e in events if e.get("description", "").startswith("tls")]
+        self.assertEqual(listening["address"], f"127.0.0.1:{daemon.port}")

@@ -19,11 +19,13 @@ from twisted.internet.endpoints import (
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.internet.task import deferLater
-from twisted.logger import LogLevel, capturedLogs
+from twisted.logger import LogLevel, capturedLogs, eventAsJSON, formatEvent
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 
+from chat.config import ServerConfig
+from chat.passwords import hash_password
 from chat.tls import TLSServerFactory, ensure_dev_certificate
 from tests.e2e_support import (
     PLAIN_LOOPBACK,
@@ -234,3 +236,40 @@ class ReloadTests(TestCase):
         self.assertIn(str(cert), event["error"])
         client = server.track(await connect_tls(server.tls_port, dev.ca))
         await client.register("fine")
+
+
+class LogSecrecyTests(TestCase):
+    async def test_no_password_or_message_body_in_the_logs(self) -> None:
+        secrets = ["sekrit-pass", "oper-pass-42", "wrong-pass-7", "body-text-99"]
+        config = ServerConfig(
+            server_name="irc.test",
+            password=secrets[0],
+            operators={"root": hash_password(secrets[1], n=2**10)},
+        )
+        with capturedLogs() as events:
+            server = start_server(self, config=config)
+            intruder = server.track(await connect_tls(server.tls_port, server.ca_file))
+            intruder.send("PASS", secrets[2])
+            intruder.send("NICK", "intruder")
+            intruder.send("USER", "i", "0", "*", "I")
+            await intruder.wait_for(is_command("ERROR"))
+            clients = []
+            for nick in ("oper", "peer"):
+                client = server.track(
+                    await connect_tls(server.tls_port, server.ca_file)
+                )
+                client.send("PASS", secrets[0])
+                await client.register(nick)
+                client.send("JOIN", "#secret")
+                await client.wait_for(is_command("366"))
+                clients.append(client)
+            clients[0].send("OPER", "root", secrets[1])
+            await clients[0].wait_for(is_command("381"))
+            clients[0].send("PRIVMSG", "#secret", secrets[3])
+            await clients[1].wait_for(is_command("PRIVMSG", "#secret", secrets[3]))
+            await server.stop()
+        self.assertTrue(events)
+        for event in events:
+            text = eventAsJSON(event) + (formatEvent(event) or "")
+            for secret in secrets:
+                self.assertNotIn(secret, text)

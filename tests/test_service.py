@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import io
+import json
 import signal
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from twisted.application.service import Application
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import (
     MemoryReactorClock,
     StringTransport,
     StringTransportWithDisconnection,
 )
+from twisted.logger import ILogObserver
+from twisted.python.logfile import LogFile
 from twisted.trial.unittest import TestCase
 
 from chat.config import ConfigError, ServerConfig
+from chat.logging import json_lines_observer, observer_for, twistd_destination
 from chat.service import (
     ChatService,
     TrackedFactory,
@@ -193,3 +200,52 @@ class ReloadTests(TestCase):
         self.assertEqual(self.service.server.motd, ["hup"])
         self.service.stopService()
         self.assertEqual(signal.getsignal(signal.SIGHUP), previous)
+
+
+class LogObserverTests(TestCase):
+    def test_text_keeps_twistd_default(self) -> None:
+        self.assertIsNone(observer_for("text", {"logfile": None, "nodaemon": True}))
+
+    def test_json_only_under_twistd(self) -> None:
+        self.assertIsNone(observer_for("json", None))
+        self.assertIsNone(observer_for("json", {"log-file": "-"}))  # twist
+        self.assertIsNone(observer_for("json", {"logfile": None, "syslog": True}))
+
+    def test_json_lines(self) -> None:
+        out = io.StringIO()
+        observer = json_lines_observer(out)
+        observer({"log_format": "one {x}", "x": 1, "log_time": 0.0})
+        observer({"log_format": "two", "log_time": 1.0})
+        lines = out.getvalue().splitlines()
+        self.assertEqual(
+            [json.loads(line)["log_format"] for line in lines], ["one {x}", "two"]
+        )
+
+    def test_destination_follows_twistd(self) -> None:
+        self.assertIs(
+            twistd_destination({"logfile": "-", "nodaemon": True}), sys.stdout
+        )
+        self.assertIs(
+            twistd_destination({"logfile": None, "nodaemon": True}), sys.stdout
+        )
+        path = Path(self.mktemp()).resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        previous = signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+        self.addCleanup(signal.signal, signal.SIGUSR1, previous)
+        destination = twistd_destination({"logfile": str(path), "nodaemon": False})
+        self.addCleanup(destination.close)
+        self.assertIsInstance(destination, LogFile)
+        self.assertEqual(Path(destination.path), path)  # type: ignore[attr-defined]
+        self.assertTrue(callable(signal.getsignal(signal.SIGUSR1)))
+
+    def test_service_gives_twistd_the_observer(self) -> None:
+        config = ServerConfig(port=None, listen=("tcp:6667",), log_format="json")
+        service = makeService(
+            config,
+            reactor=ThreadlessReactor(),
+            twistd_options={"logfile": "-", "nodaemon": True},
+        )
+        application = Application("chat")
+        service.setServiceParent(application)
+        self.assertIs(application.getComponent(ILogObserver), service.log_observer)
+        self.assertIsNotNone(service.log_observer)

@@ -31,7 +31,12 @@ class ChatServiceMaker:
         from chat.service import makeService
 
         try:
-            return makeService(options.config, options.load, handle_signals=True)
+            return makeService(
+                options.config,
+                options.load,
+                handle_signals=True,
+                twistd_options=options.parent,
+            )
         except ValueError as error:  # a bad setting, certificate or key
             raise SystemExit(f"chat: {error}") from error
 
