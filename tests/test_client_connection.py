@@ -220,6 +220,39 @@ class ReconnectTests(TestCase):
         clock.advance(42)
         protocol.dataReceived(b":alice!a@h JOIN #a\r\n")
         self.assertIn("Rejoined after 43 s away", buffer.lines[-1].text)
+        self.assertIn("were missed", buffer.lines[-1].text)
+        session.quit()
+
+    def test_rejoin_asks_history_since_the_last_line(self) -> None:
+        session = make_session(join=("#a",))
+        clock = session.clock
+        clock.advance(1_800_000_000)
+        endpoint = FakeEndpoint(clock)  # type: ignore[arg-type]
+        endpoint.refuse = False
+        session.start(endpoint)
+        protocol, transport = endpoint.connected[0]
+        protocol.dataReceived(
+            b":srv CAP * LS :chathistory batch server-time\r\n"
+            b":srv CAP alice ACK :chathistory batch server-time\r\n"
+            b":srv 001 alice :hi\r\n:alice!a@h JOIN #a\r\n"
+            b"@time=2027-01-15T08:00:00.000Z :bob!b@h PRIVMSG #a :last seen\r\n"
+        )
+        clock.advance(60)
+        protocol.connectionLost(Failure(ConnectionLost("Connection reset")))
+        clock.advance(1)
+        protocol, transport = endpoint.connected[1]
+        protocol.dataReceived(
+            b":srv CAP * LS :chathistory batch server-time\r\n"
+            b":srv CAP alice ACK :chathistory batch server-time\r\n"
+            b":srv 001 alice :hi\r\n:alice!a@h JOIN #a\r\n"
+        )
+        self.assertIn(
+            b"CHATHISTORY LATEST #a timestamp=2027-01-15T08:00:00.000Z 50\r\n",
+            transport.value(),
+        )
+        buffer = session.state.find("#a")
+        assert buffer is not None
+        self.assertIn("loaded from the server's history", buffer.lines[-1].text)
         session.quit()
 
     def test_quit_stops_reconnecting(self) -> None:

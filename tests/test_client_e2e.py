@@ -99,6 +99,25 @@ class ClientAgainstServerTests(TestCase):
         await until(alice, lambda: "bob left (bye now)" in texts(alice, "#room"))
         self.assertNotIn("bob", alice.state.find("#room").members)  # type: ignore[union-attr]
 
+    async def test_history_is_loaded_on_join(self) -> None:
+        alice = self.connect("alice", join=("#hist",))
+        await until(
+            alice,
+            lambda: bool(
+                alice.state.find("#hist") and alice.state.find("#hist").joined
+            ),
+        )  # type: ignore[union-attr]
+        for number in range(3):
+            alice.say("#hist", f"earlier message {number}")
+        await until(alice, lambda: "earlier message 2" in texts(alice, "#hist"))
+        bob = self.connect("bob", join=("#hist",))
+        await until(bob, lambda: "earlier message 2" in texts(bob, "#hist"))
+        buffer = bob.state.find("#hist")
+        assert buffer is not None
+        old = [line for line in buffer.lines if line.text.startswith("earlier")]
+        self.assertEqual(len(old), 3)
+        self.assertTrue(all(line.history and line.nick == "alice" for line in old))
+
     async def test_status_shows_connection_and_lag(self) -> None:
         alice = self.connect("alice")
         await until(alice, lambda: alice.state.status.lag is not None)

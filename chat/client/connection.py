@@ -591,6 +591,8 @@ class Session:
             return
         self.disconnected_at = now
         for buffer in [state.server_buffer, *joined]:
+            seen = [line.time for line in buffer.lines if line.kind != Kind.GAP]
+            buffer.resume_from = max(seen, default=None)
             buffer.joined = buffer.kind == Buffer.SERVER
             buffer.members.clear()
             state.show(buffer, Line(now, Kind.GAP, f"Disconnected: {why}"))
@@ -614,17 +616,20 @@ class Session:
             state.switch(state.buffers.index(buffer))
         if not any(state.fold(name) == folded for name in self.rejoin):
             self.rejoin.append(buffer.name)
-        since = None
-        if self.disconnected_at is not None and buffer.lines:
-            since = buffer.lines[-1].time
+        since, buffer.resume_from = buffer.resume_from, None
+        if self.disconnected_at is not None and since is not None:
             gap = self.clock.seconds() - self.disconnected_at
             state.show(
                 buffer,
                 Line(
                     self.clock.seconds(),
                     Kind.GAP,
-                    f"Rejoined after {gap:.0f} s away; messages sent meanwhile"
-                    + (" are loaded below" if self.history_cap else " were missed"),
+                    f"Rejoined after {gap:.0f} s away; messages sent meanwhile "
+                    + (
+                        "are loaded from the server's history"
+                        if self.history_cap
+                        else "were missed"
+                    ),
                 ),
             )
         if self.history_cap:

@@ -110,6 +110,8 @@ class Buffer:
         self.history_pending = False
         #: No older history exists on the server.
         self.history_exhausted = False
+        #: Time of the last line seen before a disconnection (for the gap).
+        self.resume_from: float | None = None
 
     def add(self, line: Line) -> None:
         self.lines.append(line)
