@@ -68,6 +68,8 @@ class Timeouts:
     ping_timeout: float = 120.0
     #: After ``ERROR``, how long a closing connection may take to flush.
     close_grace: float = 10.0
+    #: How long a user may keep a registered nick without logging in to it.
+    nick_grace: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from chat.relay import PROFILE_CAPS, Relay
 
 if TYPE_CHECKING:
     from chat.channel import Channel
+    from chat.sasl import Session
     from chat.server import ChatServer
 
 #: The longest line without tags, terminator included (RFC 1459).
@@ -82,6 +83,10 @@ class ChatProtocol(LineReceiver):
         self.sendq: SendQueue | None = None
         #: The labeled response being collected while a command runs.
         self.response: Response | None = None
+        #: The account logged in to; only `chat.accounts.log_in`/`log_out` set it.
+        self.account: str | None = None
+        #: The SASL exchange in progress, if any.
+        self.sasl: Session | None = None
 
     # -- identity -------------------------------------------------------
 
