@@ -1,10 +1,12 @@
-"""makeService(): the listeners and the chat server, wired together.
+"""makeService(): the listeners, the chat server and its history, wired together.
 
-`ChatService` is a `MultiService` with one `Listener` child per endpoint.  On
-stop it closes the listeners, sends ``ERROR`` to every client and waits (at
-most ``shutdown_timeout`` seconds on the reactor clock) for the goodbyes to
-be flushed.  `ChatService.reload` (``SIGHUP``) swaps the configuration, the
-MOTD and the TLS certificate without touching open connections.
+`ChatService` is a `MultiService` with one `Listener` child per endpoint.  It
+opens the SQLite history in the data directory on start.  On stop it closes
+the listeners, sends ``ERROR`` to every client, waits (at most
+``shutdown_timeout`` seconds on the reactor clock) for the goodbyes to be
+flushed, then writes the pending history and closes it, bounded the same way.
+`ChatService.reload` (``SIGHUP``) swaps the configuration, the MOTD and the
+TLS certificate without touching open connections.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from twisted.python.components import Componentized
 from twisted.python.failure import Failure
 
 from chat.config import ConfigError, ServerConfig
+from chat.history.sqlite import FILENAME as HISTORY_FILE
+from chat.history.sqlite import SQLiteHistory
 from chat.logging import observer_for
 from chat.server import ChatServer
 from chat.tls import (
@@ -182,6 +186,8 @@ class ChatService(MultiService):
         self._reload_config = reload_config
         self._handle_signals = handle_signals
         self._previous_sighup: Any = None
+        #: Where the history goes; None keeps it in memory.
+        self.history_path: Path | None = None
         #: Given to twistd's application as its log observer (JSON logs).
         self.log_observer: ILogObserver | None = None
 
@@ -220,6 +226,8 @@ class ChatService(MultiService):
     # -- start and stop -------------------------------------------------
 
     def startService(self) -> None:
+        if self.history_path is not None:
+            self.server.history = SQLiteHistory(self.history_path, self.reactor)
         super().startService()
         if self._handle_signals:
             self._previous_sighup = signal.signal(signal.SIGHUP, self._on_sighup)
@@ -249,6 +257,7 @@ class ChatService(MultiService):
         listeners_stopped = super().stopService()
         stopped = listeners_stopped or succeed(None)
         stopped.addCallback(lambda _: self._disconnect_clients())
+        stopped.addCallback(lambda _: self._close_storage())
         return stopped
 
     def _disconnect_clients(self) -> Deferred[None]:
@@ -265,6 +274,16 @@ class ChatService(MultiService):
                 factory.abort_all()
 
         return idle.addCallbacks(lambda _: None, give_up)
+
+    def _close_storage(self) -> Deferred[None]:
+        """Write what is pending and close the stores, in bounded time."""
+        closed = self.server.history.close()
+        closed.addTimeout(self.config.shutdown_timeout, self.reactor)
+
+        def give_up(failure: Failure) -> None:
+            log.failure("Closing the history store failed", failure)
+
+        return closed.addErrback(give_up)
 
     # -- reload ---------------------------------------------------------
 
@@ -325,12 +344,14 @@ def makeService(
     reactor: IReactorTime | None = None,
     handle_signals: bool = False,
     twistd_options: Mapping[str, Any] | None = None,
+    storage: bool = True,
 ) -> ChatService:
     """The whole server as a service; raises `ConfigError` or `TLSConfigError`.
 
     *reload_config* reads the configuration again on reload (default: keep
     *config*); *handle_signals* makes ``SIGHUP`` reload; *twistd_options*
-    say where twistd logs, for ``--log-format json``.
+    say where twistd logs, for ``--log-format json``; without *storage* the
+    history stays in memory.
     """
     if reactor is None:
         from twisted.internet import reactor as default_reactor
@@ -356,4 +377,6 @@ def makeService(
     for description in descriptions:
         service.add_listener(description)
     service.log_observer = observer_for(config.log_format, twistd_options)
+    if storage:
+        service.history_path = config.data_dir / HISTORY_FILE
     return service

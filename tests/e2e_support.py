@@ -210,15 +210,18 @@ def start_server(
     """Start the whole service on loopback for *case*, stopped on cleanup.
 
     Without *listen* there is one TLS listener; the development CA and
-    certificate are made in a fresh directory unless *settings* say otherwise.
+    certificate, and the history, go to fresh directories unless *settings*
+    say otherwise.
     """
     cert_dir = Path(case.mktemp())
+    data_dir = Path(case.mktemp())
     base = config or ServerConfig(server_name="irc.test", network="TestNet")
     config = replace(
         base,
         port=None,
         listen=listen or (TLS_LOOPBACK,),
         cert_dir=settings.pop("cert_dir", cert_dir),
+        data_dir=settings.pop("data_dir", data_dir),
         **settings,
     )
     service = makeService(config, reactor=reactor, handle_signals=handle_signals)

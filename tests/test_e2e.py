@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 
 from chat.config import ServerConfig
+from chat.history.sqlite import FILENAME as HISTORY_FILE
 from chat.passwords import hash_password
 from chat.tls import TLSServerFactory, ensure_dev_certificate
 from tests.e2e_support import (
@@ -273,3 +276,17 @@ class LogSecrecyTests(TestCase):
             text = eventAsJSON(event) + (formatEvent(event) or "")
             for secret in secrets:
                 self.assertNotIn(secret, text)
+
+
+class StorageTests(TestCase):
+    async def test_stop_writes_the_pending_history(self) -> None:
+        data_dir = Path(self.mktemp())
+        server = start_server(self, data_dir=data_dir)
+        sender, receiver = await server.client("sender"), await server.client("rcpt")
+        sender.send("PRIVMSG", "rcpt", "remember me")
+        await receiver.wait_for(is_command("PRIVMSG", "rcpt", "remember me"))
+        await server.stop()
+        with closing(sqlite3.connect(data_dir / HISTORY_FILE)) as db:
+            rows = db.execute("SELECT params FROM history").fetchall()
+        self.assertEqual(len(rows), 1)
+        self.assertIn("remember me", rows[0][0])

@@ -65,7 +65,9 @@ class ListenerTests(TestCase):
         self.config = ServerConfig(cert_dir=Path(self.mktemp()))
 
     def make(self, **settings: Any) -> ChatService:
-        return makeService(replace(self.config, **settings), reactor=self.reactor)
+        return makeService(
+            replace(self.config, **settings), reactor=self.reactor, storage=False
+        )
 
     def test_descriptions(self) -> None:
         self.assertEqual(listener_descriptions(ServerConfig()), ["tls:tcp:6697"])
@@ -122,7 +124,7 @@ class ShutdownTests(TestCase):
     def setUp(self) -> None:
         self.reactor = ThreadlessReactor()
         config = ServerConfig(port=None, listen=("tcp:6667",), shutdown_timeout=5.0)
-        self.service = makeService(config, reactor=self.reactor)
+        self.service = makeService(config, reactor=self.reactor, storage=False)
         self.service.startService()
         self.factory = self.service.factories[0]
 
@@ -165,6 +167,7 @@ class ReloadTests(TestCase):
             reload_config=lambda: self.next(),
             reactor=self.reactor,
             handle_signals=True,
+            storage=False,
         )
 
     def test_reload_applies_config_and_motd(self) -> None:
@@ -244,6 +247,7 @@ class LogObserverTests(TestCase):
             config,
             reactor=ThreadlessReactor(),
             twistd_options={"logfile": "-", "nodaemon": True},
+            storage=False,
         )
         application = Application("chat")
         service.setServiceParent(application)
