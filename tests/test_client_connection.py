@@ -66,6 +66,17 @@ class RegistrationTests(TestCase):
         self.assertEqual(wire.state.nick, "alice__")
         self.assertEqual(wire.state.status.nick, "alice__")
 
+    def test_cap_new_and_del(self) -> None:
+        wire = Wire()
+        wire.register(caps="cap-notify")
+        wire.feed(":srv CAP alice NEW :away-notify unknown-cap")
+        self.assertEqual(wire.sent(), ["CAP REQ away-notify"])
+        wire.feed(":srv CAP alice ACK :away-notify")
+        self.assertIn("away-notify", wire.session.caps)
+        self.assertEqual(wire.sent(), [])
+        wire.feed(":srv CAP alice DEL :away-notify")
+        self.assertNotIn("away-notify", wire.session.caps)
+
     def test_isupport_prefix_and_casemapping(self) -> None:
         wire = Wire()
         wire.register()

@@ -12,6 +12,7 @@ from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.interfaces import IReactorTCP, IReactorTime
 from twisted.trial.unittest import TestCase
 
+from chat.client import commands
 from chat.client.config import ClientConfig
 from chat.client.connection import Session
 from chat.client.model import Kind
@@ -117,6 +118,23 @@ class ClientAgainstServerTests(TestCase):
         old = [line for line in buffer.lines if line.text.startswith("earlier")]
         self.assertEqual(len(old), 3)
         self.assertTrue(all(line.history and line.nick == "alice" for line in old))
+
+    async def test_typed_commands_and_replies_in_the_asking_buffer(self) -> None:
+        alice = self.connect("alice")
+        await until(alice, lambda: alice.connected)
+        commands.run(alice, "/join #extra")
+        await until(alice, lambda: alice.state.current.name == "#extra")
+        commands.run(alice, "/whois alice")
+        await until(
+            alice, lambda: any("alice is ~alice@" in t for t in texts(alice, "#extra"))
+        )
+        commands.run(alice, "/topic Typed topic")
+        await until(alice, lambda: alice.state.current.topic == "Typed topic")
+        commands.run(alice, "/part #nowhere")
+        await until(
+            alice,
+            lambda: any(line.kind == Kind.ERROR for line in alice.state.current.lines),
+        )
 
     async def test_status_shows_connection_and_lag(self) -> None:
         alice = self.connect("alice")

@@ -209,6 +209,14 @@ class MembershipTests(TestCase):
         wire.feed(":bob!b@h AWAY")
         self.assertFalse(wire.state.find("#chat").members["bob"].away)  # type: ignore[union-attr]
 
+    def test_account_notify(self) -> None:
+        wire = joined(caps="account-notify")
+        wire.feed(":bob!b@h ACCOUNT bobby")
+        member = wire.state.find("#chat").members["bob"]  # type: ignore[union-attr]
+        self.assertEqual(member.account, "bobby")
+        wire.feed(":bob!b@h ACCOUNT *")
+        self.assertIsNone(member.account)
+
     def test_invite(self) -> None:
         wire = joined()
         wire.feed(":bob!b@h INVITE alice #secret")
