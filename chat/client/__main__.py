@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -43,7 +44,7 @@ def run(config: ClientConfig) -> None:
     import urwid
     from twisted.internet import reactor
 
-    from chat.client.ui import PALETTE, ChatUI
+    from chat.client.ui import PALETTE, ChatUI, TerminalScreen
 
     security = client_security(config)
     clock = cast(IReactorTime, reactor)
@@ -57,22 +58,36 @@ def run(config: ClientConfig) -> None:
     def later(call: Callable[[], None]) -> None:
         clock.callLater(0, call)
 
+    core = cast(IReactorCore, reactor)
+    stopped: list[bool] = []
+
+    def stop() -> None:
+        if not stopped:
+            stopped.append(True)
+            core.stop()
+
+    def terminal_gone() -> None:
+        """The terminal closed (SIGHUP or end of input): leave at once."""
+        session.quit("Terminal closed")
+        stop()
+
+    session.on_quit = stop
     urwid.set_encoding("utf-8")
     ui = ChatUI(session, schedule=later, paste_threshold=config.paste_threshold)
     loop = urwid.MainLoop(
         ui,
         PALETTE,
         event_loop=urwid.TwistedEventLoop(manage_reactor=False),
+        screen=TerminalScreen(terminal_gone),
         input_filter=ui.input_filter,
         handle_mouse=True,
     )
-    core = cast(IReactorCore, reactor)
-    session.on_quit = core.stop
     endpoint = HostnameEndpoint(
         cast(IReactorTCP, reactor), config.host, config.port, 15
     )
     if security.options is not None:
         endpoint = wrapClientTLS(security.options, endpoint)  # type: ignore[assignment, arg-type]
+    signal.signal(signal.SIGHUP, lambda *_: clock.callLater(0, terminal_gone))
     loop.start()
     ui.on_refresh = loop.draw_screen
     try:

@@ -473,4 +473,21 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
         return []
 
 
-__all__ = ["PALETTE", "ChatUI", "format_line"]
+class TerminalScreen(urwid.display.raw.Screen):
+    """The raw terminal, telling *on_closed* once when the terminal goes away."""
+
+    def __init__(self, on_closed: Callable[[], None]) -> None:
+        super().__init__()
+        self.on_closed: Callable[[], None] | None = on_closed
+
+    def get_available_raw_input(self) -> list[int]:
+        try:
+            return super().get_available_raw_input()
+        except urwid.display.common.InputClosedError:
+            if self.on_closed is not None:
+                closed, self.on_closed = self.on_closed, None
+                closed()
+            return []
+
+
+__all__ = ["PALETTE", "ChatUI", "TerminalScreen", "format_line"]
