@@ -63,6 +63,9 @@ class RegistrationTests(TestCase):
         wire.feed(":srv 433 * alice_ :Nickname is already in use")
         self.assertEqual(wire.sent(), ["NICK alice__"])
         wire.feed(":srv 001 alice__ :Welcome")
+        self.assertEqual(
+            wire.lines().count("The nick alice_ is taken; trying alice__"), 1
+        )
         self.assertEqual(wire.state.nick, "alice__")
         self.assertEqual(wire.state.status.nick, "alice__")
 
@@ -118,6 +121,8 @@ class SaslTests(TestCase):
         ]
         self.assertTrue(any("SASL login as alice failed" in e for e in errors), errors)
         self.assertTrue(any("No channels were joined" in e for e in errors))
+        self.assertEqual(wire.state.status.state, "stopped")
+        wire.protocol.connectionLost(Failure(ConnectionDone()))
         self.assertEqual(wire.state.status.state, "stopped")
         # A 001 arriving anyway (a server ignoring the failure) joins nothing.
         wire.feed(":srv 001 alice :Welcome")

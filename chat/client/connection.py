@@ -337,6 +337,7 @@ class ClientProtocol(LineReceiver):
     def irc_433(self, message: Message) -> None:
         """Nick in use during registration: try the next alternative."""
         if self.registered:
+            self.session.events.handle(message, self.session.origin_of(message))
             return
         self._nick_attempts += 1
         base = self.config.nick
@@ -397,7 +398,7 @@ _FREE_TEXT = frozenset(
 )
 _ONE_TEXT = frozenset({"QUIT", "AWAY"})
 #: Messages handled here that `Events` also shows.
-_SHOWN_TOO = frozenset({"001", "433", "432", "900", "904", "902", "905", "906"})
+_SHOWN_TOO = frozenset({"001", "900", "904", "902", "905", "906"})
 #: Messages shown before registration completes.
 _SHOWN_BEFORE_WELCOME = frozenset(
     {
@@ -471,6 +472,8 @@ class Session:
         self.labels: dict[str, Buffer] = {}
         self.disconnected_at: float | None = None
         self.quitting = False
+        #: Set by `give_up`: no reconnecting until /reconnect.
+        self.gave_up = False
         self.on_quit: Callable[[], None] | None = None
         self._label_count = 0
         self._policy = backoffPolicy(
@@ -502,6 +505,7 @@ class Session:
         if self._endpoint is not None and (
             self.service is None or not self.service.running
         ):
+            self.gave_up = False
             self.start(self._endpoint)
 
     def retry_delay(self, attempt: int) -> float:
@@ -518,6 +522,7 @@ class Session:
         if self.state.current is not self.state.server_buffer:
             self.state.error(why, self.state.current, now=now)
         self.state.status.state = "stopped"
+        self.gave_up = True
         self._stop_service()
         self.state.changed()
 
@@ -601,7 +606,7 @@ class Session:
                 tls_problem + " Not retrying; type /reconnect after fixing it."
             )
         else:
-            state.status.state = "disconnected"
+            state.status.state = "stopped" if self.gave_up else "disconnected"
             state.changed()
 
     def caps_changed(self, caps: set[str]) -> None:
