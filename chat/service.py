@@ -31,7 +31,6 @@ from twisted.internet.interfaces import (
 )
 from twisted.internet.protocol import Protocol
 from twisted.logger import ILogObserver, Logger
-from twisted.protocols.policies import WrappingFactory
 from twisted.python.components import Componentized
 from twisted.python.failure import Failure
 
@@ -39,6 +38,7 @@ from chat.config import ConfigError, ServerConfig
 from chat.history.sqlite import FILENAME as HISTORY_FILE
 from chat.history.sqlite import SQLiteHistory
 from chat.logging import observer_for
+from chat.metrics import CountingFactory, ServerCollector, Traffic, metrics_site
 from chat.server import ChatServer
 from chat.tls import (
     DevCertificate,
@@ -103,7 +103,7 @@ class _Tracking:
                 p.transport.abortConnection()  # type: ignore[attr-defined]
 
 
-class TrackedFactory(_Tracking, WrappingFactory):
+class TrackedFactory(_Tracking, CountingFactory):
     """A plaintext listener's factory."""
 
 
@@ -183,6 +183,8 @@ class ChatService(MultiService):
         self.dev_certificate = dev_certificate
         self.factories: list[_Tracking] = []
         self.listeners: list[Listener] = []
+        self.traffic = Traffic()
+        self.metrics: Listener | None = None
         self._reload_config = reload_config
         self._handle_signals = handle_signals
         self._previous_sighup: Any = None
@@ -206,15 +208,34 @@ class ChatService(MultiService):
             if inner[:1].isdigit():
                 inner = f"tcp:{inner}"
             endpoint = serverFromString(self.reactor, inner)
-            factory = TrackedTLSFactory(self.tls, self.server)
+            counted = CountingFactory(self.server, self.traffic)
+            factory = TrackedTLSFactory(self.tls, counted)
         else:
             endpoint = serverFromString(self.reactor, description)
-            factory = TrackedFactory(self.server)
+            factory = TrackedFactory(self.server, self.traffic)
         self.factories.append(factory)
         listener = Listener(description, endpoint, factory)
         listener.setServiceParent(self)
         self.listeners.append(listener)
         return listener
+
+    def add_metrics(self, description: str) -> Listener:
+        """Serve the Prometheus metrics over HTTP on endpoint *description*."""
+        collector = ServerCollector(self.server, self.traffic, self.handshake_failures)
+        endpoint = serverFromString(self.reactor, description)
+        self.metrics = Listener(
+            f"metrics {description}", endpoint, metrics_site(collector)
+        )
+        self.metrics.setServiceParent(self)
+        return self.metrics
+
+    def handshake_failures(self) -> int:
+        """TLS connections closed before their handshake completed, so far."""
+        return sum(
+            f.handshake_failures
+            for f in self.factories
+            if isinstance(f, TLSServerFactory)
+        )
 
     def tls_port(self) -> int | None:
         """The port number of the first TLS listener, once listening."""
@@ -376,6 +397,8 @@ def makeService(
     )
     for description in descriptions:
         service.add_listener(description)
+    if config.metrics is not None:
+        service.add_metrics(config.metrics)
     service.log_observer = observer_for(config.log_format, twistd_options)
     if storage:
         service.history_path = config.data_dir / HISTORY_FILE

@@ -19,8 +19,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from OpenSSL import SSL, crypto
-from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
-from twisted.internet.protocol import Factory, connectionDone
+from twisted.internet.interfaces import (
+    IOpenSSLServerConnectionCreator,
+    IProtocolFactory,
+)
+from twisted.internet.protocol import connectionDone
 from twisted.internet.ssl import CertificateOptions, TLSVersion
 from twisted.protocols.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
@@ -116,7 +119,7 @@ class TLSServerFactory(TLSMemoryBIOFactory):
 
     protocol = _CountingTLSProtocol
 
-    def __init__(self, tls: ReloadableServerTLS, wrapped: Factory) -> None:
+    def __init__(self, tls: ReloadableServerTLS, wrapped: IProtocolFactory) -> None:
         super().__init__(tls, False, wrapped)
         self.handshake_failures = 0
 

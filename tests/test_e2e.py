@@ -82,6 +82,8 @@ class ManyClientsTests(TestCase):
         server = start_server(self, TLS_LOOPBACK, PLAIN_LOOPBACK)
         tls = await server.client("secure")
         plain = await server.plain_client("plain")
+        secure = {c.nick: c.secure for c in server.service.server.connections}
+        self.assertEqual(secure, {"secure": True, "plain": False})
         await join_all([tls, plain], "#mixed")
         await chat_round([tls, plain], ["secure", "plain"], "#mixed")
         tls.send("NOTICE", "plain", "psst")

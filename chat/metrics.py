@@ -1,0 +1,148 @@
+"""Prometheus metrics: traffic counted by the listeners, state read per scrape.
+
+Every client connection runs through a `CountingProtocol`, which counts the
+IRC bytes and lines (after TLS) both ways into one shared `Traffic`.  The
+`ServerCollector` reads those, the server's own state and counters
+(``ChatServer.stats``) and the TLS handshake failures when Prometheus
+scrapes the page, so nothing is computed between scrapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
+from twisted.web import http
+from twisted.web.resource import Resource
+from twisted.web.server import Request, Site
+
+if TYPE_CHECKING:
+    from chat.server import ChatServer
+
+#: Help texts of the counters in ``ChatServer.stats``, by name.
+STAT_HELP = {
+    "connections_refused": "Connections refused by a connection limit",
+    "flood_delays": "Input lines delayed by flood control",
+    "flood_kills": "Clients disconnected for flooding",
+    "sendq_kills": "Clients disconnected for a full send queue",
+}
+
+
+@dataclass(slots=True)
+class Traffic:
+    """IRC bytes and lines received from and sent to clients."""
+
+    bytes_in: int = 0
+    bytes_out: int = 0
+    lines_in: int = 0
+    lines_out: int = 0
+
+
+class CountingProtocol(ProtocolWrapper):
+    """Counts what passes between the transport and the chat protocol."""
+
+    factory: CountingFactory
+
+    def dataReceived(self, data: bytes) -> None:
+        traffic = self.factory.traffic
+        traffic.bytes_in += len(data)
+        traffic.lines_in += data.count(b"\n")
+        super().dataReceived(data)
+
+    def write(self, data: bytes) -> None:
+        traffic = self.factory.traffic
+        traffic.bytes_out += len(data)
+        traffic.lines_out += data.count(b"\n")
+        super().write(data)
+
+    def writeSequence(self, data: Iterable[bytes]) -> None:
+        self.write(b"".join(data))
+
+
+class CountingFactory(WrappingFactory):
+    """Wraps each connection of *wrapped* in a `CountingProtocol`."""
+
+    protocol = CountingProtocol
+    noisy = False
+
+    def __init__(self, wrapped: ChatServer, traffic: Traffic) -> None:
+        super().__init__(wrapped)
+        self.traffic = traffic
+
+
+class ServerCollector(Collector):
+    """The chat server's metrics, read at each scrape."""
+
+    def __init__(
+        self,
+        server: ChatServer,
+        traffic: Traffic,
+        handshake_failures: Callable[[], int],
+    ) -> None:
+        self._server = server
+        self._traffic = traffic
+        self._handshake_failures = handshake_failures
+
+    def collect(self) -> Iterator[Metric]:
+        server, traffic = self._server, self._traffic
+        yield GaugeMetricFamily(
+            "chat_connections", "Open client connections", len(server.connections)
+        )
+        yield GaugeMetricFamily(
+            "chat_registered_users", "Registered users", server.registered_count
+        )
+        yield GaugeMetricFamily("chat_channels", "Channels", len(server.channels))
+        yield CounterMetricFamily(
+            "chat_received_bytes", "IRC bytes received", traffic.bytes_in
+        )
+        yield CounterMetricFamily(
+            "chat_sent_bytes", "IRC bytes sent", traffic.bytes_out
+        )
+        yield CounterMetricFamily(
+            "chat_received_messages", "IRC lines received", traffic.lines_in
+        )
+        yield CounterMetricFamily(
+            "chat_sent_messages", "IRC lines sent", traffic.lines_out
+        )
+        yield CounterMetricFamily(
+            "chat_tls_handshake_failures",
+            "TLS connections closed before the handshake completed",
+            self._handshake_failures(),
+        )
+        for name, value in server.stats.items():
+            yield CounterMetricFamily(f"chat_{name}", STAT_HELP.get(name, name), value)
+
+
+class MetricsPage(Resource):
+    """The Prometheus text format of *registry*, on every path."""
+
+    isLeaf = True
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        super().__init__()
+        self.registry = registry
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode("ascii"))
+        return generate_latest(self.registry)
+
+
+class QuietSite(Site):
+    """A `Site` that keeps scrapes out of the server log."""
+
+    noisy = False
+
+    def log(self, request: http.Request) -> None:
+        """No access log."""
+
+
+def metrics_site(collector: ServerCollector) -> Site:
+    """The HTTP site serving *collector*'s metrics."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return QuietSite(MetricsPage(registry))
