@@ -167,6 +167,18 @@ class KeyTests(TestCase):
         ui.keypress(size, "page down")
         self.assertIn("line 59", "\n".join(screen(ui)))
 
+    def test_new_lines_do_not_move_a_scrolled_view(self) -> None:
+        wire, ui = setup_ui()
+        for number in range(60):
+            wire.feed(f":bob!b@h PRIVMSG #chat :line {number}")
+        ui.keypress((80, 14), "page up")
+        before = screen(ui)[1:-2]
+        wire.feed(":bob!b@h PRIVMSG #chat :" + "new words " * 12)
+        self.assertEqual(screen(ui)[1:-2], before)
+        ui.keypress((80, 14), "page down")
+        ui.keypress((80, 14), "page down")
+        self.assertIn("new words", "\n".join(screen(ui)))
+
     def test_mouse_wheel_scrolls(self) -> None:
         wire, ui = setup_ui()
         for number in range(30):

@@ -139,14 +139,30 @@ class MessageView(urwid.Widget):
         #: Rows scrolled up from the bottom (0 follows new messages).
         self.offset = 0
         self.at_top = False
+        #: The newest line at the last render, to keep a scrolled view still.
+        self._anchor: tuple[Buffer, Line] | None = None
 
-    def scroll(self, rows: int, height: int) -> None:
+    def scroll(self, rows: int) -> None:
         self.offset = max(0, self.offset + rows)
         self._invalidate()
+
+    def _keep_still(self, buffer: Buffer, cols: int) -> None:
+        """While scrolled up, lines arriving below do not move the view."""
+        anchor = self._anchor
+        self._anchor = (buffer, buffer.lines[-1]) if buffer.lines else None
+        if not self.offset or anchor is None or anchor[0] is not buffer:
+            return
+        added = 0
+        for line in reversed(buffer.lines):
+            if line is anchor[1]:
+                self.offset += added
+                return
+            added += line_widget(line).rows((cols,))
 
     def render(self, size: Size, focus: bool = False) -> urwid.Canvas:
         cols, rows = _box(size)
         buffer = self.ui.state.current
+        self._keep_still(buffer, cols)
         wanted = rows + self.offset
         canvases: list[urwid.Canvas] = []
         total = 0
@@ -425,7 +441,7 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
             state.cycle(-1)
         elif key in ("page up", "page down"):
             height = max(_box(size)[1] - 3, 2)
-            self.messages.scroll(height - 1 if key == "page up" else 1 - height, height)
+            self.messages.scroll(height - 1 if key == "page up" else 1 - height)
             self.refresh()
         else:
             return super().keypress(size, key)
@@ -443,7 +459,7 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
         focus: bool,
     ) -> bool | None:
         if event == "mouse press" and button in (4, 5):
-            self.messages.scroll(3 if button == 4 else -3, _box(size)[1])
+            self.messages.scroll(3 if button == 4 else -3)
             self.refresh()
             return True
         return super().mouse_event(size, event, button, col, row, focus)
