@@ -121,7 +121,7 @@ def format_line(line: Line) -> Markup:
     return markup
 
 
-def line_widget(line: Line) -> urwid.Widget:
+def line_widget(line: Line) -> urwid.Columns:
     """One line with its time in a column, so wrapped text stays indented."""
     markup = format_line(line)
     return urwid.Columns([(TIME_WIDTH, urwid.Text(markup[:1])), urwid.Text(markup[1:])])
