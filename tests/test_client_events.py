@@ -266,6 +266,11 @@ class NumericTests(TestCase):
         )
         self.assertEqual(wire.lines("bob"), ["bob is ~b@host (Bob)"])
 
+    def test_names_of_another_channel_in_words(self) -> None:
+        wire = joined()
+        wire.feed(":srv 353 alice = #other :@zed amy", ":srv 366 alice #other :End")
+        self.assertEqual(wire.lines("#chat")[-1], "People on #other: @zed amy")
+
     def test_motd_and_lusers_in_server_buffer(self) -> None:
         wire = joined()
         wire.feed(

@@ -153,6 +153,22 @@ class KeyTests(TestCase):
         ui.keypress(size, "down")
         self.assertEqual(ui.input.edit_text, "draft")
 
+    def test_readline_keys(self) -> None:
+        _, ui = setup_ui()
+        size = (80, 14)
+        typed(ui, "hello big world")
+        ui.keypress(size, "ctrl w")
+        self.assertEqual(ui.input.edit_text, "hello big ")
+        ui.keypress(size, "ctrl a")
+        typed(ui, ">")
+        self.assertEqual(ui.input.edit_text, ">hello big ")
+        ui.keypress(size, "ctrl k")
+        self.assertEqual(ui.input.edit_text, ">")
+        ui.keypress(size, "ctrl e")
+        typed(ui, "x")
+        ui.keypress(size, "ctrl u")
+        self.assertEqual(ui.input.edit_text, "")
+
     def test_scrollback_with_page_keys(self) -> None:
         wire, ui = setup_ui()
         for number in range(60):

@@ -75,6 +75,7 @@ DESCRIBE: dict[str, Describe] = {
     "352": lambda p: (
         f"{p[5]} ({p[2]}@{p[3]}) {p[6]} on {p[1]}: {p[-1].partition(' ')[2]}"
     ),
+    "353": lambda p: f"People on {p[2]}: {p[3]}",
     "366": lambda p: None,
     "369": lambda p: None,
     "321": lambda p: "Channels (name, users, topic):",
@@ -110,6 +111,13 @@ ANSWERS = frozenset(
         "338",
         "341",
         "352",
+        "353",
+        "332",
+        "333",
+        "324",
+        "329",
+        "331",
+        "367",
         "378",
         "379",
         "671",

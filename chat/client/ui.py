@@ -186,6 +186,22 @@ class MessageView(urwid.Widget):
         return combined
 
 
+def _delete_word(text: str, cursor: int) -> tuple[str, int]:
+    start = len(text[:cursor].rstrip())
+    start = text.rfind(" ", 0, start) + 1
+    return text[:start] + text[cursor:], start
+
+
+#: Readline keys of the input line: (text, cursor) -> (text, cursor).
+_EDITING: dict[str, Callable[[str, int], tuple[str, int]]] = {
+    "ctrl a": lambda text, cursor: (text, 0),
+    "ctrl e": lambda text, cursor: (text, len(text)),
+    "ctrl u": lambda text, cursor: (text[cursor:], 0),
+    "ctrl k": lambda text, cursor: (text[:cursor], cursor),
+    "ctrl w": _delete_word,
+}
+
+
 class InputLine(urwid.Edit):
     """The input line: Enter sends, Up/Down recall, Tab completes."""
 
@@ -206,6 +222,11 @@ class InputLine(urwid.Edit):
             if text.strip():
                 self.remember(text)
                 self.ui.submit(text)
+            return None
+        if key in _EDITING:
+            text, cursor = _EDITING[key](self.edit_text, self.edit_pos)
+            self.set_edit_text(text)
+            self.set_edit_pos(cursor)
             return None
         if key == "up":
             self._step(-1)
