@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from twisted.python import usage
@@ -197,3 +198,22 @@ class OptionsTests(TestCase):
             "[operators]",
         ):
             self.assertIn(option, text)
+
+
+class ExampleFileTests(TestCase):
+    def test_example_loads_with_every_setting_uncommented(self) -> None:
+        example = (
+            Path(__file__).resolve().parent.parent / "deploy" / "chat.toml.example"
+        )
+        text = example.read_text(encoding="utf-8")
+        uncommented = re.sub(r"(?m)^#(?=[\w-]+ = )", "", text)
+        path = Path(self.mktemp())
+        path.write_text(uncommented, encoding="utf-8")
+        config = load_config(path)
+        self.assertEqual(config.server_name, "irc.example.org")
+        self.assertEqual(config.metrics, "tcp:9100:interface=127.0.0.1")
+        self.assertEqual(len(config.listen), 2)
+        self.assertEqual(list(config.operators), ["alice"])
+        self.assertEqual(config.limits, Limits())
+        self.assertEqual(config.timeouts, Timeouts())
+        self.assertEqual(load_config(example).limits, Limits())
