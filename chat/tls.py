@@ -87,16 +87,34 @@ def server_options(cert: Path, key: Path) -> CertificateOptions:
     return options
 
 
+def _accept_any_client_certificate(
+    connection: SSL.Connection,
+    certificate: crypto.X509,
+    error: int,
+    depth: int,
+    ok: int,
+) -> bool:
+    return True
+
+
 @implementer(IOpenSSLServerConnectionCreator)
 class ReloadableServerTLS:
-    """The server side of every TLS listener; `replace` swaps the certificate."""
+    """The server side of every TLS listener; `replace` swaps the certificate.
+
+    Clients may present a certificate, of any issuer: it is not checked here
+    but identifies its owner by fingerprint (CertFP, SASL EXTERNAL).
+    """
 
     def __init__(self, options: CertificateOptions) -> None:
         self.replace(options)
 
     def replace(self, options: CertificateOptions) -> None:
         """Use *options* for every connection accepted from now on."""
-        self._context = options.getContext()
+        context = options.getContext()
+        context.set_verify(
+            SSL.VERIFY_PEER | SSL.VERIFY_CLIENT_ONCE, _accept_any_client_certificate
+        )
+        self._context = context
 
     def serverConnectionForTLS(
         self, tlsProtocol: TLSMemoryBIOProtocol

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import shutil
 import signal
@@ -11,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from OpenSSL import SSL
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import (
@@ -20,6 +24,7 @@ from twisted.internet.endpoints import (
 )
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
 from twisted.internet.protocol import Protocol, connectionDone
+from twisted.internet.ssl import Certificate, PrivateCertificate, optionsForClientTLS
 from twisted.internet.task import deferLater
 from twisted.logger import LogLevel, capturedLogs, eventAsJSON, formatEvent
 from twisted.python.failure import Failure
@@ -29,6 +34,7 @@ from zope.interface import implementer
 from chat.config import ServerConfig
 from chat.history.sqlite import FILENAME as HISTORY_FILE
 from chat.passwords import hash_password
+from chat.sasl import certificate_fingerprint
 from chat.tls import TLSServerFactory, ensure_dev_certificate
 from tests.e2e_support import (
     PLAIN_LOOPBACK,
@@ -292,3 +298,49 @@ class StorageTests(TestCase):
             rows = db.execute("SELECT params FROM history").fetchall()
         self.assertEqual(len(rows), 1)
         self.assertIn("remember me", rows[0][0])
+
+
+def self_signed_client() -> tuple[PrivateCertificate, str]:
+    """A self-signed client certificate and its SHA-256 fingerprint."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "a client")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    pem = cert.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return PrivateCertificate.loadPEM(pem), cert.fingerprint(hashes.SHA256()).hex()
+
+
+class ClientCertificateTests(TestCase):
+    async def test_server_sees_any_client_certificate(self) -> None:
+        server = start_server(self)
+        client_cert, fingerprint = self_signed_client()
+        options = optionsForClientTLS(
+            "localhost",
+            trustRoot=Certificate.loadPEM(server.ca_file.read_bytes()),
+            clientCertificate=client_cert,
+        )
+        endpoint = wrapClientTLS(
+            options, TCP4ClientEndpoint(reactor, "127.0.0.1", server.tls_port)
+        )
+        client = server.track(await connectProtocol(endpoint, LineClient()))
+        await client.register("certified")
+        without = await server.client("plain")
+        conns = {c.nick: c for c in server.service.server.connections}
+        self.assertEqual(
+            certificate_fingerprint(conns["certified"].transport), fingerprint
+        )
+        self.assertIsNone(certificate_fingerprint(conns["plain"].transport))
+        await without.sync()
