@@ -81,6 +81,8 @@ class ChatProtocol(LineReceiver):
         #: is full, the send queue counting what is written: `chat.limits`.
         self.flood: FloodControl | None = None
         self.sendq: SendQueue | None = None
+        #: Whether a whole non-empty line ever arrived.
+        self.spoke = False
         #: The labeled response being collected while a command runs.
         self.response: Response | None = None
         #: The account logged in to; only `chat.accounts.log_in`/`log_out` set it.
@@ -137,7 +139,9 @@ class ChatProtocol(LineReceiver):
     def _registration_timeout(self) -> None:
         self._timer = None
         if not self.registered:
-            self.close("Registration timed out")
+            # No whole line ever came (a TLS handshake that never started, a
+            # slowloris): nothing to say goodbye to, cut at once.
+            self.close("Registration timed out", abort=not self.spoke)
 
     def start_keepalive(self) -> None:
         """Called once registration completes: switch to ping checks."""
@@ -230,6 +234,7 @@ class ChatProtocol(LineReceiver):
         if not line.strip(b" "):
             return
         now = self.server.clock.seconds()
+        self.spoke = True
         self.last_active = now
         self._ping_sent_at = None
         body_length = len(line)

@@ -436,11 +436,20 @@ class TimeoutTests(TestCase):
         self.assertEqual(self.harness.clock.seconds(), 50)
         self.assertIn("Ping timeout", client.lines()[-1])
 
-    def test_silent_connection_is_aborted_after_the_grace(self) -> None:
+    def test_silent_connection_is_aborted_at_the_registration_timeout(self) -> None:
         client = self.harness.connect(FAR)
+        self.harness.clock.advance(9.9)
+        self.assertFalse(client.transport.disconnecting)
+        self.harness.clock.advance(0.1)
+        self.assertTrue(client.transport.disconnected)
+
+    def test_unregistered_talker_gets_the_grace(self) -> None:
+        client = self.harness.connect(FAR)
+        client.send("CAP LS 302")
         self.harness.clock.advance(10)
         self.assertTrue(client.transport.disconnecting)
         self.assertFalse(client.transport.disconnected)
+        self.assertIn("Registration timed out", client.lines()[-1])
         self.harness.clock.advance(2)
         self.assertTrue(client.transport.disconnected)
 
