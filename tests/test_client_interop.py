@@ -22,7 +22,7 @@ from twisted.trial.unittest import SkipTest, TestCase
 from chat.client.config import ClientConfig
 from chat.client.connection import Session
 from chat.client.model import Kind
-from tests.test_client_e2e import texts, until
+from tests.test_client_e2e import members, texts, until
 from tests.test_client_tmux import eventually, free_port
 
 reactor = cast(IReactorTime, _reactor)
@@ -119,13 +119,18 @@ class InteropMixin:
         alice = self.session(case, port, "alice")
         await until(alice, lambda: bool(texts(alice, "#interop")))
         bob = self.session(case, port, "bob")
-        await until(alice, lambda: "bob" in alice.state.find("#interop").members)  # type: ignore[union-attr]
+        await until(alice, lambda: "bob" in members(alice, "#interop"))
         case.assertEqual(alice.state.status.server, self.network)
         alice.say("#interop", "hello bob")
         await until(bob, lambda: "hello bob" in texts(bob, "#interop"))
-        case.assertTrue(bob.state.find("#interop").lines[-1].highlight)  # type: ignore[union-attr]
+        buffer = bob.state.find("#interop")
+        assert buffer is not None
+        case.assertTrue(
+            next(x for x in buffer.lines if x.text == "hello bob").highlight
+        )
         bob.say("#interop", "waves", Kind.ACTION)
         await until(alice, lambda: "waves" in texts(alice, "#interop"))
+        await until(bob, lambda: "waves" in texts(bob, "#interop"))
         case.assertEqual(texts(bob, "#interop").count("waves"), 1)
         alice.send("MODE", "#interop", "+v", "bob")
         await until(
