@@ -34,6 +34,7 @@ from twisted.internet.interfaces import (
     ITCPTransport,
 )
 from twisted.internet.protocol import Protocol, connectionDone
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -56,6 +57,8 @@ MIN_RATE = 0.001
 _PRUNE_START = 1024
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+log = Logger()
 
 
 def new_stats() -> dict[str, int]:
@@ -98,12 +101,24 @@ def parse_networks(entries: tuple[str, ...]) -> tuple[Network, ...]:
     return tuple(networks)
 
 
+@lru_cache(maxsize=16)
+def _exempt_networks(entries: tuple[str, ...]) -> tuple[Network, ...]:
+    """The valid entries; a bad one is logged once and left out."""
+    networks: list[Network] = []
+    for entry in entries:
+        try:
+            networks += parse_networks((entry,))
+        except ValueError as error:
+            log.error("Ignoring limits.exempt entry: {error}", error=str(error))
+    return tuple(networks)
+
+
 def is_exempt(host: str, entries: tuple[str, ...]) -> bool:
     """Whether *host* is in one of the exempt addresses or networks."""
     ip = _ip(host)
     if ip is None:
         return False
-    return any(ip in network for network in parse_networks(entries))
+    return any(ip in network for network in _exempt_networks(entries))
 
 
 # -- token bucket ---------------------------------------------------------------

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from twisted.internet.address import IPv6Address
 from twisted.internet.testing import StringTransport
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
 
 from chat import casemap, numerics
@@ -55,6 +56,17 @@ class AddressTests(TestCase):
         with self.assertRaises(ValueError) as caught:
             parse_networks(("127.0.0.1", "localhost"))
         self.assertIn("'localhost'", str(caught.exception))
+
+    def test_bad_exemption_is_logged_and_skipped(self) -> None:
+        logged: list[dict[str, object]] = []
+        globalLogPublisher.addObserver(logged.append)
+        self.addCleanup(globalLogPublisher.removeObserver, logged.append)
+        entries = ("nonsense", "192.0.2.0/24")
+        self.assertTrue(is_exempt("192.0.2.1", entries))
+        self.assertTrue(is_exempt("192.0.2.2", entries))
+        errors = [e for e in logged if e["log_level"] == LogLevel.error]
+        self.assertEqual(len(errors), 1)
+        self.assertIn("'nonsense'", formatEvent(errors[0]))
 
 
 class TokenBucketTests(TestCase):
