@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from twisted.application.service import Application
+from twisted.application.service import Application, IServiceMaker
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import (
     MemoryReactorClock,
@@ -19,6 +19,7 @@ from twisted.internet.testing import (
     StringTransportWithDisconnection,
 )
 from twisted.logger import ILogObserver
+from twisted.plugin import getPlugins
 from twisted.python.logfile import LogFile
 from twisted.trial.unittest import TestCase
 
@@ -253,3 +254,28 @@ class LogObserverTests(TestCase):
         service.setServiceParent(application)
         self.assertIs(application.getComponent(ILogObserver), service.log_observer)
         self.assertIsNotNone(service.log_observer)
+
+
+class PluginTests(TestCase):
+    def plugin(self) -> Any:
+        from twisted import plugins
+
+        found = {p.tapname: p for p in getPlugins(IServiceMaker, plugins)}
+        self.assertIn("chat", found)
+        return found["chat"]
+
+    def test_found_by_twistd(self) -> None:
+        plugin = self.plugin()
+        options = plugin.options()
+        options.parseOptions(["--port", "7000", "--cert-dir", self.mktemp()])
+        service = plugin.makeService(options)
+        self.assertIsInstance(service, ChatService)
+        self.assertEqual(
+            [listener.description for listener in service.listeners], ["tls:tcp:7000"]
+        )
+
+    def test_bad_certificate_exits_with_a_message(self) -> None:
+        options = self.plugin().options()
+        options.parseOptions(["--cert", "/nonexistent.pem", "--key", "/nokey.pem"])
+        error = self.assertRaises(SystemExit, self.plugin().makeService, options)
+        self.assertIn("chat: cannot read /nonexistent.pem", str(error))
