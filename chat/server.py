@@ -13,6 +13,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 
 from chat import casemap
+from chat.accounts import Accounts
 from chat.casemap import casefold
 from chat.channel import Channel
 from chat.commands.monitor import MONITOR_LIMIT, Monitors
@@ -23,6 +24,8 @@ from chat.limits import ConnectionLimiter, Refusal, new_stats
 from chat.message import Message
 from chat.protocol import ChatProtocol
 from chat.relay import Relay
+from chat.services import Services
+from chat.storage.sqlite import SQLiteStore
 
 VERSION = "chat-server-0.1.0"
 
@@ -50,6 +53,7 @@ class ChatServer(Factory):
         config: ServerConfig,
         clock: IReactorTime | None = None,
         motd: list[str] | None = None,
+        accounts: Accounts | None = None,
     ) -> None:
         if clock is None:
             from twisted.internet import reactor
@@ -71,6 +75,11 @@ class ChatServer(Factory):
         #: Message history; `chat.service` puts an SQLite store here.
         self.history: HistoryStore = MemoryHistory(clock)
         self.monitors = Monitors()
+        #: Accounts and registered channels; `chat.service` gives it a
+        #: store in the data directory.
+        self.accounts = accounts or Accounts(SQLiteStore(":memory:"), clock)
+        #: NickServ and ChanServ.
+        self.services = Services(self)
 
     @property
     def name(self) -> str:
@@ -121,6 +130,7 @@ class ChatServer(Factory):
                 self.leave_channel(conn, channel)
             self.monitors.offline(conn.nick)
         self.monitors.clear(conn)
+        self.services.forget(conn)
         if self.nicks.get(conn.folded_nick) is conn:
             del self.nicks[conn.folded_nick]
 
@@ -140,7 +150,7 @@ class ChatServer(Factory):
 
     def nick_in_use(self, nick: str, by: ChatProtocol) -> bool:
         owner = self.nicks.get(casefold(nick))
-        return owner is not None and owner is not by
+        return (owner is not None and owner is not by) or nick in self.services
 
     def set_nick(self, conn: ChatProtocol, nick: str) -> None:
         """Give *conn* the nick *nick* in the nick table."""
@@ -194,6 +204,7 @@ class ChatServer(Factory):
     def create_channel(self, name: str) -> Channel:
         channel = Channel(name, int(self.clock.seconds()))
         self.channels[casefold(name)] = channel
+        self.services.channel_created(channel)
         return channel
 
     def leave_channel(self, conn: ChatProtocol, channel: Channel) -> None:

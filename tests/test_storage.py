@@ -177,7 +177,8 @@ class ThreadedStoreTests(TestCase):
 
     async def test_closed_store_refuses_work(self) -> None:
         await self.store.close()
-        self.assertRaises(RuntimeError, self.store.get_account, "alice")
+        with self.assertRaises(RuntimeError):
+            await self.store.get_account("alice")
 
 
 #: A child that creates an account, says so, then waits to be killed.

@@ -52,6 +52,7 @@ def command(
 
 # The families register themselves on import.
 from chat.commands import (  # noqa: E402
+    accounts,
     capabilities,
     channels,
     chathistory,
@@ -67,6 +68,7 @@ from chat.commands import (  # noqa: E402
 __all__ = [
     "COMMANDS",
     "Command",
+    "accounts",
     "capabilities",
     "channels",
     "chathistory",

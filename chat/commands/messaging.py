@@ -154,6 +154,11 @@ def _to_user(
     notice: bool,
     echo: bool,
 ) -> None:
+    bot = server.services.find(target)
+    if bot is not None:
+        if verb == "PRIVMSG":
+            bot.handle(conn, text[0])
+        return
     user = server.find_user(target)
     if user is None:
         if not notice:

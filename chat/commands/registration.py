@@ -11,6 +11,7 @@ from chat.casemap import valid_nick
 from chat.commands import command
 from chat.commands.server_info import send_isupport, send_lusers, send_motd
 from chat.message import Message
+from chat.sasl import hold_registration
 
 if TYPE_CHECKING:
     from chat.protocol import ChatProtocol
@@ -50,6 +51,12 @@ def handle_nick(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
         server.set_nick(conn, nick)
         try_register(conn, server)
         return
+    change_nick(conn, server, nick)
+    server.services.nick_changed(conn)
+
+
+def change_nick(conn: ChatProtocol, server: ChatServer, nick: str) -> None:
+    """Rename registered *conn* to *nick* and tell it and its peers."""
     server.remember(conn)
     relay = server.relay(Message("NICK", (nick,), conn.hostmask))
     server.set_nick(conn, nick)
@@ -75,7 +82,7 @@ def try_register(conn: ChatProtocol, server: ChatServer) -> None:
     """Finish registration once NICK, USER and CAP negotiation are done."""
     if conn.registered or conn.nick == "*" or not conn.username:
         return
-    if conn.cap_negotiating:
+    if conn.cap_negotiating or hold_registration(conn):
         return
     if not conn.password_ok:
         conn.reply(numerics.ERR_PASSWDMISMATCH, "Password incorrect")
@@ -84,6 +91,7 @@ def try_register(conn: ChatProtocol, server: ChatServer) -> None:
     server.mark_registered(conn)
     conn.start_keepalive()
     send_welcome(conn, server)
+    server.services.nick_changed(conn)
 
 
 def send_welcome(conn: ChatProtocol, server: ChatServer) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.internet.interfaces import IReactorFromThreads
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
@@ -364,7 +364,7 @@ class SQLiteStore:
 
     def _run(self, method: Callable[..., T], *args: Any) -> Deferred[T]:
         if self._closed:
-            raise RuntimeError("the store is closed")
+            return fail(RuntimeError("the store is closed"))
         if self._pool is None or self._reactor is None:
             return maybeDeferred(self._call, method, *args)
         return deferToThreadPool(self._reactor, self._pool, self._call, method, *args)

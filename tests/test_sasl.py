@@ -1,0 +1,377 @@
+"""Tests for SASL: AUTHENTICATE framing, PLAIN, EXTERNAL and SCRAM-SHA-256."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from OpenSSL import crypto
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.trial.unittest import TestCase
+
+from chat import numerics
+from chat.accounts import scram_credentials
+from chat.config import Timeouts
+from chat.sasl import Challenge, Failed, ScramSha256, Success, certificate_fingerprint
+from chat.storage import Account
+from tests.accounts_support import (
+    PASSWORD,
+    ScramClient,
+    account_harness,
+    b64,
+    make_account,
+    plain,
+    sasl_connect,
+)
+from tests.support import FakeClient
+
+
+def self_signed() -> crypto.X509:
+    """A throwaway client certificate."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "client")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return crypto.X509.from_cryptography(certificate)
+
+
+def fingerprint_of(certificate: crypto.X509) -> str:
+    der = certificate.to_cryptography().public_bytes(serialization.Encoding.DER)
+    return hashlib.sha256(der).hexdigest()
+
+
+class PlainTests(TestCase):
+    def setUp(self) -> None:
+        self.harness = account_harness(timeouts=Timeouts(registration=600))
+        make_account(self.harness, "alice")
+
+    def test_success_then_registration(self) -> None:
+        client = sasl_connect(self.harness)
+        client.send("AUTHENTICATE PLAIN")
+        self.assertEqual(client.lines(), [":irc.test AUTHENTICATE +"])
+        client.send(f"AUTHENTICATE {plain('alice', PASSWORD)}")
+        messages = client.messages()
+        self.assertEqual(
+            [m.command for m in messages],
+            [numerics.RPL_LOGGEDIN, numerics.RPL_SASLSUCCESS],
+        )
+        self.assertEqual(messages[0].params[1:3], ("alice!~alice@127.0.0.1", "alice"))
+        self.assertEqual(client.conn.account, "alice")
+        self.assertFalse(client.conn.registered)
+        client.send("CAP END")
+        self.assertTrue(client.conn.registered)
+        self.assertIn(numerics.RPL_WELCOME, client.commands())
+
+    def test_account_name_is_case_insensitive_and_keeps_its_spelling(self) -> None:
+        client = sasl_connect(self.harness)
+        client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {plain('ALICE', PASSWORD)}")
+        self.assertEqual(client.conn.account, "alice")
+
+    def test_wrong_password(self) -> None:
+        client = sasl_connect(self.harness)
+        client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {plain('alice', 'wrong')}")
+        self.assertEqual(client.commands(), ["AUTHENTICATE", numerics.ERR_SASLFAIL])
+        self.assertIsNone(client.conn.account)
+        self.assertIsNone(client.conn.sasl)
+
+    def test_unknown_account(self) -> None:
+        client = sasl_connect(self.harness)
+        client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {plain('bob', PASSWORD)}")
+        self.assertEqual(client.commands()[-1], numerics.ERR_SASLFAIL)
+
+    def test_other_authzid_is_refused(self) -> None:
+        make_account(self.harness, "bob")
+        client = sasl_connect(self.harness)
+        client.send(
+            "AUTHENTICATE PLAIN", f"AUTHENTICATE {plain('alice', PASSWORD, 'bob')}"
+        )
+        self.assertEqual(client.commands()[-1], numerics.ERR_SASLFAIL)
+        client.send(
+            "AUTHENTICATE PLAIN", f"AUTHENTICATE {plain('alice', PASSWORD, 'Alice')}"
+        )
+        self.assertEqual(client.commands()[-1], numerics.RPL_SASLSUCCESS)
+
+    def test_malformed_responses(self) -> None:
+        client = sasl_connect(self.harness)
+        for response in ("!!notbase64", b64(b"no-nul-here"), b64(b"\0\0pw")):
+            client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {response}")
+            self.assertEqual(client.commands()[-1], numerics.ERR_SASLFAIL, response)
+
+    def test_unknown_mechanism_lists_ours(self) -> None:
+        client = sasl_connect(self.harness)
+        client.send("AUTHENTICATE DIGEST-MD5")
+        messages = client.messages()
+        self.assertEqual(
+            [m.command for m in messages],
+            [numerics.RPL_SASLMECHS, numerics.ERR_SASLFAIL],
+        )
+        self.assertEqual(messages[0].params[1], "PLAIN,EXTERNAL,SCRAM-SHA-256")
+
+    def test_needs_the_capability(self) -> None:
+        client = self.harness.connect()
+        client.send("AUTHENTICATE PLAIN")
+        self.assertEqual(client.commands(), [numerics.ERR_SASLFAIL])
+
+    def test_cap_ls_advertises_mechanisms(self) -> None:
+        client = self.harness.connect()
+        client.send("CAP LS 302")
+        listed = " ".join(m.params[-1] for m in client.messages())
+        self.assertIn("sasl=PLAIN,EXTERNAL,SCRAM-SHA-256", listed.split())
+
+    def test_abort(self) -> None:
+        client = sasl_connect(self.harness)
+        client.send("AUTHENTICATE PLAIN", "AUTHENTICATE *")
+        self.assertEqual(client.commands()[-1], numerics.ERR_SASLABORTED)
+        self.assertIsNone(client.conn.sasl)
+
+    def test_already_authenticated(self) -> None:
+        client = sasl_connect(self.harness)
+        client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {plain('alice', PASSWORD)}")
+        client.raw()
+        client.send("AUTHENTICATE PLAIN")
+        self.assertEqual(client.commands(), [numerics.ERR_SASLALREADY])
+
+    def test_chunks_of_400(self) -> None:
+        """A response of 400 bytes and more comes in 400-byte chunks."""
+        password = "p" * 300
+        make_account(self.harness, "bob", password)
+        encoded = plain("bob", password)
+        self.assertGreater(len(encoded), 400)
+        client = sasl_connect(self.harness, "bob")
+        client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {encoded[:400]}")
+        self.assertEqual(client.commands(), ["AUTHENTICATE"], "nothing yet")
+        client.send(f"AUTHENTICATE {encoded[400:]}")
+        self.assertEqual(client.commands()[-1], numerics.RPL_SASLSUCCESS)
+
+    def test_exactly_400_ends_with_plus(self) -> None:
+        # 300 bytes encode to exactly 400 base64 characters.
+        password = "q" * (300 - len("\0carol\0"))
+        make_account(self.harness, "carol", password)
+        encoded = plain("carol", password)
+        self.assertEqual(len(encoded), 400)
+        client = sasl_connect(self.harness, "carol")
+        client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {encoded}")
+        self.assertEqual(client.commands(), ["AUTHENTICATE"])
+        client.send("AUTHENTICATE +")
+        self.assertEqual(client.commands()[-1], numerics.RPL_SASLSUCCESS)
+
+    def test_chunk_over_400_is_too_long(self) -> None:
+        client = sasl_connect(self.harness)
+        client.send("AUTHENTICATE PLAIN", "AUTHENTICATE " + "A" * 401)
+        self.assertEqual(client.commands()[-1], numerics.ERR_SASLTOOLONG)
+        self.assertIsNone(client.conn.sasl)
+
+    def test_endless_chunks_are_too_long(self) -> None:
+        client = sasl_connect(self.harness)
+        client.send("AUTHENTICATE PLAIN")
+        for _ in range(21):
+            client.send("AUTHENTICATE " + "A" * 400)
+        self.assertEqual(client.commands()[-1], numerics.ERR_SASLTOOLONG)
+
+    def test_failures_are_throttled_on_the_clock(self) -> None:
+        client = sasl_connect(self.harness)
+        for _ in range(5):
+            client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {plain('alice', 'bad')}")
+        client.raw()
+        client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {plain('alice', PASSWORD)}")
+        failure = client.messages()[-1]
+        self.assertEqual(failure.command, numerics.ERR_SASLFAIL)
+        self.assertIn("too many", failure.params[-1])
+        self.harness.clock.advance(60)
+        client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {plain('alice', PASSWORD)}")
+        self.assertEqual(client.commands()[-1], numerics.RPL_SASLSUCCESS)
+
+    def test_registration_waits_for_a_check_in_progress(self) -> None:
+        """CAP END while the password is being checked: register after."""
+        pending: list[Deferred[object]] = []
+        accounts = self.harness.server.accounts
+
+        def slow(work, *args):  # type: ignore[no-untyped-def]
+            d: Deferred[object] = Deferred()
+            pending.append(d)
+            return d.addCallback(lambda _: maybeDeferred(work, *args))
+
+        accounts.worker = slow
+        client = sasl_connect(self.harness)
+        client.send(
+            "AUTHENTICATE PLAIN", f"AUTHENTICATE {plain('alice', PASSWORD)}", "CAP END"
+        )
+        self.assertFalse(client.conn.registered)
+        self.assertEqual(client.commands(), ["AUTHENTICATE"])
+        pending[0].callback(None)
+        commands = client.commands()
+        self.assertEqual(commands[:3], ["900", "903", "001"])
+        self.assertTrue(client.conn.registered)
+        self.assertEqual(client.conn.account, "alice")
+
+    def test_cap_end_while_waiting_for_the_client_aborts(self) -> None:
+        client = sasl_connect(self.harness)
+        client.send("AUTHENTICATE PLAIN", "CAP END")
+        commands = client.commands()
+        self.assertEqual(commands[:2], ["AUTHENTICATE", numerics.ERR_SASLABORTED])
+        self.assertIn(numerics.RPL_WELCOME, commands)
+        self.assertIsNone(client.conn.account)
+
+
+class ExternalTests(TestCase):
+    def setUp(self) -> None:
+        self.harness = account_harness()
+        make_account(self.harness, "alice")
+        self.certificate = self_signed()
+        self.certfp = fingerprint_of(self.certificate)
+
+    def connect(self, certificate: crypto.X509 | None) -> FakeClient:
+        client = sasl_connect(self.harness)
+        client.transport.getPeerCertificate = lambda: certificate  # type: ignore[attr-defined]
+        return client
+
+    def test_fingerprint(self) -> None:
+        client = self.connect(self.certificate)
+        self.assertEqual(certificate_fingerprint(client.transport), self.certfp)
+        self.assertIsNone(certificate_fingerprint(object()))
+
+    def test_success_with_a_known_certificate(self) -> None:
+        self.harness.server.accounts.store.add_certfp("alice", self.certfp)
+        client = self.connect(self.certificate)
+        client.send("AUTHENTICATE EXTERNAL", "AUTHENTICATE +")
+        self.assertEqual(client.commands()[-2:], ["900", "903"])
+        self.assertEqual(client.conn.account, "alice")
+
+    def test_authzid_must_match(self) -> None:
+        self.harness.server.accounts.store.add_certfp("alice", self.certfp)
+        client = self.connect(self.certificate)
+        client.send("AUTHENTICATE EXTERNAL", f"AUTHENTICATE {b64(b'bob')}")
+        self.assertEqual(client.commands()[-1], numerics.ERR_SASLFAIL)
+        client.send("AUTHENTICATE EXTERNAL", f"AUTHENTICATE {b64(b'Alice')}")
+        self.assertEqual(client.commands()[-1], numerics.RPL_SASLSUCCESS)
+
+    def test_unknown_certificate(self) -> None:
+        client = self.connect(self.certificate)
+        client.send("AUTHENTICATE EXTERNAL", "AUTHENTICATE +")
+        self.assertEqual(client.commands()[-1], numerics.ERR_SASLFAIL)
+
+    def test_no_certificate(self) -> None:
+        client = self.connect(None)
+        client.send("AUTHENTICATE EXTERNAL", "AUTHENTICATE +")
+        self.assertEqual(client.commands()[-1], numerics.ERR_SASLFAIL)
+
+    def test_nickserv_cert_add_uses_the_connection_certificate(self) -> None:
+        client = self.connect(self.certificate)
+        client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {plain('alice', PASSWORD)}")
+        client.send("CAP END")
+        client.raw()
+        client.send("NS CERT ADD")
+        self.assertIn(self.certfp, client.lines()[-1])
+        other = self.connect(self.certificate)
+        other.send("AUTHENTICATE EXTERNAL", "AUTHENTICATE +")
+        self.assertEqual(other.conn.account, "alice")
+
+
+class ScramTests(TestCase):
+    def setUp(self) -> None:
+        self.harness = account_harness()
+        make_account(self.harness, "alice")
+
+    def exchange(self, client: FakeClient, scram: ScramClient) -> list[str]:
+        """Run the exchange up to the server's answer to the client-final."""
+        client.send("AUTHENTICATE SCRAM-SHA-256")
+        client.raw()
+        client.send(f"AUTHENTICATE {b64(scram.first())}")
+        [challenge] = client.messages()
+        self.assertEqual(challenge.command, "AUTHENTICATE")
+        client.send(
+            f"AUTHENTICATE {b64(scram.final(base64.b64decode(challenge.params[0])))}"
+        )
+        return client.lines()
+
+    def test_success(self) -> None:
+        client = sasl_connect(self.harness)
+        scram = ScramClient("alice", PASSWORD)
+        [server_final] = self.exchange(client, scram)
+        data = base64.b64decode(server_final.split()[-1])
+        self.assertTrue(scram.verified(data), "the server proves it knows the key")
+        self.assertIsNone(client.conn.account, "not before the client agrees")
+        client.send("AUTHENTICATE +")
+        self.assertEqual(client.commands(), ["900", "903"])
+        self.assertEqual(client.conn.account, "alice")
+
+    def test_wrong_password(self) -> None:
+        client = sasl_connect(self.harness)
+        lines = self.exchange(client, ScramClient("alice", "wrong password"))
+        self.assertEqual(lines, [":irc.test 904 alice :SASL authentication failed"])
+        self.assertIsNone(client.conn.account)
+
+    def test_unknown_account_looks_like_a_known_one(self) -> None:
+        client = sasl_connect(self.harness)
+        lines = self.exchange(client, ScramClient("nobody", PASSWORD))
+        self.assertEqual(lines[-1].split()[1], numerics.ERR_SASLFAIL)
+
+    def test_channel_binding_is_refused(self) -> None:
+        client = sasl_connect(self.harness)
+        client.send(
+            "AUTHENTICATE SCRAM-SHA-256",
+            f"AUTHENTICATE {b64(b'p=tls-unique,,n=alice,r=abc')}",
+        )
+        self.assertEqual(client.commands()[-1], numerics.ERR_SASLFAIL)
+
+    def test_tampered_nonce_is_refused(self) -> None:
+        client = sasl_connect(self.harness)
+        scram = ScramClient("alice", PASSWORD)
+        client.send("AUTHENTICATE SCRAM-SHA-256", f"AUTHENTICATE {b64(scram.first())}")
+        challenge = base64.b64decode(client.messages()[-1].params[0])
+        final = scram.final(challenge).replace(b"r=", b"r=x", 1)
+        client.send(f"AUTHENTICATE {b64(final)}")
+        self.assertEqual(client.commands()[-1], numerics.ERR_SASLFAIL)
+
+    def test_rfc_7677_example(self) -> None:
+        """The exchange of RFC 7677 section 3, byte for byte."""
+        salt = base64.b64decode("W22ZaJ0SNY7soEsUEjb6gQ==")
+        account = Account(
+            "user", "scrypt$x", scram=scram_credentials("pencil", 4096, salt)
+        )
+        self.harness.server.accounts.store.create_account(account)
+        mechanism = ScramSha256(
+            self.harness.server.accounts,
+            "127.0.0.1",
+            server_nonce="%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0",
+        )
+        steps: list[object] = []
+        mechanism.step(b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO").addCallback(steps.append)
+        self.assertEqual(
+            steps[-1],
+            Challenge(
+                b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+                b"s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"
+            ),
+        )
+        mechanism.step(
+            b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+            b"p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
+        ).addCallback(steps.append)
+        self.assertEqual(
+            steps[-1], Challenge(b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
+        )
+        mechanism.step(b"").addCallback(steps.append)
+        self.assertIsInstance(steps[-1], Success)
+
+    def test_garbage_fails(self) -> None:
+        mechanism = ScramSha256(self.harness.server.accounts, "127.0.0.1")
+        steps: list[object] = []
+        mechanism.step(b"\xff\xfe").addCallback(steps.append)
+        mechanism.step(b"n,,r=abc").addCallback(steps.append)
+        mechanism.step(b"n,,n=a=b,r=abc").addCallback(steps.append)
+        self.assertEqual(steps, [Failed(), Failed(), Failed()])
