@@ -119,6 +119,7 @@ class FloodTests(TestCase):
         floods = [m.params[1] for m in bob.take(lambda m: m.command == "PRIVMSG")]
         # Slowed: about 10 lines a second after the burst, in order, no gaps.
         self.assertEqual(floods, [f"flood {n}" for n in range(len(floods))])
+        self.assertGreater(len(floods), 10)  # more than the burst got through
         self.assertLess(len(floods), 10 + 10 * cut_after + 5)
         self.assertLess(len(floods), sent / 2)
         # Then cut, while alice's messages kept arriving promptly.
@@ -148,6 +149,17 @@ class FloodTests(TestCase):
         for connection in kept:
             connection.transport.loseConnection()
             await connection.lost
+
+    async def test_connection_limit_over_tls(self) -> None:
+        limits = Limits(exempt=(), max_per_address=1)
+        server = start_server(self, TLS_LOOPBACK, limits=limits)
+        kept = await server.client("kept")
+        refused = await server.client()
+        error = await refused.wait_for(lambda m: m.command == "ERROR")
+        self.assertIn("(Too many connections from your address)", error.params[0])
+        await refused.lost
+        kept.send("PING", "still")
+        await kept.wait_for(lambda m: m.command == "PONG")
 
 
 class SlowReaderTests(TestCase):
