@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from OpenSSL import SSL
+from twisted.internet.error import ConnectionDone
+from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
 from chat.client.config import (
@@ -14,7 +17,7 @@ from chat.client.config import (
     default_config_path,
     from_args,
 )
-from chat.client.security import SecurityError, client_security
+from chat.client.security import SecurityError, client_security, describe_failure
 
 
 class ConfigTests(TestCase):
@@ -111,6 +114,18 @@ class SecurityTests(TestCase):
         self.assertIn("is not a PEM certificate", str(error))
         security = client_security(ClientConfig(host="irc.example.org", dev_ca=path))
         self.assertEqual(security.summary, "TLS, verified")
+
+    def test_failures_in_words(self) -> None:
+        verify = Failure(SSL.Error([("SSL routines", "", "certificate verify failed")]))
+        text = describe_failure(verify, "irc.example.org")
+        self.assertIn("it is not signed by a CA this client trusts", text or "")
+        self.assertNotIn("certs/ca.pem", text or "")
+        other = Failure(SSL.Error([("SSL routines", "", "wrong version number")]))
+        self.assertEqual(
+            describe_failure(other, "h"),
+            "The TLS handshake with h failed: wrong version number.",
+        )
+        self.assertIsNone(describe_failure(Failure(ConnectionDone()), "h"))
 
     def test_unreadable_files(self) -> None:
         error = self.assertRaises(

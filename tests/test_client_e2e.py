@@ -172,7 +172,12 @@ class ClientAgainstServerTests(TestCase):
             if line.kind == Kind.ERROR
         ]
         self.assertTrue(
-            any("not signed by a CA this client trusts" in e for e in errors), errors
+            any(
+                "it is signed by 'chat-server development CA', "
+                "a CA this client does not trust" in e
+                for e in errors
+            ),
+            errors,
         )
         self.assertFalse(any("Traceback" in e for e in errors))
 

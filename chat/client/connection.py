@@ -126,6 +126,16 @@ class ClientProtocol(LineReceiver):
         self.send("NICK", self.nick)
         self.send("USER", self.config.username, "0", "*", self.config.real_name)
 
+    def peer_issuer(self) -> str | None:
+        """Who signed the server's certificate chain, as far as it was received."""
+        handle = getattr(self.transport, "getHandle", None)
+        connection = handle() if handle is not None else None
+        chain = getattr(connection, "get_peer_cert_chain", lambda: None)()
+        if not chain:
+            return None
+        issuer = chain[-1].get_issuer()
+        return str(issuer.CN or issuer.O or "an unnamed CA")
+
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self._lag_call is not None and self._lag_call.active():
             self._lag_call.cancel()
@@ -585,11 +595,15 @@ class Session:
         state = self.state
         now = self.clock.seconds()
         state.status.lag = None
-        tls_problem = describe_failure(reason, self.config.host)
+        tls_problem = describe_failure(reason, self.config.host, protocol.peer_issuer())
         joined = [b for b in state.channels() if b.joined]
         if protocol.registered:
             self.rejoin = [b.name for b in joined]
-        why = tls_problem or reason.getErrorMessage() or "connection closed"
+        why = (
+            "the server's certificate could not be verified"
+            if tls_problem
+            else reason.getErrorMessage() or "connection closed"
+        )
         if self.quitting:
             state.status.state = "disconnected"
             state.changed()

@@ -113,8 +113,13 @@ def client_security(config: ClientConfig) -> Security:
     return Security(options, summary, note=note)
 
 
-def describe_failure(reason: Failure, host: str) -> str | None:
-    """Plain words for a TLS failure in *reason*, or None if it is not one."""
+def describe_failure(
+    reason: Failure, host: str, issuer: str | None = None
+) -> str | None:
+    """Plain words for a TLS failure in *reason*, or None if it is not one.
+
+    *issuer* names who signed the server's certificate, when known.
+    """
     error = reason.value
     if isinstance(error, VerificationError):
         return (
@@ -124,11 +129,17 @@ def describe_failure(reason: Failure, host: str) -> str | None:
     if isinstance(error, SSL.Error):
         text = _ssl_reasons(error)
         if "certificate verify failed" in text:
+            trusted = "the system trust store" + (
+                ", certs/ca.pem" if host in LOCAL_HOSTS else ""
+            )
+            problem = (
+                f"it is signed by {issuer!r}, a CA this client does not trust"
+                if issuer
+                else "it is not signed by a CA this client trusts"
+            )
             return (
-                f"Could not verify the certificate of {host}: it is not signed by a "
-                "CA this client trusts (the system trust store"
-                + (", certs/ca.pem" if host in LOCAL_HOSTS else "")
-                + " and --ca FILE). "
+                f"Could not verify the certificate of {host}: {problem} "
+                f"(trusted: {trusted} and --ca FILE). "
                 "Use --ca FILE with the server's CA certificate."
             )
         return f"The TLS handshake with {host} failed: {text or 'unknown reason'}."
