@@ -190,11 +190,6 @@ class FloodControl:
         )
         self._resume: IDelayedCall | None = None
 
-    @property
-    def delaying(self) -> bool:
-        """Whether reading is paused until the allowance refills."""
-        return self._resume is not None
-
     def line_received(self) -> None:
         """Spend one line of allowance; once it runs out, pause reading."""
         if "o" in self.conn.modes or self._resume is not None:
