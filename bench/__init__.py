@@ -1,0 +1,1 @@
+"""Benchmarks: load generator, scenarios and server launchers (issue 6)."""

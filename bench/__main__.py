@@ -1,0 +1,109 @@
+"""``python -m bench run [--quick]``: run the scenarios, print the figures.
+
+Each scenario runs against each server in turn (a fresh server process each
+time, pinned to one core, the generators to the others); every run prints
+one JSON line on standard output as it ends and the table at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.runner import cores, run, table, write_jsonl
+from bench.scenarios import scenarios
+from bench.servers import SERVERS, installed, raise_nofile
+
+
+def machine() -> str:
+    """nproc and the CPU model."""
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+
+    return f"{os.cpu_count()} CPUs, {model}, Linux {platform.release()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_parser = sub.add_parser("run", help="run scenarios against servers")
+    run_parser.add_argument("--quick", action="store_true", help="short, smaller")
+    run_parser.add_argument(
+        "--servers", default="chat,ngircd,inspircd", help="comma-separated"
+    )
+    run_parser.add_argument(
+        "--scenarios", default="", help="comma-separated names or letters (all)"
+    )
+    run_parser.add_argument("--workers", type=int, default=2, help="generators")
+    run_parser.add_argument("--duration", type=float, help="seconds of sending")
+    run_parser.add_argument("--jsonl", type=Path, help="append JSON lines here")
+    sub.add_parser("list", help="list the scenarios")
+    args = parser.parse_args(argv)
+
+    if args.command == "list":
+        for sc in scenarios(quick=False):
+            print(f"({sc.letter}) {sc.name}: {sc.title}")
+        return 0
+
+    raise_nofile()
+    wanted = [w for w in args.scenarios.split(",") if w]
+    chosen = [
+        sc
+        for sc in scenarios(args.quick)
+        if not wanted or sc.name in wanted or sc.letter in wanted
+    ]
+    if args.duration is not None:
+        import dataclasses
+
+        chosen = [
+            dataclasses.replace(sc, duration=args.duration) if sc.duration else sc
+            for sc in chosen
+        ]
+    names = [n for n in args.servers.split(",") if n]
+    for name in names:
+        if name not in SERVERS:
+            parser.error(f"unknown server {name!r}")
+        if not installed(name):
+            print(f"skipping {name}: not installed (apt-get install {name})")
+    names = [n for n in names if installed(n)]
+    server_cores, gen_cores = cores()
+    print(
+        f"# {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}; {machine()}; "
+        f"server on cores {sorted(server_cores)}, generators on {sorted(gen_cores)}",
+        file=sys.stderr,
+    )
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        for sc in chosen:
+            for name in names:
+                server = SERVERS[name](Path(tmp), server_cores)
+                try:
+                    row = run(sc, server, args.workers, gen_cores)
+                except (RuntimeError, TimeoutError) as error:
+                    row = {"scenario": sc.name, "server": name, "error": str(error)}
+                    print(f"# {sc.name} on {name} failed: {error}", file=sys.stderr)
+                row["title"] = sc.title
+                row["letter"] = sc.letter
+                row["version"] = server.version()
+                print(json.dumps(row), flush=True)
+                if args.jsonl:
+                    write_jsonl(args.jsonl, row)
+                rows.append(row)
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

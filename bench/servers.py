@@ -1,0 +1,287 @@
+"""Servers under test: this one, ngIRCd and InspIRCd, as our own processes.
+
+Each `Server` writes its configuration to a temporary directory, listens on
+loopback only (a plaintext and a TLS port), runs pinned to the given cores
+with a high open-file limit, and has its limits raised so that flood and
+connection throttles never hold the benchmark clients back.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Open files allowed to servers and generators.
+NOFILE = 100_000
+
+
+def free_port() -> int:
+    """A currently unused loopback port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def raise_nofile() -> None:
+    """Raise this process's open-file limit as far as allowed."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    for wanted in (NOFILE, hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, max(wanted, hard)))
+            return
+        except (ValueError, OSError):
+            continue
+
+
+def dev_certificate(directory: Path) -> tuple[Path, Path, Path]:
+    """A development CA and server certificate: (cert, key, ca)."""
+    sys.path.insert(0, str(ROOT))
+    from chat.tls import ensure_dev_certificate
+
+    dev = ensure_dev_certificate(directory)
+    return dev.cert, dev.key, dev.ca
+
+
+class Server:
+    """One server process under test."""
+
+    name = "server"
+
+    def __init__(self, workdir: Path, cores: set[int]) -> None:
+        self.dir = workdir / self.name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.cores = cores
+        self.port = free_port()
+        self.tls_port = free_port()
+        self.cert, self.key, self.ca = dev_certificate(workdir / "certs")
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = self.dir / "stdout.log"
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def version(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def pid(self) -> int:
+        """The pid of the process doing the work."""
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self) -> None:
+        """Start the server and wait until both ports accept connections."""
+        cores = self.cores
+
+        def prepare() -> None:
+            raise_nofile()
+            os.sched_setaffinity(0, cores)
+
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command(),
+                cwd=self.dir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=prepare,
+                env=env,
+            )
+        deadline = time.monotonic() + 20
+        for port in (self.port, self.tls_port):
+            while True:
+                if self.process.poll() is not None:
+                    tail = self.log.read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"{self.name} exited:\n{tail}")
+                try:
+                    socket.create_connection(("127.0.0.1", port), 0.5).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        self.stop()
+                        raise RuntimeError(
+                            f"{self.name}: port {port} not open"
+                        ) from None
+                    time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 5 s)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class ChatServer(Server):
+    """This project's server, run with ``twistd -n chat``."""
+
+    name = "chat"
+
+    def command(self) -> list[str]:
+        config = self.dir / "chat.toml"
+        config.write_text(
+            "[limits]\n"
+            "max_clients = 100000\n"
+            "max_channels = 2000\n"
+            "sendq_bytes = 16777216\n"
+            'exempt = ["127.0.0.1", "::1"]\n'
+            "[timeouts]\n"
+            "registration = 120\n"
+            "ping_interval = 600\n"
+            "ping_timeout = 600\n"
+        )
+        listen = "interface=127.0.0.1:backlog=4096"
+        return [
+            str(ROOT / ".venv" / "bin" / "twistd"),
+            "-n",
+            "--pidfile=",
+            "-l",
+            str(self.dir / "twistd.log"),
+            "chat",
+            "--config",
+            str(config),
+            "--cert",
+            str(self.cert),
+            "--key",
+            str(self.key),
+            "--data-dir",
+            str(self.dir / "data"),
+            "--listen",
+            f"tcp:{self.port}:{listen}",
+            "--listen",
+            f"tls:{self.tls_port}:{listen}",
+        ]
+
+    def version(self) -> str:
+        sys.path.insert(0, str(ROOT))
+        import OpenSSL
+
+        import twisted
+        from chat.server import VERSION
+
+        return (
+            f"{VERSION} (Python {sys.version.split()[0]}, Twisted "
+            f"{twisted.__version__}, pyOpenSSL {OpenSSL.__version__})"
+        )
+
+
+class Ngircd(Server):
+    """ngIRCd from Debian, penalties and per-address limits off."""
+
+    name = "ngircd"
+
+    def command(self) -> list[str]:
+        config = self.dir / "ngircd.conf"
+        config.write_text(
+            f"""[Global]
+    Name = bench.ngircd
+    Info = benchmark
+    Listen = 127.0.0.1
+    Ports = {self.port}
+    PidFile = {self.dir / "ngircd.pid"}
+    MotdPhrase = bench
+[Limits]
+    MaxConnections = 0
+    MaxConnectionsIP = 0
+    MaxJoins = 0
+    MaxNickLength = 30
+    MaxPenaltyTime = 0
+    PingTimeout = 600
+    PongTimeout = 600
+    IdleTimeout = 0
+[Options]
+    DNS = no
+    Ident = no
+    PAM = no
+    RequireAuthPing = no
+[SSL]
+    CertFile = {self.cert}
+    KeyFile = {self.key}
+    Ports = {self.tls_port}
+"""
+        )
+        return [binary("ngircd"), "-n", "-f", str(config)]
+
+    def version(self) -> str:
+        out = subprocess.run(
+            [binary("ngircd"), "--version"], capture_output=True, text=True
+        )
+        return out.stdout.splitlines()[0]
+
+
+class Inspircd(Server):
+    """InspIRCd from Debian, connect class limits and thresholds raised."""
+
+    name = "inspircd"
+
+    def command(self) -> list[str]:
+        config = self.dir / "inspircd.conf"
+        config.write_text(
+            f"""<config format="xml">
+<server name="bench.inspircd" description="benchmark" network="Bench">
+<admin name="bench" nick="bench" email="bench@localhost">
+<module name="ssl_gnutls">
+<sslprofile name="bench" provider="gnutls" certfile="{self.cert}"
+    keyfile="{self.key}" hash="sha256" requestclientcert="no">
+<bind address="127.0.0.1" port="{self.port}" type="clients">
+<bind address="127.0.0.1" port="{self.tls_port}" type="clients" sslprofile="bench">
+<connect name="bench" allow="*" maxchans="2000" timeout="120" pingfreq="600"
+    hardsendq="67108864" softsendq="16777216" recvq="16777216"
+    threshold="100000000" commandrate="100000000" fakelag="no"
+    localmax="1000000" globalmax="1000000" maxconnwarn="no"
+    resolvehostnames="no" useident="no" limit="1000000" modes="">
+<cidr ipv4clone="32" ipv6clone="128">
+<channels users="2000" opers="2000">
+<performance netbuffersize="65536" somaxconn="4096" softlimit="100000"
+    clonesonconnect="no" timeskipwarn="0">
+<security announceinvites="dynamic" hidesplits="no" hideulines="no"
+    maxtargets="20" runasuser="" runasgroup="">
+<pid file="{self.dir / "inspircd.pid"}">
+<log method="file" type="* -USERINPUT -USEROUTPUT" level="default"
+    target="{self.dir / "inspircd.log"}">
+<files motd="{self.dir / "motd.txt"}">
+"""
+        )
+        (self.dir / "motd.txt").write_text("bench\n")
+        return [
+            binary("inspircd"),
+            "--nofork",
+            "--runasroot",
+            f"--config={config}",
+        ]
+
+    def version(self) -> str:
+        out = subprocess.run(
+            [binary("inspircd"), "--version"], capture_output=True, text=True
+        )
+        return out.stdout.strip().splitlines()[0]
+
+
+SERVERS: dict[str, type[Server]] = {
+    "chat": ChatServer,
+    "ngircd": Ngircd,
+    "inspircd": Inspircd,
+}
+
+
+def binary(name: str) -> str:
+    """The path of program *name* (Debian puts daemons in /usr/sbin)."""
+    return shutil.which(name) or f"/usr/sbin/{name}"
+
+
+def installed(name: str) -> bool:
+    """Whether server *name* can be started here."""
+    return name == "chat" or Path(binary(name)).exists()
