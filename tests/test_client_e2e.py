@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from twisted.internet import reactor as _reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
@@ -43,8 +48,32 @@ def members(session: Session, name: str) -> set[str]:
 
 
 def texts(session: Session, name: str) -> list[str]:
-    buffer = session.state.find(name)
+    """The texts of buffer *name* ("server" for the server buffer)."""
+    state = session.state
+    buffer = state.server_buffer if name == "server" else state.find(name)
     return [line.text for line in buffer.lines] if buffer else []
+
+
+def client_certificate_pem(name: str) -> bytes:
+    """A self-signed client certificate and its key, in one PEM file."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
 
 
 class ClientAgainstServerTests(TestCase):
@@ -142,6 +171,61 @@ class ClientAgainstServerTests(TestCase):
             alice,
             lambda: any(line.kind == Kind.ERROR for line in alice.state.current.lines),
         )
+
+    async def test_sasl_plain_login_and_failure(self) -> None:
+        first = self.connect("alice")
+        await until(first, lambda: first.connected)
+        first.send("REGISTER", "alice", "*", "correct horse battery staple")
+        await until(
+            first, lambda: first.protocol is not None and first.protocol.logged_in
+        )
+        await first.quit()
+        good = self.connect(
+            "alice",
+            sasl_user="alice",
+            sasl_password="correct horse battery staple",
+            join=("#members",),
+        )
+        await until(good, lambda: "alice" in members(good, "#members"))
+        self.assertTrue(good.protocol and good.protocol.logged_in)
+        self.assertIn("Logged in as alice", texts(good, "server"))
+        bad = self.connect(
+            "mallory",
+            sasl_user="alice",
+            sasl_password="wrong guess",
+            join=("#members",),
+        )
+        await until(bad, lambda: bad.state.status.state == "stopped")
+        self.assertIsNone(bad.state.find("#members"))
+        self.assertTrue(
+            any("SASL login as alice failed" in t for t in texts(bad, "server")),
+            texts(bad, "server"),
+        )
+
+    async def test_sasl_external_with_a_client_certificate(self) -> None:
+        cert = Path(self.mktemp())
+        cert.write_bytes(client_certificate_pem("alice"))
+        first = self.connect("alice")
+        await until(first, lambda: first.connected)
+        first.send("REGISTER", "alice", "*", "correct horse battery staple")
+        await until(
+            first, lambda: first.protocol is not None and first.protocol.logged_in
+        )
+        await first.quit()
+        second = self.connect(
+            "alice",
+            cert=cert,
+            sasl_user="alice",
+            sasl_password="correct horse battery staple",
+        )
+        await until(second, lambda: second.connected)
+        second.send("NS", "CERT", "ADD")
+        await until(second, lambda: any("Added" in t for t in texts(second, "server")))
+        await second.quit()
+        third = self.connect("alice", cert=cert, join=("#certs",))
+        await until(third, lambda: "alice" in members(third, "#certs"))
+        self.assertTrue(third.protocol and third.protocol.logged_in)
+        self.assertIn("Logged in as alice", texts(third, "server"))
 
     async def test_status_shows_connection_and_lag(self) -> None:
         alice = self.connect("alice")

@@ -74,6 +74,8 @@ class Events:
             "FAIL": self.on_standard_reply,
             "WARN": self.on_standard_reply,
             "NOTE": self.on_standard_reply,
+            "REGISTER": self.on_registration,
+            "VERIFY": self.on_registration,
             "332": self.on_topic_reply,
             "353": self.on_names,
             "366": self.on_names_end,
@@ -446,6 +448,11 @@ class Events:
         kind = Kind.ERROR if message.command == "FAIL" else Kind.INFO
         text = f"{command}: {message.params[-1]} ({code})"
         self.emit(origin or self.state.current, self._line(message, kind, text))
+
+    def on_registration(self, message: Message, origin: Buffer | None) -> None:
+        """``REGISTER SUCCESS account :text`` (draft/account-registration)."""
+        text = message.params[-1] if message.params else message.command
+        self.emit(origin or self.state.current, self._line(message, Kind.INFO, text))
 
     # -- numerics ---------------------------------------------------------
 
