@@ -4,8 +4,10 @@ Every test here ends by checking that clients who did nothing wrong can
 still chat.  Trial fails a test when anything is logged as an error, so a
 handler bug caught by ``ChatProtocol.dispatch`` fails the fuzz tests too.
 
-The seeded fuzz run's volume can be raised from the environment for a long
-run: ``CHAT_FUZZ_LINES=1000000 CHAT_FUZZ_SEED=7 trial tests.test_fuzz``.
+The fuzz volume can be raised from the environment for a long run:
+``CHAT_FUZZ_LINES=1000000 CHAT_FUZZ_SEED=7 CHAT_FUZZ_LOOPBACK_LINES=5000
+trial tests.test_fuzz`` (lines in total on StringTransports; lines per each
+of 20 loopback connections).
 """
 
 from __future__ import annotations
@@ -437,7 +439,7 @@ class LoopbackFuzzTests(TestCase):
     """Junk over real sockets while two clients keep chatting."""
 
     CONNECTIONS = 20
-    LINES_EACH = 300
+    LINES_EACH = int(os.environ.get("CHAT_FUZZ_LOOPBACK_LINES", "300"))
 
     async def test_junk_over_loopback(self) -> None:
         server = start_server(self, PLAIN_LOOPBACK)
@@ -471,6 +473,7 @@ class LoopbackFuzzTests(TestCase):
         for sender in senders:
             await sender.done
             self.assertIn(b"fuzz-done", sender.received)
+        print(f"\nloopback fuzz: {self.CONNECTIONS * self.LINES_EACH} lines")
         alice.send("PRIVMSG", "#chat", "after the junk")
         await bob.wait_for(lambda m: m.params[-1:] == ("after the junk",))
         for sender in senders:
