@@ -19,10 +19,11 @@ import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, fail
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
 from twisted.internet.threads import deferToThread
 
 from chat import numerics, passwords
@@ -30,6 +31,7 @@ from chat.casemap import casefold
 from chat.limits import is_exempt
 from chat.message import Message
 from chat.storage import Account, ScramCredentials, Store
+from chat.storage.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
     from chat.protocol import ChatProtocol
@@ -231,6 +233,16 @@ class Accounts:
         return hashing.addCallback(
             lambda credentials: self.store.set_password(name, *credentials)
         )
+
+
+def use_data_dir(
+    server: ChatServer, data_dir: Path, reactor: IReactorFromThreads
+) -> Deferred[None]:
+    """Keep *server*'s accounts and registered channels in ``chat.db`` under
+    *data_dir*; fires once the registered channels are loaded."""
+    store = SQLiteStore.in_directory(data_dir, reactor)
+    server.accounts = Accounts(store, server.clock)
+    return server.services.load()
 
 
 def password_problem(password: str) -> str | None:

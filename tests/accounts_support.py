@@ -17,7 +17,7 @@ from tests.support import FakeClient, Harness
 
 #: Cheap work factors: tests only, never in production.
 TEST_COST = PasswordCost(scrypt_n=16, scram_iterations=16)
-PASSWORD = "correct horse"
+PASSWORD = "correct-horse"
 
 
 def inline(work: Callable[..., Any], *args: Any) -> Deferred[Any]:
