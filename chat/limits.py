@@ -294,8 +294,8 @@ class ConnectionLimiter:
         """Why a new connection from *host* is refused, or None to accept it."""
         if self.total >= limits.max_clients:
             return "Server is full"
-        if is_exempt(host, limits.exempt):
-            return None
+        if is_exempt(host, limits.exempt) or _ip(host) is None:
+            return None  # exempt, or a peer without an address (a UNIX socket)
         key = address_key(host)
         if self._open.get(key, 0) >= limits.max_per_address:
             return "Too many connections from your address"

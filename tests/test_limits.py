@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from twisted.internet.address import IPv6Address
+from twisted.internet.address import IPv6Address, UNIXAddress
 from twisted.internet.testing import StringTransport
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
@@ -387,6 +387,25 @@ class ConnectionLimitTests(TestCase):
         harness = self.harness(max_per_address=1, exempt=("203.0.113.0/24",))
         for _ in range(5):
             self.assertIsInstance(harness.connect(FAR).conn, ChatProtocol)
+
+    def test_peers_without_an_address_share_no_limit(self) -> None:
+        harness = self.harness(max_per_address=1, connect_burst=1)
+        for _ in range(3):
+            transport = StringTransport(peerAddress=UNIXAddress(None))
+            conn = harness.server.buildProtocol(transport.getPeer())
+            self.assertIsInstance(conn, ChatProtocol)
+            conn.makeConnection(transport)
+        self.assertEqual(len(harness.server.connections), 3)
+
+    def test_new_limits_apply_to_new_connections(self) -> None:
+        harness = self.harness(max_per_address=5)
+        for _ in range(2):
+            harness.connect(FAR)
+        server = harness.server
+        server.config = replace(server.config, limits=Limits(max_per_address=2))
+        self.assertRefused(
+            harness.connect(FAR), "Too many connections from your address"
+        )
 
     def test_refused_connection_keeps_no_state(self) -> None:
         harness = self.harness(max_per_address=1)
