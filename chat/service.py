@@ -1,12 +1,13 @@
-"""makeService(): the listeners, the chat server and its history, wired together.
+"""makeService(): the listeners, the chat server and its stores, wired together.
 
 `ChatService` is a `MultiService` with one `Listener` child per endpoint.  It
-opens the SQLite history in the data directory on start.  On stop it closes
-the listeners, sends ``ERROR`` to every client, waits (at most
-``shutdown_timeout`` seconds on the reactor clock) for the goodbyes to be
-flushed, then writes the pending history and closes it, bounded the same way.
-`ChatService.reload` (``SIGHUP``) swaps the configuration, the MOTD and the
-TLS certificate without touching open connections.
+opens the SQLite stores (accounts and channels, history) in the data
+directory on start.  On stop it closes the listeners, sends ``ERROR`` to
+every client, waits (at most ``shutdown_timeout`` seconds on the reactor
+clock) for the goodbyes to be flushed, then writes what the stores hold
+pending and closes them, bounded the same way.  `ChatService.reload`
+(``SIGHUP``) swaps the configuration, the MOTD and the TLS certificate
+without touching open connections.
 """
 
 from __future__ import annotations
@@ -34,12 +35,14 @@ from twisted.logger import ILogObserver, Logger
 from twisted.python.components import Componentized
 from twisted.python.failure import Failure
 
+from chat.accounts import Accounts
 from chat.config import ConfigError, ServerConfig
 from chat.history.sqlite import FILENAME as HISTORY_FILE
 from chat.history.sqlite import SQLiteHistory
 from chat.logging import observer_for
 from chat.metrics import CountingFactory, ServerCollector, Traffic, metrics_site
 from chat.server import ChatServer
+from chat.storage.sqlite import SQLiteStore
 from chat.tls import (
     DevCertificate,
     ReloadableServerTLS,
@@ -188,8 +191,8 @@ class ChatService(MultiService):
         self._reload_config = reload_config
         self._handle_signals = handle_signals
         self._previous_sighup: Any = None
-        #: Where the history goes; None keeps it in memory.
-        self.history_path: Path | None = None
+        #: Where accounts, channels and history go; None keeps them in memory.
+        self.data_dir: Path | None = None
         #: Given to twistd's application as its log observer (JSON logs).
         self.log_observer: ILogObserver | None = None
 
@@ -247,8 +250,8 @@ class ChatService(MultiService):
     # -- start and stop -------------------------------------------------
 
     def startService(self) -> None:
-        if self.history_path is not None:
-            self.server.history = SQLiteHistory(self.history_path, self.reactor)
+        if self.data_dir is not None:
+            self._open_storage(self.data_dir)
         super().startService()
         if self._handle_signals:
             self._previous_sighup = signal.signal(signal.SIGHUP, self._on_sighup)
@@ -296,15 +299,26 @@ class ChatService(MultiService):
 
         return idle.addCallbacks(lambda _: None, give_up)
 
+    def _open_storage(self, data_dir: Path) -> None:
+        """Give the server its SQLite stores in *data_dir*."""
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        threads = cast(IReactorFromThreads, self.reactor)
+        self.server.history = SQLiteHistory(data_dir / HISTORY_FILE, self.reactor)
+        self.server.accounts = Accounts(
+            SQLiteStore.in_directory(data_dir, threads), self.reactor
+        )
+
     def _close_storage(self) -> Deferred[None]:
         """Write what is pending and close the stores, in bounded time."""
-        closed = self.server.history.close()
+        closed = gatherResults(
+            [self.server.history.close(), self.server.accounts.store.close()]
+        )
         closed.addTimeout(self.config.shutdown_timeout, self.reactor)
 
         def give_up(failure: Failure) -> None:
-            log.failure("Closing the history store failed", failure)
+            log.failure("Closing the stores failed", failure)
 
-        return closed.addErrback(give_up)
+        return closed.addCallbacks(lambda _: None, give_up)
 
     # -- reload ---------------------------------------------------------
 
@@ -371,8 +385,8 @@ def makeService(
 
     *reload_config* reads the configuration again on reload (default: keep
     *config*); *handle_signals* makes ``SIGHUP`` reload; *twistd_options*
-    say where twistd logs, for ``--log-format json``; without *storage* the
-    history stays in memory.
+    say where twistd logs, for ``--log-format json``; without *storage*
+    accounts and history stay in memory.
     """
     if reactor is None:
         from twisted.internet import reactor as default_reactor
@@ -401,5 +415,5 @@ def makeService(
         service.add_metrics(config.metrics)
     service.log_observer = observer_for(config.log_format, twistd_options)
     if storage:
-        service.history_path = config.data_dir / HISTORY_FILE
+        service.data_dir = config.data_dir
     return service

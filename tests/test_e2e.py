@@ -35,6 +35,8 @@ from chat.config import ServerConfig
 from chat.history.sqlite import FILENAME as HISTORY_FILE
 from chat.passwords import hash_password
 from chat.sasl import certificate_fingerprint
+from chat.storage import Account
+from chat.storage.sqlite import SQLiteStore
 from chat.tls import TLSServerFactory, ensure_dev_certificate
 from tests.e2e_support import (
     PLAIN_LOOPBACK,
@@ -298,6 +300,18 @@ class StorageTests(TestCase):
             rows = db.execute("SELECT params FROM history").fetchall()
         self.assertEqual(len(rows), 1)
         self.assertIn("remember me", rows[0][0])
+
+    async def test_accounts_survive_a_restart(self) -> None:
+        data_dir = Path(self.mktemp())
+        server = start_server(self, data_dir=data_dir)
+        self.assertIsInstance(server.service.server.accounts.store, SQLiteStore)
+        account = Account("keeper", hash_password("secret-pw", n=2**10))
+        await server.service.server.accounts.store.create_account(account)
+        await server.stop()
+        again = start_server(self, data_dir=data_dir)
+        found = await again.service.server.accounts.store.get_account("KEEPER")
+        assert found is not None
+        self.assertEqual(found.name, "keeper")
 
 
 def self_signed_client() -> tuple[PrivateCertificate, str]:
