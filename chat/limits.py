@@ -7,8 +7,9 @@
 - `SendQueue` is registered as the streaming producer of each connection's
   transport.  The transport pauses it when its own buffer is full (64 KiB for
   TCP, TLS included) and resumes it once that buffer is empty; the bytes
-  written in between are counted, and past ``sendq_bytes`` the connection is
-  dropped with ``SendQ exceeded``.
+  written in between are counted, and once they pass ``sendq_bytes`` and the
+  socket's real backlog does too, the connection is dropped with
+  ``SendQ exceeded``.
 - `ConnectionLimiter` counts open connections in total and per address
   (IPv4 /32, IPv6 /64) and throttles the rate of new connections per
   address; a refused connection gets a `Refusal` protocol that says
@@ -23,9 +24,11 @@ Everything timed runs on the server's injected clock, and the counters in
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, cast
 
+from twisted.internet.abstract import FileDescriptor
 from twisted.internet.interfaces import (
     IConsumer,
     IDelayedCall,
@@ -53,6 +56,8 @@ STAT_NAMES = (
 )
 #: Rates below this (per second) are taken as this, so a bucket always refills.
 MIN_RATE = 0.001
+#: How many wrappers (TLS, metrics...) may sit above a socket transport.
+_WRAPPER_DEPTH = 5
 #: Connection-rate buckets kept before the first sweep of the idle ones.
 _PRUNE_START = 1024
 
@@ -224,17 +229,38 @@ class FloodControl:
         self._resume = None
 
 
+def buffered_bytes(transport: object) -> int | None:
+    """Bytes waiting in the socket under *transport* (through TLS and protocol
+    wrappers), or None when there is no socket transport to ask."""
+    for _ in range(_WRAPPER_DEPTH):
+        if isinstance(transport, FileDescriptor):
+            try:
+                pending = len(transport.dataBuffer) - transport.offset
+                return pending + transport._tempDataLen
+            except (AttributeError, TypeError):
+                return None
+        transport = getattr(transport, "transport", None)
+    return None
+
+
 @implementer(IPushProducer)
 class SendQueue:
     """Counts what a connection writes while its transport's buffer is full.
 
     ``ChatProtocol.write`` calls `accept` only while ``conn.sendq`` is set,
     that is between the transport's ``pauseProducing`` and
-    ``resumeProducing``; the rest of the time writing costs one check.
+    ``resumeProducing``; the rest of the time writing costs one check.  The
+    count is an upper bound (the peer may have read some); once it passes
+    the limit, the socket's real backlog (*measure*) decides.
     """
 
-    def __init__(self, conn: ChatProtocol) -> None:
+    def __init__(
+        self,
+        conn: ChatProtocol,
+        measure: Callable[[object], int | None] = buffered_bytes,
+    ) -> None:
         self.conn = conn
+        self.measure = measure
         self.queued = 0
         self._drop: IDelayedCall | None = None
 
@@ -260,7 +286,12 @@ class SendQueue:
         the middle of a caller's loop over channel members.
         """
         self.queued += size
-        if self.queued <= self.conn.server.config.limits.sendq_bytes:
+        limit = self.conn.server.config.limits.sendq_bytes
+        if self.queued <= limit:
+            return True
+        backlog = self.measure(self.conn.transport)
+        if backlog is not None and backlog <= limit:
+            self.queued = backlog  # it has been reading: count from the truth
             return True
         if self._drop is None:
             self._drop = self.conn.server.clock.callLater(0, self._drop_connection)

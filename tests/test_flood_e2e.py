@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import socket
 import time
-from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
@@ -19,6 +18,7 @@ from twisted.internet.task import LoopingCall, deferLater
 from twisted.trial.unittest import TestCase
 
 from chat.config import Limits, Timeouts
+from chat.limits import buffered_bytes
 from chat.protocol import ChatProtocol
 from chat.server import ChatServer
 from tests.e2e_support import (
@@ -50,9 +50,10 @@ def server_side(server: RunningServer, nick: str) -> ChatProtocol:
 
 
 def buffered(conn: ChatProtocol) -> int:
-    """Bytes waiting in the server's TCP transport under *conn* (TLS or not)."""
-    tcp: Any = conn.transport.transport  # type: ignore[attr-defined]
-    return len(tcp.dataBuffer) - tcp.offset + tcp._tempDataLen
+    """Bytes waiting in the server's socket under *conn* (TLS or not)."""
+    backlog = buffered_bytes(conn.transport)
+    assert backlog is not None, conn.transport
+    return backlog
 
 
 def sleep(seconds: float) -> Deferred[None]:

@@ -17,6 +17,7 @@ from chat.limits import (
     Refusal,
     TokenBucket,
     address_key,
+    buffered_bytes,
     is_exempt,
     parse_networks,
 )
@@ -275,6 +276,26 @@ class SendQueueTests(TestCase):
         harness.clock.advance(0)
         self.assertFalse(bob.disconnected)
         self.assertEqual(harness.server.stats["sendq_kills"], 0)
+
+    def test_real_backlog_decides_past_the_count(self) -> None:
+        harness = sendq_harness(500)
+        alice, bob = harness.channel_of("alice", "bob")
+        sendq = bob.transport.producer
+        backlog = [100]
+        sendq.measure = lambda transport: backlog[0]
+        sendq.pauseProducing()
+        for n in range(30):
+            alice.send(f"PRIVMSG #chan :{n} " + "x" * 40)
+        harness.clock.advance(0)
+        self.assertFalse(bob.disconnected, "it has been reading")
+        backlog[0] = 501
+        for n in range(30):
+            alice.send(f"PRIVMSG #chan :{n} " + "x" * 40)
+        harness.clock.advance(0)
+        self.assertTrue(bob.disconnected)
+
+    def test_no_socket_to_measure_means_the_count_decides(self) -> None:
+        self.assertIsNone(buffered_bytes(StringTransport()))
 
     def test_reading_client_is_never_counted(self) -> None:
         harness = sendq_harness(100)
