@@ -236,12 +236,15 @@ class Accounts:
 
 
 def use_data_dir(
-    server: ChatServer, data_dir: Path, reactor: IReactorFromThreads
+    server: ChatServer,
+    data_dir: Path,
+    reactor: IReactorFromThreads,
+    cost: PasswordCost | None = None,
 ) -> Deferred[None]:
     """Keep *server*'s accounts and registered channels in ``chat.db`` under
     *data_dir*; fires once the registered channels are loaded."""
     store = SQLiteStore.in_directory(data_dir, reactor)
-    server.accounts = Accounts(store, server.clock)
+    server.accounts = Accounts(store, server.clock, cost)
     return server.services.load()
 
 

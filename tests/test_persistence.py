@@ -1,0 +1,146 @@
+"""End to end over loopback: restarts keep accounts and channels, and two
+clients registering the same account at once get exactly one account."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import cast
+
+from twisted.internet import reactor as _reactor
+from twisted.internet.defer import gatherResults
+from twisted.internet.interfaces import IReactorFromThreads, IReactorTCP
+from twisted.trial.unittest import TestCase
+
+from chat.accounts import use_data_dir
+from chat.config import ServerConfig
+from chat.message import Message
+from chat.server import ChatServer
+from chat.storage.sqlite import FILENAME, Database
+from tests.accounts_support import PASSWORD, TEST_COST, plain
+from tests.e2e_support import LineClient, connect_plain, is_command, port_of
+
+reactor = cast(IReactorFromThreads, _reactor)
+
+
+def notice_from(service: str, text: str = "") -> object:
+    def match(message: Message) -> bool:
+        return (
+            message.command == "NOTICE"
+            and (message.source or "").startswith(service + "!")
+            and text in message.params[-1]
+        )
+
+    return match
+
+
+class Running:
+    """A server on loopback keeping its accounts in *data_dir*."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.server = ChatServer(
+            ServerConfig(server_name="irc.test", network="TestNet"), _reactor
+        )
+        self.clients: list[LineClient] = []
+
+    async def start(self) -> None:
+        await use_data_dir(self.server, self.data_dir, reactor, TEST_COST)
+        self.port = cast(IReactorTCP, _reactor).listenTCP(
+            0, self.server, interface="127.0.0.1"
+        )
+
+    async def client(self) -> LineClient:
+        client = await connect_plain(port_of(self.port))
+        self.clients.append(client)
+        return client
+
+    async def stop(self) -> None:
+        await self.port.stopListening()
+        for client in self.clients:
+            client.transport.loseConnection()
+            await client.lost
+        await self.server.accounts.store.close()
+
+
+class PersistenceTests(TestCase):
+    def setUp(self) -> None:
+        self.data_dir = Path(self.mktemp())
+
+    async def started(self) -> Running:
+        running = Running(self.data_dir)
+        await running.start()
+        self.addCleanup(running.stop)
+        return running
+
+    async def test_accounts_and_channels_survive_a_restart(self) -> None:
+        first = Running(self.data_dir)
+        await first.start()
+        alice = await first.client()
+        await alice.register("alice")
+        alice.send("PRIVMSG", "NickServ", f"REGISTER {PASSWORD}")
+        await alice.wait_for(is_command("900"))
+        alice.send("JOIN", "#chat")
+        alice.send("TOPIC", "#chat", "Kept across restarts")
+        alice.send("MODE", "#chat", "+m")
+        alice.send("CS", "REGISTER", "#chat")
+        await alice.wait_for(notice_from("ChanServ", "registered to alice"))
+        await first.stop()
+
+        second = await self.started()
+        bob = await second.client()
+        await bob.register("bob")
+        bob.send("JOIN", "#chat")
+        topic = await bob.wait_for(is_command("332"))
+        self.assertEqual(topic.params[-1], "Kept across restarts")
+        bob.send("MODE", "#chat")
+        modes = await bob.wait_for(is_command("324"))
+        self.assertEqual(modes.params[2], "+mnt")
+
+        alice = await second.client()
+        alice.send("CAP", "REQ", "sasl")
+        alice.send("NICK", "alice")
+        alice.send("USER", "alice", "0", "*", "Alice")
+        alice.send("AUTHENTICATE", "PLAIN")
+        await alice.wait_for(is_command("AUTHENTICATE"))
+        alice.send("AUTHENTICATE", plain("alice", PASSWORD))
+        await alice.wait_for(is_command("903"))
+        alice.send("CAP", "END")
+        await alice.wait_for(is_command("001"))
+        alice.send("CS", "INFO", "#chat")
+        await alice.wait_for(notice_from("ChanServ", "founder alice"))
+
+    async def test_concurrent_registration_has_one_winner(self) -> None:
+        running = await self.started()
+        clients = [await running.client() for _ in range(2)]
+        for n, client in enumerate(clients):
+            await client.register(f"user{n}")
+        for client in clients:
+            client.send("REGISTER", "shared", "*", PASSWORD)
+        answers = await gatherResults(
+            [
+                client.wait_for(
+                    lambda m: (
+                        m.command in ("FAIL", "REGISTER")
+                        and m.params[:1] in (("REGISTER",), ("SUCCESS",))
+                    )
+                )
+                for client in clients
+            ]
+        )
+        outcomes = sorted(
+            m.params[0] if m.command == "REGISTER" else m.params[1] for m in answers
+        )
+        self.assertEqual(outcomes, ["ACCOUNT_EXISTS", "SUCCESS"])
+        accounts = await running.server.accounts.store.list_accounts()
+        self.assertEqual([a.name for a in accounts], ["shared"])
+
+    async def test_acknowledged_registration_is_on_disk(self) -> None:
+        """Once REGISTER SUCCESS is sent, another reader of the file sees it."""
+        running = await self.started()
+        client = await running.client()
+        await client.register("carol")
+        client.send("REGISTER", "*", "*", PASSWORD)
+        await client.wait_for(is_command("REGISTER", "SUCCESS"))
+        database = Database(self.data_dir / FILENAME)
+        self.addCleanup(database.close)
+        self.assertIsNotNone(database.get_account("carol"))
