@@ -1,25 +1,25 @@
-"""Prometheus metrics: traffic counted by the listeners, state read per scrape.
+"""Prometheus metrics over HTTP (``--metrics``), read at each scrape.
 
-Every client connection runs through a `CountingProtocol`, which counts the
-IRC bytes and lines (after TLS) both ways into one shared `Traffic`.  The
-`ServerCollector` reads those, the server's own state and counters
-(``ChatServer.stats``) and the TLS handshake failures when Prometheus
-scrapes the page, so nothing is computed between scrapes.
+The `ServerCollector` reads the traffic counted by `chat.traffic`, the
+server's own state and counters (``ChatServer.stats``) and the TLS handshake
+failures when Prometheus scrapes the page, so nothing is computed between
+scrapes.  This module needs the prometheus-client package; the service
+imports it only when ``--metrics`` is given.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
-from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.web import http
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
+
+from chat.traffic import Traffic
 
 if TYPE_CHECKING:
     from chat.server import ChatServer
@@ -31,48 +31,6 @@ STAT_HELP = {
     "flood_kills": "Clients disconnected for flooding",
     "sendq_kills": "Clients disconnected for a full send queue",
 }
-
-
-@dataclass(slots=True)
-class Traffic:
-    """IRC bytes and lines received from and sent to clients."""
-
-    bytes_in: int = 0
-    bytes_out: int = 0
-    lines_in: int = 0
-    lines_out: int = 0
-
-
-class CountingProtocol(ProtocolWrapper):
-    """Counts what passes between the transport and the chat protocol."""
-
-    factory: CountingFactory
-
-    def dataReceived(self, data: bytes) -> None:
-        traffic = self.factory.traffic
-        traffic.bytes_in += len(data)
-        traffic.lines_in += data.count(b"\n")
-        super().dataReceived(data)
-
-    def write(self, data: bytes) -> None:
-        traffic = self.factory.traffic
-        traffic.bytes_out += len(data)
-        traffic.lines_out += data.count(b"\n")
-        super().write(data)
-
-    def writeSequence(self, data: Iterable[bytes]) -> None:
-        self.write(b"".join(data))
-
-
-class CountingFactory(WrappingFactory):
-    """Wraps each connection of *wrapped* in a `CountingProtocol`."""
-
-    protocol = CountingProtocol
-    noisy = False
-
-    def __init__(self, wrapped: ChatServer, traffic: Traffic) -> None:
-        super().__init__(wrapped)
-        self.traffic = traffic
 
 
 class ServerCollector(Collector):

@@ -40,7 +40,6 @@ from chat.config import ConfigError, ServerConfig
 from chat.history.sqlite import FILENAME as HISTORY_FILE
 from chat.history.sqlite import SQLiteHistory
 from chat.logging import observer_for
-from chat.metrics import CountingFactory, ServerCollector, Traffic, metrics_site
 from chat.server import ChatServer
 from chat.storage.sqlite import SQLiteStore
 from chat.tls import (
@@ -50,6 +49,7 @@ from chat.tls import (
     ensure_dev_certificate,
     server_options,
 )
+from chat.traffic import CountingFactory, Traffic
 
 #: Prefix of a ``--listen`` endpoint that gets the server's TLS.
 TLS_PREFIX = "tls:"
@@ -224,6 +224,12 @@ class ChatService(MultiService):
 
     def add_metrics(self, description: str) -> Listener:
         """Serve the Prometheus metrics over HTTP on endpoint *description*."""
+        try:
+            from chat.metrics import ServerCollector, metrics_site
+        except ImportError as error:
+            raise ConfigError(
+                f"--metrics needs the prometheus-client package ({error})"
+            ) from error
         collector = ServerCollector(self.server, self.traffic, self.handshake_failures)
         endpoint = serverFromString(self.reactor, description)
         self.metrics = Listener(

@@ -13,8 +13,9 @@ from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent, readBody
 
 from chat.config import ServerConfig
-from chat.metrics import CountingFactory, ServerCollector, Traffic
+from chat.metrics import ServerCollector
 from chat.server import ChatServer
+from chat.traffic import CountingFactory, Traffic
 from tests.e2e_support import is_command, port_of, reactor, start_server
 from tests.test_e2e import handshake
 

@@ -113,6 +113,25 @@ class ListenerTests(TestCase):
         self.successResultOf(service.stopService())
         self.assertIsNone(service.listeners[0].port)
 
+    def test_metrics_listener(self) -> None:
+        service = self.make(port=None, listen=("tcp:6667",), metrics="tcp:9100")
+        service.startService()
+        self.assertEqual([s[0] for s in self.reactor.tcpServers], [6667, 9100])
+        self.assertEqual(service.listeners, [service.listeners[0]])
+
+    def test_metrics_without_prometheus_client(self) -> None:
+        saved = sys.modules.pop("chat.metrics", None)
+        sys.modules["chat.metrics"] = None  # type: ignore[assignment]
+
+        def restore() -> None:
+            del sys.modules["chat.metrics"]
+            if saved is not None:
+                sys.modules["chat.metrics"] = saved
+
+        self.addCleanup(restore)
+        error = self.assertRaises(ConfigError, self.make, metrics="tcp:9100")
+        self.assertIn("prometheus-client", str(error))
+
     def test_nothing_to_listen_on(self) -> None:
         self.assertRaises(ConfigError, self.make, port=None, listen=())
 

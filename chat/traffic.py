@@ -1,0 +1,56 @@
+"""Traffic counting: IRC bytes and lines between the transports and the server.
+
+Every client connection runs through a `CountingProtocol`, which counts the
+IRC bytes and lines (after TLS) both ways into one shared `Traffic`, read by
+the metrics page (`chat.metrics`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from twisted.internet.interfaces import IProtocolFactory
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
+
+
+@dataclass(slots=True)
+class Traffic:
+    """IRC bytes and lines received from and sent to clients."""
+
+    bytes_in: int = 0
+    bytes_out: int = 0
+    lines_in: int = 0
+    lines_out: int = 0
+
+
+class CountingProtocol(ProtocolWrapper):
+    """Counts what passes between the transport and the chat protocol."""
+
+    factory: CountingFactory
+
+    def dataReceived(self, data: bytes) -> None:
+        traffic = self.factory.traffic
+        traffic.bytes_in += len(data)
+        traffic.lines_in += data.count(b"\n")
+        super().dataReceived(data)
+
+    def write(self, data: bytes) -> None:
+        traffic = self.factory.traffic
+        traffic.bytes_out += len(data)
+        traffic.lines_out += data.count(b"\n")
+        super().write(data)
+
+    def writeSequence(self, data: Iterable[bytes]) -> None:
+        self.write(b"".join(data))
+
+
+class CountingFactory(WrappingFactory):
+    """Wraps each connection of *wrapped* in a `CountingProtocol`."""
+
+    protocol = CountingProtocol
+    noisy = False
+
+    def __init__(self, wrapped: IProtocolFactory, traffic: Traffic) -> None:
+        super().__init__(wrapped)
+        self.traffic = traffic
