@@ -5,20 +5,38 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
+from pathlib import Path
+from typing import cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from OpenSSL import crypto
+from OpenSSL import SSL, crypto
+from twisted.internet import reactor
 from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.endpoints import (
+    TCP4ClientEndpoint,
+    connectProtocol,
+    wrapClientTLS,
+)
+from twisted.internet.interfaces import IOpenSSLServerConnectionCreator, IReactorTCP
+from twisted.internet.ssl import (
+    Certificate,
+    CertificateOptions,
+    PrivateCertificate,
+    optionsForClientTLS,
+)
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.trial.unittest import TestCase
+from zope.interface import implementer
 
 from chat import numerics
 from chat.accounts import scram_credentials
 from chat.config import Timeouts
 from chat.sasl import Challenge, Failed, ScramSha256, Success, certificate_fingerprint
 from chat.storage import Account
+from chat.tls import ensure_dev_certificate, server_options
 from tests.accounts_support import (
     PASSWORD,
     ScramClient,
@@ -28,11 +46,12 @@ from tests.accounts_support import (
     plain,
     sasl_connect,
 )
+from tests.e2e_support import LineClient, is_command, port_of
 from tests.support import FakeClient
 
 
-def self_signed() -> crypto.X509:
-    """A throwaway client certificate."""
+def self_signed() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A throwaway client certificate and its key."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "client")])
     now = datetime.datetime.now(datetime.UTC)
@@ -46,7 +65,7 @@ def self_signed() -> crypto.X509:
         .not_valid_after(now + datetime.timedelta(days=1))
         .sign(key, hashes.SHA256())
     )
-    return crypto.X509.from_cryptography(certificate)
+    return certificate, key
 
 
 def fingerprint_of(certificate: crypto.X509) -> str:
@@ -231,7 +250,7 @@ class ExternalTests(TestCase):
     def setUp(self) -> None:
         self.harness = account_harness()
         make_account(self.harness, "alice")
-        self.certificate = self_signed()
+        self.certificate = crypto.X509.from_cryptography(self_signed()[0])
         self.certfp = fingerprint_of(self.certificate)
 
     def connect(self, certificate: crypto.X509 | None) -> FakeClient:
@@ -375,3 +394,86 @@ class ScramTests(TestCase):
         mechanism.step(b"n,,r=abc").addCallback(steps.append)
         mechanism.step(b"n,,n=a=b,r=abc").addCallback(steps.append)
         self.assertEqual(steps, [Failed(), Failed(), Failed()])
+
+
+@implementer(IOpenSSLServerConnectionCreator)
+class AskForClientCertificates:
+    """Server TLS that asks for a client certificate and accepts any: what
+    SASL EXTERNAL needs from the listener (the account decides, not a CA)."""
+
+    def __init__(self, options: CertificateOptions) -> None:
+        self.context = options.getContext()
+        self.context.set_verify(SSL.VERIFY_PEER, lambda *args: True)
+
+    def serverConnectionForTLS(self, protocol: object) -> SSL.Connection:
+        return SSL.Connection(self.context, None)
+
+
+class ExternalOverTLSTests(TestCase):
+    """EXTERNAL with a real TLS client certificate over loopback."""
+
+    async def listen(self) -> tuple[int, Path]:
+        self.harness = account_harness()
+        make_account(self.harness, "alice")
+        dev = ensure_dev_certificate(Path(self.mktemp()))
+        factory = TLSMemoryBIOFactory(
+            AskForClientCertificates(server_options(dev.cert, dev.key)),
+            False,
+            self.harness.server,
+        )
+        port = cast(IReactorTCP, reactor).listenTCP(0, factory, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        return port_of(port), dev.ca
+
+    async def connect(self, port: int, ca: Path, with_certificate: bool) -> LineClient:
+        client_certificate = None
+        if with_certificate:
+            certificate, key = self_signed()
+            self.certfp = fingerprint_of(crypto.X509.from_cryptography(certificate))
+            pem = certificate.public_bytes(
+                serialization.Encoding.PEM
+            ) + key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            client_certificate = PrivateCertificate.loadPEM(pem)
+        options = optionsForClientTLS(
+            "localhost",
+            trustRoot=Certificate.loadPEM(ca.read_bytes()),
+            clientCertificate=client_certificate,
+        )
+        endpoint = wrapClientTLS(
+            options, TCP4ClientEndpoint(reactor, "127.0.0.1", port)
+        )
+        client = await connectProtocol(endpoint, LineClient())
+
+        async def close() -> None:
+            client.transport.loseConnection()
+            await client.lost
+
+        self.addCleanup(close)
+        client.send("CAP", "REQ", "sasl")
+        client.send("NICK", "alice")
+        client.send("USER", "alice", "0", "*", "Alice")
+        client.send("AUTHENTICATE", "EXTERNAL")
+        await client.wait_for(is_command("AUTHENTICATE", "+"))
+        return client
+
+    async def test_certificate_logs_in(self) -> None:
+        port, ca = await self.listen()
+        client = await self.connect(port, ca, with_certificate=True)
+        self.harness.server.accounts.store.add_certfp("alice", self.certfp)
+        client.send("AUTHENTICATE", "+")
+        await client.wait_for(is_command("903"))
+        client.send("CAP", "END")
+        welcome = await client.wait_for(is_command("001"))
+        self.assertEqual(welcome.params[0], "alice")
+        [conn] = self.harness.server.connections
+        self.assertEqual(conn.account, "alice")
+
+    async def test_no_certificate_fails(self) -> None:
+        port, ca = await self.listen()
+        client = await self.connect(port, ca, with_certificate=False)
+        client.send("AUTHENTICATE", "+")
+        await client.wait_for(is_command("904"))

@@ -51,7 +51,8 @@ class NickProtection:
         self._timers: dict[ChatProtocol, IDelayedCall] = {}
 
     def check(self, conn: ChatProtocol) -> None:
-        """Start the grace period if *conn*'s nick is someone's account."""
+        """Start the grace period if registered *conn*'s nick is someone's
+        account."""
         self.cancel(conn)
         nick = conn.nick
         if owns_nick(conn, nick):
@@ -91,10 +92,7 @@ class NickProtection:
             return
         guest = self.guest_nick()
         self.nickserv.notice(conn, f"You did not log in to {nick}: you are now {guest}")
-        if conn.registered:
-            change_nick(conn, self.server, guest)
-        else:
-            self.server.set_nick(conn, guest)
+        change_nick(conn, self.server, guest)
 
     def guest_nick(self) -> str:
         """A free nick like ``Guest12345``."""
