@@ -292,6 +292,8 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
         self._schedule = schedule
         self._scheduled = False
         self._narrow = False
+        #: What the nick list widgets were built from (rebuilt only on change).
+        self._nick_list_shows: tuple[Buffer, list[tuple[str, str, bool]]] | None = None
         frame = urwid.Frame(
             self.columns,
             header=urwid.AttrMap(self.topic, "topic"),
@@ -332,10 +334,16 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
         if not self._narrow:
             contents.insert(0, (urwid.ListBox(self.buffer_list), sidebar))
         if buffer.kind == Buffer.CHANNEL and not self._narrow:
-            self.nick_list[:] = [
-                urwid.Text(markup, wrap="ellipsis")
-                for markup in self._nick_markup(buffer)
-            ]
+            shown = (
+                buffer,
+                [(m.nick, m.prefixes, m.away) for m in buffer.members.values()],
+            )
+            if shown != self._nick_list_shows:
+                self._nick_list_shows = shown
+                self.nick_list[:] = [
+                    urwid.Text(markup, wrap="ellipsis")
+                    for markup in self._nick_markup(buffer)
+                ]
             contents.append((urwid.ListBox(self.nick_list), sidebar))
         self.columns.contents = contents
         self.messages._invalidate()
