@@ -20,7 +20,7 @@ from twisted.logger import globalLogBeginner, textFileLogObserver
 
 from chat.client.config import ClientConfig, ConfigError, from_args
 from chat.client.connection import Session
-from chat.client.security import SecurityError, client_security
+from chat.client.security import Security, SecurityError, client_security
 
 
 def log_path() -> Path:
@@ -39,14 +39,12 @@ def _start_logging() -> None:
     )
 
 
-def run(config: ClientConfig) -> None:
+def run(config: ClientConfig, security: Security) -> None:
     """Connect and run the UI until /quit."""
-    import urwid
     from twisted.internet import reactor
 
-    from chat.client.ui import PALETTE, ChatUI, TerminalScreen
+    from chat.client.ui import ChatUI, start_main_loop
 
-    security = client_security(config)
     clock = cast(IReactorTime, reactor)
     session = Session(config, clock)
     session.state.status.security = security.summary
@@ -72,24 +70,14 @@ def run(config: ClientConfig) -> None:
         stop()
 
     session.on_quit = stop
-    urwid.set_encoding("utf-8")
     ui = ChatUI(session, schedule=later, paste_threshold=config.paste_threshold)
-    loop = urwid.MainLoop(
-        ui,
-        PALETTE,
-        event_loop=urwid.TwistedEventLoop(manage_reactor=False),
-        screen=TerminalScreen(terminal_gone),
-        input_filter=ui.input_filter,
-        handle_mouse=True,
-    )
     endpoint = HostnameEndpoint(
         cast(IReactorTCP, reactor), config.host, config.port, 15
     )
     if security.options is not None:
         endpoint = wrapClientTLS(security.options, endpoint)  # type: ignore[assignment, arg-type]
     signal.signal(signal.SIGHUP, lambda *_: clock.callLater(0, terminal_gone))
-    loop.start()
-    ui.on_refresh = loop.draw_screen
+    loop = start_main_loop(ui, terminal_gone)
     try:
         session.start(endpoint)
         core.run()
@@ -100,12 +88,12 @@ def run(config: ClientConfig) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = from_args(argv)
-        client_security(config)
+        security = client_security(config)
     except (ConfigError, SecurityError) as error:
         print(f"chat-client: {error}", file=sys.stderr)
         return 2
     _start_logging()
-    run(config)
+    run(config, security)
     return 0
 
 

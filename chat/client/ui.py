@@ -535,4 +535,23 @@ class TerminalScreen(urwid.display.raw.Screen):
             return []
 
 
-__all__ = ["PALETTE", "ChatUI", "TerminalScreen", "format_line"]
+def start_main_loop(ui: ChatUI, on_terminal_gone: Callable[[], None]) -> urwid.MainLoop:
+    """Draw *ui* on the terminal, on the already running Twisted reactor.
+
+    The caller stops the returned loop (``loop.stop()``) after the reactor.
+    """
+    urwid.set_encoding("utf-8")
+    loop = urwid.MainLoop(
+        ui,
+        PALETTE,
+        event_loop=urwid.TwistedEventLoop(manage_reactor=False),
+        screen=TerminalScreen(on_terminal_gone),
+        input_filter=ui.input_filter,
+        handle_mouse=True,
+    )
+    loop.start()
+    ui.on_refresh = loop.draw_screen
+    return loop
+
+
+__all__ = ["PALETTE", "ChatUI", "TerminalScreen", "format_line", "start_main_loop"]
