@@ -236,8 +236,8 @@ class ScramSha256(Mechanism):
         expected_binding = _b64(self._gs2_header.encode("utf-8"))
         account = self._account
         ok = (
-            hmac.compare_digest(binding, expected_binding)
-            and hmac.compare_digest(nonce, self._nonce)
+            hmac.compare_digest(binding.encode(), expected_binding.encode())
+            and hmac.compare_digest(nonce.encode(), self._nonce.encode())
             and account is not None
             and account.scram is not None
             and len(proof) == hashlib.sha256().digest_size

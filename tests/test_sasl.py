@@ -12,6 +12,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from hypothesis import given, settings
+from hypothesis.strategies import binary
 from OpenSSL import SSL, crypto
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, maybeDeferred
@@ -237,6 +239,25 @@ class PlainTests(TestCase):
         self.assertTrue(client.conn.registered)
         self.assertEqual(client.conn.account, "alice")
 
+    def test_abort_during_a_check_still_registers(self) -> None:
+        pending: list[Deferred[object]] = []
+
+        def slow(work, *args):  # type: ignore[no-untyped-def]
+            d: Deferred[object] = Deferred()
+            pending.append(d)
+            return d.addCallback(lambda _: maybeDeferred(work, *args))
+
+        self.harness.server.accounts.worker = slow
+        client = sasl_connect(self.harness)
+        client.send(
+            "AUTHENTICATE PLAIN", f"AUTHENTICATE {plain('alice', PASSWORD)}", "CAP END"
+        )
+        client.send("AUTHENTICATE *")
+        self.assertFalse(client.conn.registered)
+        pending[0].callback(None)
+        self.assertTrue(client.conn.registered)
+        self.assertIsNone(client.conn.account, "the aborted check does not log in")
+
     def test_cap_end_while_waiting_for_the_client_aborts(self) -> None:
         client = sasl_connect(self.harness)
         client.send("AUTHENTICATE PLAIN", "CAP END")
@@ -386,6 +407,27 @@ class ScramTests(TestCase):
         )
         mechanism.step(b"").addCallback(steps.append)
         self.assertIsInstance(steps[-1], Success)
+
+    def test_non_ascii_final_fails_cleanly(self) -> None:
+        client = sasl_connect(self.harness)
+        scram = ScramClient("alice", PASSWORD)
+        client.send("AUTHENTICATE SCRAM-SHA-256", f"AUTHENTICATE {b64(scram.first())}")
+        client.raw()
+        client.send(f"AUTHENTICATE {b64('c=é,r=ü,p=AAAA'.encode())}")
+        self.assertEqual(client.commands(), [numerics.ERR_SASLFAIL])
+        self.assertIsNone(client.conn.sasl)
+
+    @settings(max_examples=200, deadline=None)
+    @given(first=binary(max_size=200), final=binary(max_size=200))
+    def test_any_bytes_give_an_answer(self, first: bytes, final: bytes) -> None:
+        """Whatever the client sends, each step answers; nothing raises."""
+        mechanism = ScramSha256(self.harness.server.accounts, "192.0.2.1")
+        steps: list[object] = []
+        mechanism.step(first).addCallback(steps.append)
+        mechanism.step(b"n,,n=alice,r=x" + final).addCallback(steps.append)
+        mechanism.step(final).addCallback(steps.append)
+        self.assertEqual(len(steps), 3)
+        self.assertNotIn(True, [isinstance(step, Success) for step in steps])
 
     def test_garbage_fails(self) -> None:
         mechanism = ScramSha256(self.harness.server.accounts, "127.0.0.1")

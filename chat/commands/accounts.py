@@ -18,6 +18,7 @@ import base64
 import binascii
 from typing import TYPE_CHECKING
 
+from twisted.internet.defer import maybeDeferred
 from twisted.python.failure import Failure
 
 from chat import numerics
@@ -109,7 +110,7 @@ def handle_authenticate(conn: ChatProtocol, server: ChatServer, msg: Message) ->
     session.buffer.clear()
     session.busy = True
     later = Later(conn)
-    stepping = session.mechanism.step(response)
+    stepping = maybeDeferred(session.mechanism.step, response)
     stepping.addCallback(
         lambda step: later.run(lambda: _stepped(conn, server, session, step))
     )
@@ -121,7 +122,11 @@ def _stepped(
 ) -> None:
     """Answer the outcome of one SASL step."""
     session.busy = False
-    if conn.sasl is not session or conn.closing:
+    if conn.closing:
+        return
+    if conn.sasl is not session:
+        # Aborted while the check ran: registration may have waited for it.
+        try_register(conn, server)
         return
     if isinstance(step, Challenge):
         send_challenge(conn, server, step.data)
