@@ -92,6 +92,8 @@ class NickServTests(TestCase):
         client.raw()
         client.send("NS REGISTER short")
         self.assertIn("at least", notices(client)[0])
+        client.send(f"NS REGISTER {PASSWORD} nowhere")
+        self.assertEqual(notices(client), ["nowhere is not an e-mail address"])
         client.send(f"NS REGISTER {PASSWORD}")
         self.assertEqual(notices(client), ["alice is already registered"])
 

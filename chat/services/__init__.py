@@ -110,6 +110,7 @@ class Services:
     """The service bots of one server and the hooks into its commands."""
 
     def __init__(self, server: ChatServer) -> None:
+        # Imported here: the bots use command modules, which import this one.
         from chat.services.chanserv import ChanServ
         from chat.services.nickserv import NickServ
 

@@ -19,7 +19,7 @@ from twisted.python.failure import Failure
 from chat.casemap import casefold
 from chat.message import Message
 from chat.services import Later, ServiceBot, ServiceHandler
-from chat.storage import ChannelExistsError, RegisteredChannel
+from chat.storage import Account, ChannelExistsError, RegisteredChannel
 
 if TYPE_CHECKING:
     from chat.channel import Channel
@@ -237,11 +237,11 @@ class ChanServ(ServiceBot):
             )
             return
 
-        def found(known: object) -> None:
+        def found(known: Account | None) -> None:
             if known is None:
                 later.run(lambda: self.notice(conn, f"{account} is not registered"))
                 return
-            name = getattr(known, "name", account)
+            name = known.name
             updated = dataclasses.replace(record, operators=(*others, name))
             self._save(updated).addCallback(
                 lambda _: later.run(

@@ -152,6 +152,9 @@ class NickServ(ServiceBot):
             self.notice(conn, f"You are already logged in as {conn.account}")
             return
         password, email = args[0], (args[1] if len(args) > 1 else None)
+        if email is not None and "@" not in email:
+            self.notice(conn, f"{email} is not an e-mail address")
+            return
         problem = password_problem(password)
         if problem is not None:
             self.notice(conn, problem)
