@@ -3,6 +3,10 @@ clients registering the same account at once get exactly one account."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import cast
 
@@ -60,6 +64,31 @@ class Running:
             client.transport.loseConnection()
             await client.lost
         await self.server.accounts.store.close()
+
+
+#: A server in a child process: prints its port, then serves until killed.
+_SERVER = """
+import sys
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from twisted.internet import reactor
+from chat.accounts import PasswordCost, use_data_dir
+from chat.config import ServerConfig
+from chat.server import ChatServer
+
+server = ChatServer(ServerConfig(server_name="irc.test"), reactor)
+
+def listen(_):
+    port = reactor.listenTCP(0, server, interface="127.0.0.1")
+    print(port.getHost().port, flush=True)
+
+cost = PasswordCost(16, 16)
+use_data_dir(server, Path(sys.argv[1]), reactor, cost).addCallback(listen)
+reactor.run()
+"""
 
 
 class PersistenceTests(TestCase):
@@ -144,3 +173,27 @@ class PersistenceTests(TestCase):
         database = Database(self.data_dir / FILENAME)
         self.addCleanup(database.close)
         self.assertIsNotNone(database.get_account("carol"))
+
+    async def test_kill_9_after_success_keeps_the_account(self) -> None:
+        """A server killed with SIGKILL right after REGISTER SUCCESS."""
+        data_dir = self.data_dir.absolute()
+        child = subprocess.Popen(
+            [sys.executable, "-c", _SERVER, str(data_dir)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).parent.parent,
+        )
+        self.addCleanup(child.wait)
+        self.addCleanup(child.kill)
+        assert child.stdout is not None
+        self.addCleanup(child.stdout.close)
+        port = int(child.stdout.readline())
+        client = await connect_plain(port)
+        await client.register("dave")
+        client.send("REGISTER", "*", "*", PASSWORD)
+        await client.wait_for(is_command("REGISTER", "SUCCESS"))
+        os.kill(child.pid, signal.SIGKILL)
+        await client.lost
+        database = Database(data_dir / FILENAME)
+        self.addCleanup(database.close)
+        self.assertIsNotNone(database.get_account("dave"))
