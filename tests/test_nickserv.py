@@ -74,6 +74,18 @@ class NickServTests(TestCase):
         bob.send("NS INFO nobody")
         self.assertEqual(notices(bob), ["nobody is not registered"])
 
+    def test_login_and_logout_reach_account_notify_peers(self) -> None:
+        bob = self.harness.register("bob")
+        bob.send("CAP REQ account-notify")
+        alice = self.harness.register("alice")
+        for client in (alice, bob):
+            client.send("JOIN #c")
+        bob.raw()
+        alice.send(f"NS REGISTER {PASSWORD}")
+        self.assertEqual(bob.lines(), [":alice!~alice@127.0.0.1 ACCOUNT alice"])
+        alice.send(f"NS DROP {PASSWORD}")
+        self.assertEqual(bob.lines(), [":alice!~alice@127.0.0.1 ACCOUNT *"])
+
     def test_identify_failures(self) -> None:
         make_account(self.harness, "alice")
         client = self.harness.register("bob")
