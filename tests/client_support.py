@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Callable
+from typing import cast
+
+from twisted.internet import reactor as _reactor
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.interfaces import (
     IProtocol,
     IProtocolFactory,
+    IReactorTime,
     IStreamClientEndpoint,
 )
-from twisted.internet.task import Clock
+from twisted.internet.task import Clock, deferLater
 from twisted.internet.testing import StringTransport
 from zope.interface import implementer
 
 from chat.client.config import ClientConfig
 from chat.client.connection import ClientProtocol, Session
+
+reactor = cast(IReactorTime, _reactor)
+#: Seconds an end-to-end test waits for one expected change.
+TIMEOUT = 20.0
 
 
 def make_session(**settings: object) -> Session:
@@ -84,3 +94,45 @@ class FakeEndpoint:
         protocol.makeConnection(transport)
         self.connected.append((protocol, transport))
         return succeed(protocol)
+
+
+def until(session: Session, check: Callable[[], bool]) -> Deferred[None]:
+    """Fires once *check* holds, re-checked whenever the session's state changes."""
+    done: Deferred[None] = Deferred()
+
+    def listener() -> None:
+        if not done.called and check():
+            session.state.listeners.remove(listener)
+            done.callback(None)
+
+    session.state.listeners.append(listener)
+    listener()
+    return done.addTimeout(TIMEOUT, reactor)
+
+
+def members(session: Session, name: str) -> set[str]:
+    buffer = session.state.find(name)
+    return set(buffer.members) if buffer else set()
+
+
+def texts(session: Session, name: str) -> list[str]:
+    """The texts of buffer *name* ("server" for the server buffer)."""
+    state = session.state
+    buffer = state.server_buffer if name == "server" else state.find(name)
+    return [line.text for line in buffer.lines] if buffer else []
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def eventually(check: Callable[[], bool], what: str) -> None:
+    """Re-check every 0.1 s (this drives real processes) until *check* holds."""
+    waited = 0.0
+    while not check():
+        if waited > TIMEOUT:
+            raise AssertionError(f"timed out waiting for {what}")
+        await deferLater(reactor, 0.1, lambda: None)
+        waited += 0.1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
@@ -12,7 +11,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from twisted.internet import reactor as _reactor
-from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.interfaces import IReactorTCP, IReactorTime
 from twisted.trial.unittest import TestCase
@@ -22,36 +20,10 @@ from chat.client.config import ClientConfig
 from chat.client.connection import Session
 from chat.client.model import Kind
 from chat.client.security import client_security
+from tests.client_support import members, texts, until
 from tests.e2e_support import RunningServer, start_server
 
 reactor = cast(IReactorTime, _reactor)
-TIMEOUT = 10.0
-
-
-def until(session: Session, check: Callable[[], bool]) -> Deferred[None]:
-    """Fires once *check* holds, re-checked whenever the session's state changes."""
-    done: Deferred[None] = Deferred()
-
-    def listener() -> None:
-        if not done.called and check():
-            session.state.listeners.remove(listener)
-            done.callback(None)
-
-    session.state.listeners.append(listener)
-    listener()
-    return done.addTimeout(TIMEOUT, reactor)
-
-
-def members(session: Session, name: str) -> set[str]:
-    buffer = session.state.find(name)
-    return set(buffer.members) if buffer else set()
-
-
-def texts(session: Session, name: str) -> list[str]:
-    """The texts of buffer *name* ("server" for the server buffer)."""
-    state = session.state
-    buffer = state.server_buffer if name == "server" else state.find(name)
-    return [line.text for line in buffer.lines] if buffer else []
 
 
 def client_certificate_pem(name: str) -> bytes:

@@ -22,8 +22,7 @@ from twisted.trial.unittest import SkipTest, TestCase
 from chat.client.config import ClientConfig
 from chat.client.connection import Session
 from chat.client.model import Kind
-from tests.test_client_e2e import members, texts, until
-from tests.test_client_tmux import eventually, free_port
+from tests.client_support import eventually, free_port, members, texts, until
 
 reactor = cast(IReactorTime, _reactor)
 

@@ -13,24 +13,17 @@ import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
 from twisted.internet import reactor as _reactor
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.task import deferLater
 from twisted.trial.unittest import SkipTest, TestCase
+
+from tests.client_support import eventually, free_port
 
 reactor = cast(IReactorTime, _reactor)
 ROOT = Path(__file__).resolve().parent.parent
-TIMEOUT = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Tmux:
@@ -61,16 +54,6 @@ class Tmux:
 
     def kill(self) -> None:
         self.run("kill-server")
-
-
-async def eventually(check: Callable[[], bool], what: str) -> None:
-    """Re-check every 0.1 s (this drives real processes) until *check* holds."""
-    waited = 0.0
-    while not check():
-        if waited > TIMEOUT:
-            raise AssertionError(f"timed out waiting for {what}")
-        await deferLater(reactor, 0.1, lambda: None)
-        waited += 0.1
 
 
 class TmuxSmokeTests(TestCase):

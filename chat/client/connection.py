@@ -13,6 +13,7 @@ import base64
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet.defer import Deferred, succeed
@@ -22,7 +23,9 @@ from twisted.internet.interfaces import (
     IProtocol,
     IProtocolFactory,
     IReactorTime,
+    ISSLTransport,
     IStreamClientEndpoint,
+    ISystemHandle,
     ITransport,
 )
 from twisted.internet.protocol import Factory, connectionDone
@@ -128,8 +131,12 @@ class ClientProtocol(LineReceiver):
 
     def peer_issuer(self) -> str | None:
         """Who signed the server's certificate chain, as far as it was received."""
-        handle = getattr(self.transport, "getHandle", None)
-        connection = handle() if handle is not None else None
+        transport = self.transport
+        if not (
+            ISSLTransport.providedBy(transport) and ISystemHandle.providedBy(transport)
+        ):
+            return None
+        connection = cast(ISystemHandle, transport).getHandle()
         chain = getattr(connection, "get_peer_cert_chain", lambda: None)()
         if not chain:
             return None
