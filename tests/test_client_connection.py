@@ -177,6 +177,21 @@ class LagTests(TestCase):
         self.assertTrue(wire.transport.disconnecting)
         self.assertIn("No answer from the server", wire.lines()[-1])
 
+    def test_a_failing_handler_is_reported_not_fatal(self) -> None:
+        wire = Wire()
+        wire.register()
+
+        def broken(message: object, origin: object) -> None:
+            raise RuntimeError("bug")
+
+        wire.session.events.handle = broken  # type: ignore[method-assign,assignment]
+        wire.feed(":bob!b@h PRIVMSG alice :hi")
+        self.assertFalse(wire.transport.disconnecting)
+        self.assertIn("Could not handle a PRIVMSG message", wire.lines()[-1])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        wire.feed("PING :still-here")
+        self.assertEqual(wire.sent(), ["PONG still-here"])
+
     def test_answers_server_ping(self) -> None:
         wire = Wire()
         wire.sent()

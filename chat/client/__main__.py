@@ -7,26 +7,18 @@ network input are handled on one thread, without polling.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import cast
 
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.interfaces import IReactorCore, IReactorTCP, IReactorTime
 from twisted.logger import globalLogBeginner, textFileLogObserver
 
-from chat.client.config import ClientConfig, ConfigError, from_args
+from chat.client.config import ClientConfig, ConfigError, from_args, log_path
 from chat.client.connection import Session
 from chat.client.security import Security, SecurityError, client_security
-
-
-def log_path() -> Path:
-    """``$XDG_STATE_HOME/chat-client/client.log``: tracebacks go there."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "chat-client" / "client.log"
 
 
 def _start_logging() -> None:

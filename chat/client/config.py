@@ -40,6 +40,12 @@ def default_config_path() -> Path:
     return Path(base) / "chat-client" / "config.toml"
 
 
+def log_path() -> Path:
+    """``$XDG_STATE_HOME/chat-client/client.log``: tracebacks go there."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "chat-client" / "client.log"
+
+
 def _default_nick() -> str:
     name = os.environ.get("USER") or os.environ.get("LOGNAME") or "guest"
     return "".join(c for c in name if c.isalnum() or c in "-_[]\\`^{|}")[:16] or "guest"

@@ -29,11 +29,12 @@ from twisted.internet.interfaces import (
     ITransport,
 )
 from twisted.internet.protocol import Factory, connectionDone
+from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from chat.client.config import ClientConfig
+from chat.client.config import ClientConfig, log_path
 from chat.client.events import Events
 from chat.client.model import Buffer, ClientState, Kind, Line, fold_ascii, fold_rfc1459
 from chat.client.security import describe_failure
@@ -99,6 +100,7 @@ class ClientProtocol(LineReceiver):
     delimiter = b"\n"
     MAX_LENGTH = 16384
     transport: ITransport
+    log = Logger()
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -169,7 +171,15 @@ class ClientProtocol(LineReceiver):
             message = parse(text)
         except MessageParseError:
             return
-        self.receive(message)
+        try:
+            self.receive(message)
+        except Exception:
+            self.log.failure("Could not handle {line!r}", line=text)
+            self.session.state.error(
+                f"Could not handle a {message.command} message from the server "
+                f"(details in {log_path()})",
+                now=self.clock.seconds(),
+            )
 
     def receive(self, message: Message) -> None:
         """Route *message* through batches and labels to its handler."""
