@@ -109,6 +109,8 @@ class SQLiteHistory:
         self._pool = ThreadPool(minthreads=1, maxthreads=1, name="chat-history")
         self._pool.start()
         self._closed = False
+        # Never leave the worker thread behind, even if nobody calls close().
+        self._trigger = reactor.addSystemEventTrigger("during", "shutdown", self.close)
 
     # -- the worker thread ---------------------------------------------
 
@@ -288,6 +290,7 @@ class SQLiteHistory:
         if self._closed:
             return succeed(None)
         self._closed = True
+        self.reactor.removeSystemEventTrigger(self._trigger)
         self._flush()
         done = self._run(self._close)
 
