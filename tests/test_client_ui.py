@@ -169,6 +169,14 @@ class KeyTests(TestCase):
         ui.keypress(size, "ctrl u")
         self.assertEqual(ui.input.edit_text, "")
 
+    def test_a_failing_command_is_reported(self) -> None:
+        wire, ui = setup_ui()
+        wire.session.send = None  # type: ignore[assignment,method-assign]
+        typed(ui, "/whois bob")
+        ui.keypress((80, 14), "enter")
+        self.assertIn("That did not work", wire.state.current.lines[-1].text)
+        self.assertEqual(len(self.flushLoggedErrors(TypeError)), 1)
+
     def test_scrollback_with_page_keys(self) -> None:
         wire, ui = setup_ui()
         for number in range(60):

@@ -12,9 +12,11 @@ from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 import urwid
+from twisted.logger import Logger
 
 from chat.client import commands
 from chat.client.completion import Completer
+from chat.client.config import log_path
 from chat.client.connection import Session
 from chat.client.model import NICK_COLOURS, Activity, Buffer, Kind, Line, nick_colour
 
@@ -68,6 +70,8 @@ _MARKER_ATTRS = {
     Activity.MESSAGES: "buffer.messages",
     Activity.HIGHLIGHT: "buffer.highlight",
 }
+
+_log = Logger()
 
 SIDEBAR_WIDTH = 16
 #: Below this many columns the buffer and nick lists are hidden.
@@ -431,8 +435,15 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
         return [nick for nick in ordered if not self.state.is_me(nick)]
 
     def submit(self, text: str) -> None:
+        """Run a typed line; a bug in a command is reported, not fatal."""
         self.messages.offset = 0
-        commands.run(self.session, text)
+        try:
+            commands.run(self.session, text)
+        except Exception:
+            _log.failure("Command {text!r} failed", text=text)
+            self.state.error(
+                f"That did not work (details in {log_path()})", self.state.current
+            )
 
     def paste(self, lines: list[str]) -> None:
         """Several lines arrived at once: send them, asking first if many."""
