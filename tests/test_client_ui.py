@@ -136,6 +136,21 @@ class KeyTests(TestCase):
         ui.keypress(size, "ctrl p")
         self.assertEqual(wire.state.active, 2)
 
+    def test_alt_a_jumps_to_the_most_active_buffer(self) -> None:
+        wire, ui = setup_ui()
+        wire.feed(
+            ":alice!a@h JOIN #quiet",
+            ":alice!a@h JOIN #loud",
+            ":bob!b@h JOIN #quiet",
+            ":bob!b@h PRIVMSG #loud :alice: ping",
+        )
+        ui.keypress((80, 14), "meta a")
+        self.assertEqual(wire.state.current.name, "#loud")
+        ui.keypress((80, 14), "meta a")
+        self.assertEqual(wire.state.current.name, "#quiet")
+        ui.keypress((80, 14), "meta a")
+        self.assertEqual(wire.state.current.name, "#quiet")
+
     def test_enter_sends_and_history_recalls(self) -> None:
         wire, ui = setup_ui()
         size = (80, 14)

@@ -326,7 +326,8 @@ def help_(session: Session, args: str, buffer: Buffer) -> None:
     _info(
         session,
         "Keys: Alt+1..9 / Alt+Left/Right / Ctrl+N/P switch buffers, "
-        "PageUp/PageDown scroll, Tab completes, Up/Down recall input",
+        "Alt+A goes to the most active one, PageUp/PageDown scroll, "
+        "Tab completes, Up/Down recall input",
         buffer,
     )
 

@@ -244,6 +244,13 @@ class ClientState:
         self.changed()
         return True
 
+    def switch_to_activity(self) -> bool:
+        """Switch to the buffer with the strongest activity (oldest first)."""
+        best = max(self.buffers, key=lambda b: b.activity)
+        if best.activity == Activity.NONE:
+            return False
+        return self.switch(self.buffers.index(best))
+
     def cycle(self, step: int) -> None:
         self.switch((self.active + step) % len(self.buffers))
 

@@ -479,6 +479,8 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
             state.cycle(1)
         elif key in ("meta left", "ctrl p"):
             state.cycle(-1)
+        elif key == "meta a":
+            state.switch_to_activity()
         elif key in ("page up", "page down"):
             height = max(_box(size)[1] - 3, 2)
             self.messages.scroll(height - 1 if key == "page up" else 1 - height)
