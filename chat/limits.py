@@ -228,6 +228,16 @@ class FloodControl:
             self._resume.cancel()
         self._resume = None
 
+    def release(self) -> None:
+        """The connection is closing: let its transport read again.
+
+        A TLS goodbye needs the peer's answer to finish; the input itself
+        is ignored once the connection is closing.
+        """
+        if self._resume is not None:
+            self.stop()
+            self.conn.transport.resumeProducing()  # type: ignore[attr-defined]
+
 
 def buffered_bytes(transport: object) -> int | None:
     """Bytes waiting in the socket under *transport* (through TLS and protocol

@@ -194,6 +194,8 @@ class ChatProtocol(LineReceiver):
         if abort:
             transport.abortConnection()
             return
+        if self.flood is not None:
+            self.flood.release()
         transport.loseConnection()
         self._timer = self.server.clock.callLater(
             self.server.config.timeouts.close_grace, transport.abortConnection
@@ -202,6 +204,8 @@ class ChatProtocol(LineReceiver):
     # -- input ----------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
+        if self.closing:
+            return
         if self._discarding:
             end = data.find(b"\n")
             if end < 0:

@@ -82,9 +82,17 @@ async def connect_raw(port: int) -> RawConnection:
 class FloodTests(TestCase):
     async def test_flooder_is_slowed_then_cut_while_others_chat(self) -> None:
         server = start_server(self, PLAIN_LOOPBACK, limits=FLOOD_LIMITS)
-        alice = await server.plain_client("alice")
-        bob = await server.plain_client("bob")
-        flooder = await server.plain_client("flooder")
+        await self.flood(server, tls=False)
+
+    async def test_flooder_over_tls(self) -> None:
+        server = start_server(self, TLS_LOOPBACK, limits=FLOOD_LIMITS)
+        await self.flood(server, tls=True)
+
+    async def flood(self, server: RunningServer, tls: bool) -> None:
+        connect = server.client if tls else server.plain_client
+        alice = await connect("alice")
+        bob = await connect("bob")
+        flooder = await connect("flooder")
         for client in (alice, bob, flooder):
             client.send("JOIN", "#flood")
             await client.wait_for(lambda m: m.command == "366")
@@ -125,9 +133,11 @@ class FloodTests(TestCase):
         self.assertLess(len(floods), sent / 2)
         # Then cut, while alice's messages kept arriving promptly.
         self.assertLess(cut_after, 15)
+        over = " (TLS)" if tls else ""
         print(
-            f"\nflood: {sent} lines sent, {len(floods)} relayed in {cut_after:.2f} s"
-            f" before Excess Flood; alice's worst latency {max(latencies):.3f} s"
+            f"\nflood{over}: {sent} lines sent, {len(floods)} relayed in"
+            f" {cut_after:.2f} s before Excess Flood;"
+            f" alice's worst latency {max(latencies):.3f} s"
         )
         self.assertLess(max(latencies), 0.5)
         stats = chat_server(server).stats

@@ -183,8 +183,12 @@ class FakelagTests(TestCase):
         self.assertEqual(len(lines), 4)  # the burst left after NICK, USER, JOIN
         self.assertEqual(harness.server.stats["flood_kills"], 1)
         self.assertIsNone(harness.server.find_user("flooder"))
+        # Reading resumes so that a TLS goodbye can finish; input is ignored.
+        self.assertEqual(flooder.transport.producerState, "producing")
+        flooder.send("PRIVMSG #chan :more")
         harness.clock.advance(60)
         self.assertEqual(flooder.lines(), [])
+        self.assertEqual(watcher.lines(), [])
 
     def test_backlog_at_the_limit_is_kept(self) -> None:
         harness = flood_harness()
