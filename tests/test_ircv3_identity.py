@@ -146,10 +146,18 @@ class CapabilityTests(TestCase):
         harness = Harness()
         client = harness.connect()
         client.send("CAP LS 302")
-        listed = " ".join(m.params[-1] for m in client.messages())
-        for cap in SUPPORTED_CAPS:
-            self.assertIn(cap, listed.split())
+        listed = " ".join(m.params[-1] for m in client.messages()).split()
+        self.assertEqual([item.split("=")[0] for item in listed], list(SUPPORTED_CAPS))
+        for name, value in SUPPORTED_CAPS.items():
+            self.assertIn(f"{name}={value}" if value else name, listed)
         self.assertIn("cap-notify", client.conn.caps)
+
+    def test_ls_without_302_has_no_values(self) -> None:
+        client = Harness().connect()
+        client.send("CAP LS")
+        listed = " ".join(m.params[-1] for m in client.messages()).split()
+        self.assertEqual(listed, list(SUPPORTED_CAPS))
+        self.assertNotIn("cap-notify", client.conn.caps)
 
     def test_every_capability_can_be_requested(self) -> None:
         harness = Harness()
