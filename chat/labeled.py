@@ -125,8 +125,13 @@ class Response:
             out = [add_tags(lines[0], label), *lines[1:]]
         else:
             out = wrap_batch(name, "labeled-response", (), lines, {"label": self.label})
-        if not conn.closing:
-            conn.transport.write(b"".join(out))
+        # Write past any response being collected (a held response that
+        # finishes while its own command still runs).
+        collecting, conn.response = conn.response, None
+        try:
+            conn.write(b"".join(out))
+        finally:
+            conn.response = collecting
 
     @staticmethod
     def _one_batch(lines: list[bytes]) -> bool:
