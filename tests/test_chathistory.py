@@ -213,8 +213,8 @@ class PrivateHistoryTests(TestCase):
         self.assertEqual(
             [m.params for m in body],
             [
-                ("TARGETS", "#chan", "timestamp=1970-01-01T00:00:05.000Z"),
-                ("TARGETS", "bob", "timestamp=1970-01-01T00:00:10.000Z"),
+                ("TARGETS", "#chan", "1970-01-01T00:00:05.000Z"),
+                ("TARGETS", "bob", "1970-01-01T00:00:10.000Z"),
             ],
         )
         self.bob.raw()

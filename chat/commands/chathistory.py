@@ -230,7 +230,7 @@ def _send_targets(
     for target in targets:
         channel = server.channels.get(target.key)
         name = channel.name if channel is not None else target.peer
-        stamp = "timestamp=" + format_server_time(target.time)
+        stamp = format_server_time(target.time)
         lines.append(
             Message("CHATHISTORY", ("TARGETS", name, stamp), server.name).to_bytes()
         )
