@@ -237,6 +237,25 @@ class ClientAgainstServerTests(TestCase):
         )
         self.assertFalse(any("Traceback" in e for e in errors))
 
+    async def test_insecure_connects_without_checking(self) -> None:
+        session = self.connect("gina", ca=None, insecure=True, verify_as="127.0.0.1")
+        await until(session, lambda: session.connected)
+        security = client_security(session.config)
+        self.assertEqual(security.summary, "TLS, NOT VERIFIED")
+
+    async def test_reconnect_tries_again_after_giving_up(self) -> None:
+        session = self.connect("hank", ca=None)
+
+        def failures() -> int:
+            lines = texts(session, "server")
+            return sum(1 for t in lines if t.startswith("Could not verify"))
+
+        await until(session, lambda: failures() == 1)
+        self.assertEqual(session.state.status.state, "stopped")
+        commands.run(session, "/reconnect")
+        await until(session, lambda: failures() == 2)
+        self.assertEqual(session.state.status.state, "stopped")
+
     async def test_wrong_name_is_explained(self) -> None:
         session = self.connect("erin", verify_as="chat.example.org")
         await until(session, lambda: session.state.status.state == "stopped")

@@ -545,13 +545,12 @@ class Session:
     def give_up(self, why: str) -> None:
         """Stop reconnecting and say why in plain words."""
         now = self.clock.seconds()
-        self.state.error(why, now=now)
-        if self.state.current is not self.state.server_buffer:
-            self.state.error(why, self.state.current, now=now)
         self.state.status.state = "stopped"
         self.gave_up = True
         self._stop_service()
-        self.state.changed()
+        self.state.error(why, now=now)
+        if self.state.current is not self.state.server_buffer:
+            self.state.error(why, self.state.current, now=now)
 
     def _stop_service(self) -> None:
         if self.service is not None and self.service.running:
