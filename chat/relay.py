@@ -52,8 +52,7 @@ def new_msgid() -> str:
 
 def format_server_time(when: float) -> str:
     """Format a POSIX time as IRCv3 ``server-time`` (UTC, milliseconds)."""
-    seconds = int(when)
-    millis = int((when - seconds) * 1000)
+    seconds, millis = divmod(round(when * 1000), 1000)
     stamp = _time.strftime("%Y-%m-%dT%H:%M:%S", _time.gmtime(seconds))
     return f"{stamp}.{millis:03d}Z"
 
@@ -88,7 +87,9 @@ class Relay:
         bot: bool = False,
     ) -> None:
         self.message = message
-        self.time = time
+        # Millisecond precision, as server-time shows it: a time a client
+        # read from a tag selects exactly this message in CHATHISTORY.
+        self.time = round(time * 1000) / 1000
         self.msgid = msgid or new_msgid()
         self.client_tags = client_tags
         self.account = account

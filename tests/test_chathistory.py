@@ -104,6 +104,28 @@ class ChannelHistoryTests(TestCase):
         self.assertIn(f"CHATHISTORY={QUERY_LIMIT}", tokens)
         self.assertIn("MSGREFTYPES=msgid,timestamp", tokens)
 
+    def test_lenient_limits_and_before_star(self) -> None:
+        for command in (
+            "CHATHISTORY LATEST #chan *",
+            "CHATHISTORY LATEST #chan * 0",
+            "CHATHISTORY LATEST #chan * many",
+            "CHATHISTORY BEFORE #chan * 100000",
+        ):
+            self.bob.send(command)
+            self.assertEqual(len(batch_body(self.bob)[1]), 5, command)
+
+    def test_a_time_read_from_a_message_excludes_that_message(self) -> None:
+        self.harness.clock.advance(0.0124567)
+        self.alice.send("PRIVMSG #chan :odd time")
+        [message] = self.bob.messages()
+        stamp = message.tags["time"]
+        self.bob.send(f"CHATHISTORY AFTER #chan timestamp={stamp} 10")
+        self.assertEqual(batch_body(self.bob)[1], [])
+        self.bob.send(f"CHATHISTORY BEFORE #chan timestamp={stamp} 1")
+        self.assertEqual(texts(batch_body(self.bob)[1]), ["message 5"])
+        self.bob.send("CHATHISTORY LATEST #chan * 1")
+        self.assertEqual(batch_body(self.bob)[1][0].tags["time"], stamp)
+
     def test_without_batch_the_lines_come_plain(self) -> None:
         carol = self.harness.register("carol")
         carol.send("JOIN #chan")
@@ -131,10 +153,9 @@ class ChannelHistoryTests(TestCase):
     def test_errors(self) -> None:
         self.bob.send(
             "CHATHISTORY FOO #chan * 1",
-            "CHATHISTORY LATEST #chan *",
-            "CHATHISTORY BETWEEN #chan * 1",
-            "CHATHISTORY LATEST #chan * 0",
-            "CHATHISTORY BEFORE #chan * 5",
+            "CHATHISTORY LATEST #chan",
+            "CHATHISTORY BETWEEN #chan *",
+            "CHATHISTORY AFTER #chan * 5",
             "CHATHISTORY AFTER #chan timestamp=yesterday 5",
             "CHATHISTORY AFTER #chan bogus=1 5",
             "CHATHISTORY TARGETS * * 5",
@@ -146,8 +167,7 @@ class ChannelHistoryTests(TestCase):
                 ("CHATHISTORY", "UNKNOWN_COMMAND", "FOO"),
                 ("CHATHISTORY", "NEED_MORE_PARAMS", "LATEST"),
                 ("CHATHISTORY", "NEED_MORE_PARAMS", "BETWEEN"),
-                ("CHATHISTORY", "INVALID_PARAMS", "LATEST"),
-                ("CHATHISTORY", "INVALID_PARAMS", "BEFORE"),
+                ("CHATHISTORY", "INVALID_PARAMS", "AFTER"),
                 ("CHATHISTORY", "INVALID_PARAMS", "AFTER"),
                 ("CHATHISTORY", "INVALID_PARAMS", "AFTER"),
                 ("CHATHISTORY", "INVALID_PARAMS", "TARGETS"),

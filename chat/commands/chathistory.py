@@ -70,18 +70,20 @@ def parse_selector(text: str, star: bool = False) -> Selector | None:
     raise _BadParamsError(f"Invalid message reference {text}")
 
 
-def parse_limit(text: str) -> int:
-    """A positive count, capped at the server maximum."""
-    if not text.isdigit() or int(text) < 1:
-        raise _BadParamsError(f"Invalid limit {text}")
-    return min(int(text), QUERY_LIMIT)
+def parse_limit(args: tuple[str, ...], index: int) -> int:
+    """The limit at *index*: missing, unreadable or too large means the
+    server maximum (as Ergo does)."""
+    text = args[index] if len(args) > index else ""
+    if not text.isdigit() or not 0 < int(text) <= QUERY_LIMIT:
+        return QUERY_LIMIT
+    return int(text)
 
 
 @command("CHATHISTORY", min_params=1)
 def handle_chathistory(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     subcommand = msg.params[0].upper()
     args = msg.params[1:]
-    needed = {"BETWEEN": 4, "TARGETS": 3}.get(subcommand, 3)
+    needed = {"BETWEEN": 3, "TARGETS": 2}.get(subcommand, 2)
     if subcommand not in (*SELECTIONS, "TARGETS"):
         conn.fail("CHATHISTORY", "UNKNOWN_COMMAND", msg.params[0], "Unknown command")
         return
@@ -116,9 +118,11 @@ def _select(
     conn: ChatProtocol, server: ChatServer, subcommand: str, args: tuple[str, ...]
 ) -> None:
     target = args[0]
+    if subcommand == "BEFORE" and args[1] == "*":
+        subcommand = "LATEST"  # some clients (Kiwi) say BEFORE * for LATEST *
     start = parse_selector(args[1], star=subcommand == "LATEST")
     end = parse_selector(args[2]) if subcommand == "BETWEEN" else None
-    limit = parse_limit(args[-1])
+    limit = parse_limit(args, 3 if subcommand == "BETWEEN" else 2)
     keys = _keys(conn, server, target)
     if not keys:
         conn.fail(
@@ -215,7 +219,7 @@ def _targets(conn: ChatProtocol, server: ChatServer, args: tuple[str, ...]) -> N
     start, end = parse_selector(args[0]), parse_selector(args[1])
     if start is None or end is None or start.time is None or end.time is None:
         raise _BadParamsError("TARGETS takes two timestamps")
-    limit = parse_limit(args[2])
+    limit = parse_limit(args, 2)
     channels = [channel.folded for channel in conn.channels.values()]
     response = conn.responder()
     found = server.history.targets(channels, party(conn), start.time, end.time, limit)
