@@ -295,7 +295,9 @@ class ChatService(MultiService):
         clients = len(self.server.connections)
         log.info("Shutting down: disconnecting {clients} clients", clients=clients)
         self.server.shutdown(SHUTDOWN_REASON)
-        idle = gatherResults([f.when_idle() for f in self.factories])
+        idle = gatherResults(
+            [f.when_idle() for f in self.factories], consumeErrors=True
+        )
         idle.addTimeout(self.config.shutdown_timeout, self.reactor)
 
         def give_up(failure: Failure) -> None:
@@ -317,7 +319,8 @@ class ChatService(MultiService):
     def _close_storage(self) -> Deferred[None]:
         """Write what is pending and close the stores, in bounded time."""
         closed = gatherResults(
-            [self.server.history.close(), self.server.accounts.store.close()]
+            [self.server.history.close(), self.server.accounts.store.close()],
+            consumeErrors=True,
         )
         closed.addTimeout(self.config.shutdown_timeout, self.reactor)
 
