@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from twisted.internet.defer import Deferred, fail
 from twisted.trial.unittest import TestCase
 
-from chat.history import QUERY_LIMIT
+from chat.history import QUERY_LIMIT, Query
 from chat.message import Message
 from tests.ircv3_support import with_caps
 from tests.support import FakeClient, Harness
@@ -243,3 +244,50 @@ class PrivateHistoryTests(TestCase):
             " timestamp=1970-01-02T00:00:00.000Z 10"
         )
         self.assertEqual([m.params[1] for m in batch_body(self.bob)[1]], ["alice"])
+
+
+class BrokenHistory:
+    """A history store whose reads fail."""
+
+    def add(self, item: object) -> None:
+        pass
+
+    def query(self, query: object) -> Deferred[list[object]]:
+        return fail(RuntimeError("disk on fire"))
+
+    def targets(self, *args: object) -> Deferred[list[object]]:
+        return fail(RuntimeError("disk on fire"))
+
+
+class StoreFailureTests(TestCase):
+    def test_a_failed_read_answers_message_error(self) -> None:
+        harness = Harness()
+        harness.server.history = BrokenHistory()  # type: ignore[assignment]
+        alice = with_caps(harness.register("alice"), *HISTORY_CAPS)
+        alice.send("JOIN #chan")
+        alice.raw()
+        alice.send(
+            "CHATHISTORY LATEST #chan * 10",
+            "CHATHISTORY TARGETS timestamp=1970-01-01T00:00:00.000Z"
+            " timestamp=1970-01-02T00:00:00.000Z 10",
+        )
+        self.assertEqual(
+            alice.lines(),
+            [
+                ":irc.test FAIL CHATHISTORY MESSAGE_ERROR LATEST #chan"
+                " :Messages could not be retrieved",
+                ":irc.test FAIL CHATHISTORY MESSAGE_ERROR TARGETS *"
+                " :Messages could not be retrieved",
+            ],
+        )
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 2)
+
+    def test_messages_to_services_are_not_kept(self) -> None:
+        harness = Harness()
+        alice = harness.register("alice")
+        alice.send("PRIVMSG NickServ :IDENTIFY alice secret")
+        alice.raw()
+        found = harness.server.history.query(
+            Query(("n:alice n:nickserv",), "LATEST", None, 10)
+        )
+        self.assertEqual(self.successResultOf(found), [])
