@@ -142,6 +142,7 @@ class ChannelHistoryTests(TestCase):
 
     def test_event_playback_adds_tagmsg(self) -> None:
         self.alice.send("@+draft/react=ok TAGMSG #chan")
+        self.alice.send("@+typing=active TAGMSG #chan")  # not worth keeping
         self.bob.raw()
         self.bob.send("CHATHISTORY LATEST #chan * 1")
         self.assertEqual(batch_body(self.bob)[1][0].command, "PRIVMSG")

@@ -14,13 +14,12 @@ from chat import numerics
 from chat.casemap import CHANTYPES, casefold
 from chat.channel import MEMBER_MODES, MEMBER_PREFIXES
 from chat.commands import command
-from chat.history import HistoryItem, conversation_key, party
+from chat.history.record import remember_channel, remember_private
 from chat.message import Message
 
 if TYPE_CHECKING:
     from chat.channel import Channel
     from chat.protocol import ChatProtocol
-    from chat.relay import Relay
     from chat.server import ChatServer
 
 #: STATUSMSG prefix -> the lowest membership mode that receives it.
@@ -136,7 +135,7 @@ def _to_channel(
         ]
     else:
         recipients = list(channel.members)
-        _remember(server, relay, channel.folded, "", "")
+        remember_channel(server, relay, channel)
     for member in recipients:
         if (member is not conn or echo) and _receives(member, verb):
             member.write(relay.bytes_for(member))
@@ -165,35 +164,10 @@ def _to_user(
             conn.reply(numerics.ERR_NOSUCHNICK, target, "No such nick/channel")
         return
     relay = server.relay(Message(verb, (user.nick, *text), conn.hostmask), **tags)
-    sender, recipient = party(conn), party(user)
-    _remember(server, relay, conversation_key(sender, recipient), sender, recipient)
+    remember_private(server, relay, conn, user)
     if _receives(user, verb):
         user.relay(relay)
     if echo and _receives(conn, verb):
         conn.relay(relay)
     if verb == "PRIVMSG" and user.away is not None:
         conn.reply(numerics.RPL_AWAY, user.nick, user.away)
-
-
-def _remember(
-    server: ChatServer, relay: Relay, target: str, sender: str, recipient: str
-) -> None:
-    """Store *relay* in the history of *target*."""
-    message = relay.message
-    tags = dict(relay.client_tags or {})
-    if relay.bot:
-        tags["bot"] = ""
-    server.history.add(
-        HistoryItem(
-            target=target,
-            msgid=relay.msgid,
-            time=relay.time,
-            command=message.command,
-            source=message.source or "",
-            params=message.params,
-            account=relay.account,
-            tags=tags,
-            sender=sender,
-            recipient=recipient,
-        )
-    )
