@@ -62,6 +62,15 @@ class ChghostTests(TestCase):
         )
         self.assertEqual(self.carol.conn.hostmask, "carol!~cat@cheshire.example")
 
+    def test_standard_replies_client_gets_a_note(self) -> None:
+        with_caps(self.oper, "standard-replies")
+        self.oper.send("CHGHOST bob ~b b.example")
+        self.assertEqual(
+            self.oper.lines()[-1],
+            ":irc.test NOTE CHGHOST HOST_CHANGED bob"
+            " :Changed the host of bob to ~b@b.example",
+        )
+
     def test_channel_status_is_restored(self) -> None:
         self.oper.send("CHGHOST oper ~o op.example")
         self.assertEqual(

@@ -33,6 +33,7 @@ SUPPORTED_CAPS: dict[str, str | None] = {
     "sasl": "PLAIN,EXTERNAL,SCRAM-SHA-256",
     "server-time": None,
     "setname": None,
+    "standard-replies": None,
     "userhost-in-names": None,
 }
 

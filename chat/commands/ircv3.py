@@ -100,7 +100,11 @@ def handle_chghost(conn: ChatProtocol, server: ChatServer, msg: Message) -> None
         conn.fail("CHGHOST", "INVALID_HOST", nick, "Invalid username or host")
         return
     change_host(server, user, username, host)
-    conn.notice(f"Changed the host of {user.nick} to {username}@{host}")
+    text = f"Changed the host of {user.nick} to {username}@{host}"
+    if "standard-replies" in conn.caps:
+        conn.send(Message("NOTE", ("CHGHOST", "HOST_CHANGED", nick, text), server.name))
+    else:
+        conn.notice(text)
 
 
 def change_host(
