@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.profile import summarize
 from bench.runner import cores, run, table, write_jsonl
 from bench.scenarios import scenarios
 from bench.servers import SERVERS, installed, raise_nofile
@@ -49,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--workers", type=int, default=2, help="generators")
     run_parser.add_argument("--duration", type=float, help="seconds of sending")
     run_parser.add_argument("--jsonl", type=Path, help="append JSON lines here")
+    run_parser.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy the server while sending: collapsed stacks in DIR",
+    )
     sub.add_parser("list", help="list the scenarios")
     args = parser.parse_args(argv)
 
@@ -89,8 +95,12 @@ def main(argv: list[str] | None = None) -> int:
         for sc in chosen:
             for name in names:
                 server = SERVERS[name](Path(tmp), server_cores)
+                profile = None
+                if args.profile is not None and name == "chat":
+                    args.profile.mkdir(parents=True, exist_ok=True)
+                    profile = args.profile / f"{sc.name}.txt"
                 try:
-                    row = run(sc, server, args.workers, gen_cores)
+                    row = run(sc, server, args.workers, gen_cores, profile)
                 except (RuntimeError, TimeoutError) as error:
                     row = {"scenario": sc.name, "server": name, "error": str(error)}
                     print(f"# {sc.name} on {name} failed: {error}", file=sys.stderr)
@@ -98,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                 row["letter"] = sc.letter
                 row["version"] = server.version()
                 print(json.dumps(row), flush=True)
+                if profile is not None and profile.exists():
+                    print(summarize(profile), file=sys.stderr)
                 if args.jsonl:
                     write_jsonl(args.jsonl, row)
                 rows.append(row)

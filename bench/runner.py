@@ -95,18 +95,53 @@ def percentile(values: list[int], fraction: float) -> float | None:
 
 
 def run(
-    scenario: Scenario, server: Server, workers: int, gen_cores: set[int]
+    scenario: Scenario,
+    server: Server,
+    workers: int,
+    gen_cores: set[int],
+    profile: Path | None = None,
 ) -> dict[str, Any]:
-    """Run *scenario* against *server* (started and stopped here)."""
+    """Run *scenario* against *server* (started and stopped here).
+
+    With *profile*, py-spy samples the server while the clients send and
+    writes its collapsed stacks there.
+    """
     server.start()
     try:
-        return _measure(scenario, server, workers, gen_cores)
+        return _measure(scenario, server, workers, gen_cores, profile)
     finally:
         server.stop()
 
 
+def _profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+    py_spy = ROOT / ".venv" / "bin" / "py-spy"
+    return subprocess.Popen(
+        [
+            str(py_spy),
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(max(1, int(seconds))),
+            "--format",
+            "raw",
+            "--rate",
+            "250",
+            "--nonblocking",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def _measure(
-    scenario: Scenario, server: Server, count: int, gen_cores: set[int]
+    scenario: Scenario,
+    server: Server,
+    count: int,
+    gen_cores: set[int],
+    profile: Path | None,
 ) -> dict[str, Any]:
     pid = server.pid
     time.sleep(0.5)
@@ -126,11 +161,16 @@ def _measure(
         cpu_setup = cpu_seconds(pid) - cpu_setup
         rss_ready = rss_kb(pid)
         cpu_go = cpu_seconds(pid)
+        spy = None
+        if profile is not None:
+            spy = _profiler(pid, scenario.duration, profile)
         for worker in workers:
             worker.send(f"GO {scenario.duration}")
         results = read_all(workers, "RESULT", scenario.duration + SLACK)
         cpu_used = cpu_seconds(pid) - cpu_go
         rss_end = rss_kb(pid)
+        if spy is not None:
+            spy.wait(60)
     finally:
         for worker in workers:
             worker.stop()

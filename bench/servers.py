@@ -19,6 +19,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The source tree of the chat server under test: this one, or another
+#: checkout (``BENCH_CHAT_ROOT``) to compare two versions in one session.
+CHAT_ROOT = Path(os.environ.get("BENCH_CHAT_ROOT", ROOT))
 #: Open files allowed to servers and generators.
 NOFILE = 100_000
 
@@ -85,7 +88,7 @@ class Server:
             raise_nofile()
             os.sched_setaffinity(0, cores)
 
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        env = dict(os.environ, PYTHONPATH=str(CHAT_ROOT))
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 self.command(),

@@ -89,6 +89,11 @@ class ChatProtocol(LineReceiver):
         self.account: str | None = None
         #: The SASL exchange in progress, if any.
         self.sasl: Session | None = None
+        #: Relayed lines waiting to be written with the next `flush`.
+        self.outbox: list[bytes] = []
+        #: While this connection's input is handled: the connections whose
+        #: outbox got lines, written together when the input is done.
+        self.batch: list[ChatProtocol] | None = None
 
     # -- identity -------------------------------------------------------
 
@@ -180,6 +185,7 @@ class ChatProtocol(LineReceiver):
         """
         if self.closing:
             return
+        self.flush()
         self.closing = True
         self.server.connection_lost(self, reason)
         self.transport.write(
@@ -206,6 +212,21 @@ class ChatProtocol(LineReceiver):
     def dataReceived(self, data: bytes) -> None:
         if self.closing:
             return
+        if self.batch is not None:
+            self._received(data)
+            return
+        # Lines relayed to others while this input is handled are written
+        # once per recipient at the end (`queue`), not once per line.
+        batch: list[ChatProtocol] = []
+        self.batch = batch
+        try:
+            self._received(data)
+        finally:
+            self.batch = None
+            for conn in batch:
+                conn.flush()
+
+    def _received(self, data: bytes) -> None:
         if self._discarding:
             end = data.find(b"\n")
             if end < 0:
@@ -332,8 +353,29 @@ class ChatProtocol(LineReceiver):
 
     # -- output ---------------------------------------------------------
 
+    def queue(self, data: bytes, batch: list[ChatProtocol] | None) -> None:
+        """Write *data* now, or with the rest of *batch* (see `dataReceived`)."""
+        if batch is None:
+            self.write(data)
+            return
+        if not self.outbox:
+            batch.append(self)
+        self.outbox.append(data)
+
+    def flush(self) -> None:
+        """Write the lines waiting in the outbox."""
+        if self.outbox:
+            data = b"".join(self.outbox)
+            self.outbox.clear()
+            self.write(data)
+
     def write(self, data: bytes) -> None:
         """Write already serialized lines to this connection."""
+        if self.outbox:
+            # Keep the order: what was queued goes first.
+            self.outbox.append(data)
+            data = b"".join(self.outbox)
+            self.outbox.clear()
         if self.response is not None:
             self.response.write(data)
         elif not self.closing:

@@ -136,9 +136,28 @@ def _to_channel(
     else:
         recipients = list(channel.members)
         remember_channel(server, relay, channel)
+    # The hot loop of a busy channel: one line per tag profile, queued to
+    # each recipient and written once per recipient per input (`queue`).
+    tagmsg = verb == "TAGMSG"
+    batch = conn.batch
+    lines: dict[int, bytes] = {}
     for member in recipients:
-        if (member is not conn or echo) and _receives(member, verb):
-            member.write(relay.bytes_for(member))
+        if member is conn:
+            if echo and _receives(conn, verb):
+                conn.write(relay.bytes_for(conn))
+            continue
+        if tagmsg and "message-tags" not in member.caps:
+            continue
+        data = lines.get(member.tag_profile)
+        if data is None:
+            data = lines[member.tag_profile] = relay.bytes_for(member)
+        if batch is None:
+            member.write(data)
+        elif member.outbox:
+            member.outbox.append(data)
+        else:
+            batch.append(member)
+            member.outbox.append(data)
     if echo and conn not in channel.members and _receives(conn, verb):
         conn.relay(relay)
 
