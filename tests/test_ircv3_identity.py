@@ -150,6 +150,20 @@ class NotificationTests(TestCase):
         self.assertEqual(self.carol.lines(), [])
 
 
+class NamesCapabilityTests(TestCase):
+    def test_multi_prefix_and_userhost_in_names(self) -> None:
+        harness = Harness()
+        alice, bob = harness.channel_of("alice", "bob")
+        alice.send("MODE #chan +v alice")
+        with_caps(bob, "multi-prefix", "userhost-in-names")
+        bob.send("NAMES #chan")
+        names = bob.messages()[0].params[-1].split()
+        self.assertEqual(names, ["@+alice!~alice@127.0.0.1", "bob!~bob@127.0.0.1"])
+        with_caps(bob, "-multi-prefix", "-userhost-in-names")
+        bob.send("NAMES #chan")
+        self.assertEqual(bob.messages()[0].params[-1].split(), ["@alice", "bob"])
+
+
 class CapabilityTests(TestCase):
     def test_ls_302_lists_every_capability_and_enables_cap_notify(self) -> None:
         harness = Harness()
