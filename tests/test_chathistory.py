@@ -213,6 +213,16 @@ class PrivateHistoryTests(TestCase):
         owner.send("CHATHISTORY LATEST bob * 10")
         self.assertEqual(texts(batch_body(owner)[1]), ["from the account"])
 
+    def test_star_is_every_conversation(self) -> None:
+        carol = with_caps(self.harness.register("carol"), *HISTORY_CAPS)
+        self.alice.send("PRIVMSG bob :to bob", "PRIVMSG carol :to carol")
+        carol.send("PRIVMSG bob :carol to bob")
+        self.alice.raw()
+        self.alice.send("CHATHISTORY LATEST * * 10")
+        start, body = batch_body(self.alice)
+        self.assertEqual(start.params[2], "*")
+        self.assertEqual(texts(body), ["to bob", "to carol"])
+
     def test_offline_peer_history(self) -> None:
         self.alice.send("PRIVMSG bob :see you")
         self.bob.send("QUIT")

@@ -129,6 +129,18 @@ class StoreTestsMixin:
         found = await self.query("LATEST", None, 2, keys=("#c", "#other"))
         self.assertEqual(found, ["m10", "m11"])  # type: ignore[attr-defined]
 
+    async def test_every_conversation_of_a_party(self) -> None:
+        me = "n:alice"
+        self.store.add(item(13, target=conversation_key(me, "a:bob"), sender=me))
+        self.store.add(item(14, target=conversation_key("n:x", "n:y"), sender="n:x"))
+        self.store.add(item(15, target=conversation_key("n:carol", me), recipient=me))
+        found = await self.store.query(Query((), "LATEST", None, 10, party=me))
+        self.assertEqual(ids(found), ["m13", "m15"])  # type: ignore[attr-defined]
+        found = await self.store.query(
+            Query((), "BEFORE", Selector(msgid="m15"), 10, party=me)
+        )
+        self.assertEqual(ids(found), ["m13"])  # type: ignore[attr-defined]
+
     async def test_targets(self) -> None:
         me, bob = "n:alice", "a:bob"
         key = conversation_key(me, bob)

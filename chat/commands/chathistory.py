@@ -5,7 +5,8 @@
 ``CHATHISTORY TARGETS <timestamp> <timestamp> <limit>``.  A selector is
 ``msgid=<id>`` or ``timestamp=YYYY-MM-DDThh:mm:ss.sssZ`` (LATEST also takes
 ``*``).  Channel history is only for the channel's members; a private
-conversation only for its two parties (see `chat.history.party`).
+conversation only for its two parties (see `chat.history.party`); the
+target ``*`` is every private conversation of the user.
 """
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ def handle_chathistory(conn: ChatProtocol, server: ChatServer, msg: Message) -> 
 
 def _keys(conn: ChatProtocol, server: ChatServer, target: str) -> tuple[str, ...]:
     """The stored targets *conn* may read as *target*; empty if none."""
+    if target == "*":
+        return ()
     if target[:1] in CHANTYPES:
         channel = server.find_channel(target)
         if channel is None or conn not in channel.members:
@@ -124,7 +127,7 @@ def _select(
     end = parse_selector(args[2]) if subcommand == "BETWEEN" else None
     limit = parse_limit(args, 3 if subcommand == "BETWEEN" else 2)
     keys = _keys(conn, server, target)
-    if not keys:
+    if not keys and target != "*":
         conn.fail(
             "CHATHISTORY",
             "INVALID_TARGET",
@@ -143,6 +146,7 @@ def _select(
         limit,
         end,
         EVENT_COMMANDS if playback else MESSAGE_COMMANDS,
+        party(conn),
     )
     response = conn.responder()
     found = server.history.query(query)

@@ -91,7 +91,8 @@ class Selector:
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """A CHATHISTORY selection on the stored targets *keys*."""
+    """A CHATHISTORY selection on the stored targets *keys*, or, with no
+    keys, on every private conversation of *party* (the target ``*``)."""
 
     keys: tuple[str, ...]
     subcommand: str
@@ -99,6 +100,7 @@ class Query:
     limit: int
     end: Selector | None = None
     commands: frozenset[str] = MESSAGE_COMMANDS
+    party: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,8 +42,11 @@ class MemoryHistory:
         return list(items)
 
     def query(self, query: Query) -> Deferred[list[HistoryItem]]:
+        keys = query.keys or [
+            key for key in self._targets if query.party in key.split(" ")
+        ]
         items = sorted(
-            (item for key in query.keys for item in self._live(key)),
+            (item for key in keys for item in self._live(key)),
             key=lambda item: item.seq,
         )
         by_msgid = {item.msgid: item for item in items}

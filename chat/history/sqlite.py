@@ -168,16 +168,21 @@ class SQLiteHistory:
 
     def _select(self, query: Query, now: float) -> list[HistoryItem]:
         db = self._connection()
-        keys = ",".join("?" * len(query.keys))
+        if query.keys:
+            where = f"target IN ({','.join('?' * len(query.keys))})"
+            where_args: tuple[str, ...] = query.keys
+        else:
+            where = "(sender = ? OR recipient = ?)"
+            where_args = (query.party, query.party)
         commands = ",".join("?" * len(query.commands))
-        base = f"target IN ({keys}) AND command IN ({commands}) AND time >= ?"
+        base = f"{where} AND command IN ({commands}) AND time >= ?"
         oldest = now - self.config.max_age if self.config.max_age else float("-inf")
-        base_args: list[Any] = [*query.keys, *sorted(query.commands), oldest]
+        base_args: list[Any] = [*where_args, *sorted(query.commands), oldest]
 
         def resolve(msgid: str) -> Point | None:
             row = db.execute(
-                f"SELECT time, seq FROM history WHERE msgid = ? AND target IN ({keys})",
-                (msgid, *query.keys),
+                f"SELECT time, seq FROM history WHERE msgid = ? AND {where}",
+                (msgid, *where_args),
             ).fetchone()
             return Point(row[0], row[1]) if row else None
 
