@@ -52,6 +52,24 @@ class MessageTagsTests(TestCase):
         self.assertEqual(messages[-1].tags["+typing"], "active")
         self.assertEqual(messages[2].params, ("#chan",))
 
+    def test_msgid_and_account_on_other_relayed_messages(self) -> None:
+        with_caps(self.bob, "message-tags", "account-tag")
+        dave = self.harness.register("dave")
+        dave.conn.account = "dave"  # type: ignore[attr-defined]
+        dave.send("JOIN #chan")
+        self.alice.send("TOPIC #chan :hello")
+        dave.send("NICK david", "PART #chan")
+        self.alice.send("QUIT :bye")
+        messages = self.bob.messages()
+        self.assertEqual(
+            [m.command for m in messages], ["JOIN", "TOPIC", "NICK", "PART", "QUIT"]
+        )
+        self.assertEqual(len({m.tags["msgid"] for m in messages}), 5)
+        self.assertEqual(
+            [m.tags.get("account") for m in messages],
+            ["dave", None, "dave", "dave", None],
+        )
+
     def test_tagmsg_only_to_message_tags_clients(self) -> None:
         with_caps(self.bob, "message-tags")
         self.alice.send("@+react=1 TAGMSG #chan")
