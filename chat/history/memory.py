@@ -19,7 +19,9 @@ class MemoryHistory:
     def __init__(self, clock: IReactorTime, config: HistoryConfig | None = None):
         self.clock = clock
         self.config = config or HistoryConfig()
-        self._targets: dict[str, deque[HistoryItem]] = {}
+        # Items with their sequence number, given to them when read: adding
+        # stays a tuple and an append, however busy the channel.
+        self._targets: dict[str, deque[tuple[int, HistoryItem]]] = {}
         self._seq = 0
 
     def add(self, item: HistoryItem) -> None:
@@ -28,7 +30,7 @@ class MemoryHistory:
         if items is None:
             items = deque(maxlen=self.config.max_per_target)
             self._targets[item.target] = items
-        items.append(dataclasses.replace(item, seq=self._seq))
+        items.append((self._seq, item))
 
     def _live(self, key: str) -> list[HistoryItem]:
         """The items of *key* still within the retention age."""
@@ -37,9 +39,9 @@ class MemoryHistory:
             return []
         if self.config.max_age:
             oldest = self.clock.seconds() - self.config.max_age
-            while items and items[0].time < oldest:
+            while items and items[0][1].time < oldest:
                 items.popleft()
-        return list(items)
+        return [dataclasses.replace(item, seq=seq) for seq, item in items]
 
     def query(self, query: Query) -> Deferred[list[HistoryItem]]:
         keys = query.keys or [
