@@ -7,6 +7,7 @@ from twisted.trial.unittest import TestCase
 from chat import numerics
 from chat.commands.capabilities import SUPPORTED_CAPS
 from chat.commands.ircv3 import NAME_LENGTH, account_changed, join_relay, notify_invite
+from chat.message import Message
 from tests.ircv3_support import with_caps
 from tests.support import Harness
 
@@ -132,15 +133,22 @@ class NotificationTests(TestCase):
             self.bob.lines(), [":dave!~dave@127.0.0.1 JOIN #chan * :dave Real"]
         )
 
-    def test_invite_notify(self) -> None:
+    def test_invite_notify_goes_to_operators_with_the_capability(self) -> None:
+        self.alice.send("MODE #chan +o bob")
+        for client in (self.alice, self.bob, self.carol):
+            client.raw()
         with_caps(self.bob, "invite-notify")
         with_caps(self.carol, "invite-notify")
         dave = self.harness.register("dave")
         channel = self.server.channels["#chan"]
-        notify_invite(self.server, self.alice.conn, dave.conn, channel)
+        relay = self.server.relay(
+            Message("INVITE", ("dave", "#chan"), self.alice.conn.hostmask)
+        )
+        notify_invite(self.server, relay, channel, self.alice.conn, dave.conn)
         self.assertEqual(
             self.bob.lines(), [":alice!~alice@127.0.0.1 INVITE dave #chan"]
         )
+        self.assertEqual(self.carol.lines(), [], "not an operator")
         self.assertEqual(self.alice.lines(), [])
 
     def test_away_notify(self) -> None:

@@ -41,7 +41,16 @@ if TYPE_CHECKING:
 log = Logger()
 
 #: What draft/event-playback clients see besides PRIVMSG and NOTICE.
-EVENT_COMMANDS = MESSAGE_COMMANDS | {"TAGMSG"}
+EVENT_COMMANDS = MESSAGE_COMMANDS | {
+    "TAGMSG",
+    "JOIN",
+    "PART",
+    "QUIT",
+    "NICK",
+    "KICK",
+    "TOPIC",
+    "MODE",
+}
 
 
 class _BadParamsError(ValueError):

@@ -63,13 +63,22 @@ def join_relay(server: ChatServer, conn: ChatProtocol, channel: Channel) -> Rela
 
 
 def notify_invite(
-    server: ChatServer, conn: ChatProtocol, invitee: ChatProtocol, channel: Channel
+    server: ChatServer,
+    relay: Relay,
+    channel: Channel,
+    inviter: ChatProtocol,
+    invitee: ChatProtocol,
 ) -> None:
-    """invite-notify: tell *channel*'s members with the capability (but the
-    two parties) that *conn* invited *invitee*."""
-    relay = server.relay(Message("INVITE", (invitee.nick, channel.name), conn.hostmask))
-    members = [m for m in channel.members if m is not conn and m is not invitee]
-    server.deliver(relay, with_cap(members, "invite-notify"))
+    """invite-notify: the INVITE *relay* to *channel*'s operators with the
+    capability, the two parties aside (as Ergo does)."""
+    operators = [
+        member
+        for member in channel.members
+        if member is not inviter
+        and member is not invitee
+        and channel.is_operator(member)
+    ]
+    server.deliver(relay, with_cap(operators, "invite-notify"))
 
 
 @command("SETNAME", min_params=1)
