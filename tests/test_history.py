@@ -207,6 +207,12 @@ class SQLiteHistoryTests(StoreTestsMixin, RetentionMixin, TestCase):
         found = await again.query(Query(("#c",), "LATEST", None, 1))
         self.assertEqual(ids(found), ["m20"])
 
+    async def test_nothing_is_queued_after_close(self) -> None:
+        await self.store.close()
+        self.store.add(item(30))
+        self.assertEqual(self.store._pending, [])  # type: ignore[attr-defined]
+        self.assertIsNone(self.store._flush_call)  # type: ignore[attr-defined]
+
     async def test_writes_wait_for_a_batch_off_the_reactor(self) -> None:
         path = Path(self.mktemp()) / FILENAME
         config = HistoryConfig(max_age=0, flush_interval=60)

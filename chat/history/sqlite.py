@@ -257,6 +257,8 @@ class SQLiteHistory:
     # -- the reactor thread --------------------------------------------
 
     def add(self, item: HistoryItem) -> None:
+        if self._closed:
+            return  # the server is stopping: nothing can be written any more
         self._pending.append(item)
         if len(self._pending) >= self.config.batch_size:
             self._flush()
