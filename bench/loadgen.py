@@ -286,6 +286,12 @@ class Generator:
             self.clients[index].probe = True
         self.ordered = plan.get("ordered", False)
         self.uncounted = set(plan.get("churners", []))
+        for index in plan.get("slow", []):
+            # A client that stops reading: its lines pile up in the server.
+            self.uncounted.add(index)
+            transport = self.clients[index].transport
+            if transport is not None:
+                transport.pause_reading()
         self.started_ns = self.now_ns()
         self.end_ns = self.started_ns + int(duration * 1e9)
         if kind == "messages":

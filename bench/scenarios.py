@@ -61,7 +61,8 @@ def busy_channel(sc: Scenario, workers: int) -> list[dict[str, Any]]:
     for part in _split(nicks, workers):
         local = {g: i for i, (g, _) in enumerate(part)}
         plan_senders = [[local[g], g, ["#busy"]] for g in range(senders) if g in local]
-        others = [i for g, i in local.items() if g >= senders]
+        slow = sc.clients - p.get("slow", 0)
+        others = [i for g, i in local.items() if senders <= g < slow]
         specs.append(
             {
                 "nicks": [n for _, n in part],
@@ -72,6 +73,7 @@ def busy_channel(sc: Scenario, workers: int) -> list[dict[str, Any]]:
                     "rate": rate,
                     "window": window,
                     "probes": others[: max(1, probes // workers)],
+                    "slow": [i for g, i in local.items() if g >= slow],
                     "ordered": True,
                 },
             }
@@ -197,6 +199,16 @@ def scenarios(quick: bool) -> list[Scenario]:
             tls=True,
             params={"senders": 10, "probes": 20, "deliveries": 50_000},
             fanout=499,
+        ),
+        Scenario(
+            "busy-500-slow-reader",
+            "a",
+            "one channel of 500, 50k deliveries/s, 1 member never reads",
+            busy_channel,
+            500,
+            d,
+            params={"senders": 10, "probes": 20, "deliveries": 50_000, "slow": 1},
+            fanout=498,
         ),
         Scenario(
             "busy-500-fast",
