@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import signal
 import subprocess
 import sys
 import time
@@ -152,6 +153,10 @@ def _measure(
     workers = []
     cpu_setup = cpu_seconds(pid)
     setup_started = time.monotonic()
+    spy = None
+    if profile is not None and not scenario.duration:
+        # Connections only: profile the set-up, stopped (SIGINT) when done.
+        spy = _profiler(pid, scenario.setup_timeout, profile)
     try:
         for spec in specs:
             spec.update(port=port, ca=str(server.ca))
@@ -160,9 +165,12 @@ def _measure(
         setup_wall = time.monotonic() - setup_started
         cpu_setup = cpu_seconds(pid) - cpu_setup
         rss_ready = rss_kb(pid)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
+            spy = None
         cpu_go = cpu_seconds(pid)
-        spy = None
-        if profile is not None:
+        if profile is not None and scenario.duration:
             spy = _profiler(pid, scenario.duration, profile)
         for worker in workers:
             worker.send(f"GO {scenario.duration}")
