@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 from twisted.internet.task import Clock
@@ -320,6 +322,24 @@ class AdminTests(TestCase):
         self.run_admin("create", "alice", stdin=PASSWORD + "\n")
         with self.assertRaises(SystemExit):
             self.run_admin("create", "ALICE", stdin=PASSWORD + "\n")
+
+    def test_runs_as_a_module(self) -> None:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "chat.admin",
+                "--data-dir",
+                str(self.data_dir.absolute()),
+                "list",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent.parent,
+            check=False,
+        )
+        self.assertEqual((done.returncode, done.stdout, done.stderr), (0, "", ""))
+        self.assertTrue((self.data_dir / FILENAME).exists())
 
     def test_data_dir_from_the_config_file(self) -> None:
         config = Path(self.mktemp())
