@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from bench.profile import summarize
-from bench.runner import cores, run, table, write_jsonl
+from bench.runner import cores, markdown, run, table, write_jsonl
 from bench.scenarios import scenarios
 from bench.servers import SERVERS, installed, raise_nofile
 
@@ -56,11 +56,18 @@ def main(argv: list[str] | None = None) -> int:
         help="py-spy the server while sending: collapsed stacks in DIR",
     )
     sub.add_parser("list", help="list the scenarios")
+    report_parser = sub.add_parser("report", help="Markdown tables of a JSONL file")
+    report_parser.add_argument("jsonl", type=Path)
     args = parser.parse_args(argv)
 
     if args.command == "list":
         for sc in scenarios(quick=False):
             print(f"({sc.letter}) {sc.name}: {sc.title}")
+        return 0
+
+    if args.command == "report":
+        lines = args.jsonl.read_text().splitlines()
+        print(markdown([json.loads(line) for line in lines if line.strip()]))
         return 0
 
     raise_nofile()

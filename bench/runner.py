@@ -311,6 +311,54 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+MARKDOWN_COLUMNS = [
+    ("server", "server", "{}"),
+    ("deliveries/s", "deliveries_per_s", "{:,}"),
+    ("p50 ms", "latency_p50_ms", "{}"),
+    ("p99 ms", "latency_p99_ms", "{}"),
+    ("lost", "lost", "{}"),
+    ("server CPU %", "server_cpu_pct", "{}"),
+    ("generator CPU %", "generator_cpu_pct", "{}"),
+    ("server RSS MB", "server_rss_kb", "{:.0f}"),
+    ("KB/conn", "kb_per_connection", "{}"),
+    ("registered", "registered", "{}"),
+    ("reg/s", "registrations_per_s", "{}"),
+    ("reg p50/p99 ms", "registration", "{}"),
+]
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """*rows* as Markdown tables, one per scenario."""
+    out: list[str] = []
+    scenario = None
+    for row in rows:
+        if row["scenario"] != scenario:
+            scenario = row["scenario"]
+            out += [
+                "",
+                f"### ({row['letter']}) `{scenario}`: {row.get('title', '')}",
+                "",
+            ]
+            out.append("| " + " | ".join(t for t, _, _ in MARKDOWN_COLUMNS) + " |")
+            out.append("|" + "---|" * len(MARKDOWN_COLUMNS))
+        if "error" in row:
+            out.append(f"| {row['server']} | failed: {row['error']} |")
+            continue
+        cells = []
+        for _, key, fmt in MARKDOWN_COLUMNS:
+            if key == "registration":
+                value: Any = (
+                    f"{row['registration_p50_ms']}/{row['registration_p99_ms']}"
+                )
+            else:
+                value = row.get(key)
+                if key == "server_rss_kb" and value is not None:
+                    value = value / 1024
+            cells.append("-" if value is None else fmt.format(value))
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def write_jsonl(path: Path, row: dict[str, Any]) -> None:
     with path.open("a") as f:
         f.write(json.dumps(row) + "\n")
