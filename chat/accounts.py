@@ -265,7 +265,8 @@ def registration_allowed(conn: ChatProtocol, server: ChatServer) -> bool:
 
 
 def log_in(conn: ChatProtocol, server: ChatServer, account: Account) -> None:
-    """Log *conn* in to *account*: 900, account-notify, and +o for operators."""
+    """Log *conn* in to *account*: 900, account-notify, ``+o`` for operators,
+    and channel ``+o`` where the account is a registered operator."""
     conn.account = account.name
     conn.reply(
         numerics.RPL_LOGGEDIN,
@@ -279,6 +280,8 @@ def log_in(conn: ChatProtocol, server: ChatServer, account: Account) -> None:
             conn.reply(numerics.RPL_YOUREOPER, "You are now an IRC operator")
             conn.send(Message("MODE", (conn.nick, "+o"), conn.hostmask))
     _account_changed(conn, server)
+    for channel in list(conn.channels.values()):
+        server.services.joined(conn, channel)
 
 
 def log_out(conn: ChatProtocol, server: ChatServer) -> None:

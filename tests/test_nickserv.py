@@ -343,6 +343,20 @@ class ChanServTests(TestCase):
         self.assertTrue(channel.is_operator(self.alice.conn))
         self.assertIn(":ChanServ!ChanServ@irc.test MODE #chat +o alice", bob.lines())
 
+    def test_founder_gets_ops_on_logging_in(self) -> None:
+        self.register_channel()
+        self.alice.send("PART #chat")
+        bob = self.harness.register("bob")
+        bob.send("JOIN #chat")
+        alice = self.harness.register("alice2")
+        alice.send("JOIN #chat")
+        bob.raw()
+        alice.send(f"NS IDENTIFY alice {PASSWORD}")
+        channel = self.harness.server.find_channel("#chat")
+        assert channel is not None
+        self.assertTrue(channel.is_operator(alice.conn))
+        self.assertIn(":ChanServ!ChanServ@irc.test MODE #chat +o alice2", bob.lines())
+
     def test_op_list(self) -> None:
         self.register_channel()
         bob = self.harness.register("bob")
