@@ -27,7 +27,7 @@ import resource
 import ssl
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 #: Latencies sent back to the coordinator per process, at most.
@@ -40,9 +40,11 @@ class Sender:
 
     gid: int
     targets: list[bytes]
+    client: Client
     sent: int = 0
     acked: int = 0
-    waiter: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Messages allowed unacknowledged (0: this sender sends at a rate).
+    window: int = 0
 
 
 class Client(asyncio.Protocol):
@@ -195,6 +197,9 @@ class Generator:
         self.seen: dict[int, int] = {}
         self.gaps = 0
         self.ordered = False
+        self.verb = b"PRIVMSG"
+        self.pad = b""
+        self.end_ns = 0
         self.uncounted: set[int] = set()
         self.ssl: ssl.SSLContext | None = None
         if spec.get("tls"):
@@ -271,7 +276,8 @@ class Generator:
             sender = senders.get(gid)
             if sender is not None and seq > sender.acked:
                 sender.acked = seq
-                sender.waiter.set()
+                if sender.window and now < self.end_ns:
+                    self._refill(sender)
         if client.reply is not None and client.reply_pattern in lines:
             client.reply.set_result(None)
             client.reply = None
@@ -316,15 +322,19 @@ class Generator:
         pad = b"x" * plan.get("pad", 40)
         window = plan.get("window", 0)
         rate = plan.get("rate", 0.0)
+        self.verb, self.pad = verb, pad
         tasks = []
         for index, gid, targets in plan["senders"]:
-            sender = Sender(gid, [t.encode() for t in targets])
-            self.senders[gid] = sender
             client = self.clients[index]
+            sender = Sender(gid, [t.encode() for t in targets], client, window=window)
+            self.senders[gid] = sender
             if window:
-                tasks.append(self._window_sender(client, sender, verb, pad, window))
+                # Acknowledgements (`parse`) send the rest.
+                self._refill(sender)
             else:
                 tasks.append(self._rate_sender(client, sender, verb, pad, rate))
+        if window:
+            await asyncio.sleep(max(0.0, (self.end_ns - self.now_ns()) / 1e9))
         await asyncio.gather(*tasks)
 
     async def _rate_sender(
@@ -345,21 +355,14 @@ class Generator:
                 )
             await asyncio.sleep(tick)
 
-    async def _window_sender(
-        self, client: Client, sender: Sender, verb: bytes, pad: bytes, window: int
-    ) -> None:
-        """Keep at most *window* messages of this sender unacknowledged."""
-        while self.now_ns() < self.end_ns:
-            room = window - (sender.sent - sender.acked)
-            if room > 0:
-                client.write(
-                    b"".join(self._line(sender, verb, pad) for _ in range(room))
-                )
-            sender.waiter.clear()
-            try:
-                await asyncio.wait_for(sender.waiter.wait(), 5.0)
-            except TimeoutError:
-                return
+    def _refill(self, sender: Sender) -> None:
+        """Send as many messages as *sender*'s window allows (on each ack)."""
+        room = sender.window - (sender.sent - sender.acked)
+        if room > 0:
+            verb, pad = self.verb, self.pad
+            sender.client.write(
+                b"".join(self._line(sender, verb, pad) for _ in range(room))
+            )
 
     async def _churn(self, plan: dict[str, Any]) -> None:
         """JOIN and PART *channel* in a loop, timing each round trip."""
