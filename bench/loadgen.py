@@ -241,6 +241,9 @@ class Generator:
         return {
             "clients": len(self.nicks),
             "registered": len(self.registered_at),
+            "joined": sum(
+                1 for c in self.clients if c.stage == "ready" and self.joins[c.index]
+            ),
             "failures": len(failures) + len(pending),
             "first_failure": failures[0] if failures else None,
             "setup_started": started,

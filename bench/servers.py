@@ -57,6 +57,8 @@ class Server:
     """One server process under test."""
 
     name = "server"
+    #: Clients registering at once while a scenario sets up.
+    setup_concurrency = 100
 
     def __init__(self, workdir: Path, cores: set[int]) -> None:
         self.dir = workdir / self.name
@@ -185,6 +187,8 @@ class Ngircd(Server):
     """ngIRCd from Debian, penalties and per-address limits off."""
 
     name = "ngircd"
+    #: ngIRCd listens with a backlog of 10: more at once means SYN retries.
+    setup_concurrency = 8
 
     def command(self) -> list[str]:
         config = self.dir / "ngircd.conf"
@@ -229,6 +233,8 @@ class Inspircd(Server):
     """InspIRCd from Debian, connect class limits and thresholds raised."""
 
     name = "inspircd"
+    #: InspIRCd completes registrations once a second: many at once.
+    setup_concurrency = 1000
 
     def command(self) -> list[str]:
         config = self.dir / "inspircd.conf"
