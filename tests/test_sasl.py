@@ -18,6 +18,7 @@ from OpenSSL import SSL, crypto
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.endpoints import (
+    HostnameEndpoint,
     TCP4ClientEndpoint,
     connectProtocol,
     wrapClientTLS,
@@ -34,13 +35,17 @@ from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 
 from chat import numerics
-from chat.accounts import scram_credentials
+from chat.accounts import Accounts, scram_credentials
+from chat.client.config import ClientConfig
+from chat.client.connection import Session
+from chat.client.security import client_security
 from chat.config import Timeouts
 from chat.sasl import Challenge, Failed, ScramSha256, Success, certificate_fingerprint
 from chat.storage import Account
 from chat.tls import ensure_dev_certificate, server_options
 from tests.accounts_support import (
     PASSWORD,
+    TEST_COST,
     ScramClient,
     account_harness,
     b64,
@@ -48,7 +53,8 @@ from tests.accounts_support import (
     plain,
     sasl_connect,
 )
-from tests.e2e_support import LineClient, is_command, port_of
+from tests.client_support import until
+from tests.e2e_support import LineClient, is_command, port_of, start_server
 from tests.support import FakeClient
 
 
@@ -519,3 +525,45 @@ class ExternalOverTLSTests(TestCase):
         client = await self.connect(port, ca, with_certificate=False)
         client.send("AUTHENTICATE", "+")
         await client.wait_for(is_command("904"))
+
+
+class ProjectClientTests(TestCase):
+    """The project's own client logs in with SASL PLAIN over TLS."""
+
+    async def setUp(self) -> None:
+        self.running = start_server(self)
+        server = self.running.service.server
+        # The service's store in the data directory, with cheap hashing.
+        server.accounts = Accounts(server.accounts.store, server.clock, TEST_COST)
+        await server.accounts.register("alice", PASSWORD)
+
+    def connect(self, password: str) -> Session:
+        config = ClientConfig(
+            host="localhost",
+            port=self.running.tls_port,
+            nick="alice",
+            ca=self.running.ca_file,
+            sasl_user="alice",
+            sasl_password=password,
+        )
+        session = Session(config, reactor)
+        endpoint = HostnameEndpoint(
+            cast(IReactorTCP, reactor), "127.0.0.1", self.running.tls_port
+        )
+        session.start(wrapClientTLS(client_security(config).options, endpoint))
+        self.addCleanup(session.quit)
+        return session
+
+    async def test_login(self) -> None:
+        session = self.connect(PASSWORD)
+        await until(session, lambda: session.connected)
+        assert session.protocol is not None
+        self.assertTrue(session.protocol.logged_in)
+        [conn] = self.running.service.server.connections
+        self.assertEqual(conn.account, "alice")
+
+    async def test_wrong_password_is_reported(self) -> None:
+        session = self.connect("wrong-password")
+        await until(session, lambda: session.gave_up)
+        [conn] = self.running.service.server.connections or [None]
+        self.assertIsNone(getattr(conn, "account", None))
