@@ -185,7 +185,11 @@ class ChatProtocol(LineReceiver):
         """
         if self.closing:
             return
-        self.flush()
+        if self.outbox:
+            # What was queued goes before the goodbye.
+            data = b"".join(self.outbox)
+            self.outbox.clear()
+            self._send(data)
         self.closing = True
         self.server.connection_lost(self, reason)
         self.transport.write(
@@ -363,19 +367,30 @@ class ChatProtocol(LineReceiver):
         self.outbox.append(data)
 
     def flush(self) -> None:
-        """Write the lines waiting in the outbox."""
+        """Write the lines waiting in the outbox (once its batch is done)."""
         if self.outbox:
             data = b"".join(self.outbox)
             self.outbox.clear()
             self.write(data)
 
     def write(self, data: bytes) -> None:
-        """Write already serialized lines to this connection."""
+        """Write already serialized lines to this connection.
+
+        While this connection's own input is handled, the lines wait in the
+        outbox and go out together at its end (a burst of replies, such as
+        the welcome, costs one transport write, and one TLS record).
+        """
+        if self.batch is not None and self.response is None:
+            self.queue(data, self.batch)
+            return
         if self.outbox:
             # Keep the order: what was queued goes first.
             self.outbox.append(data)
             data = b"".join(self.outbox)
             self.outbox.clear()
+        self._send(data)
+
+    def _send(self, data: bytes) -> None:
         if self.response is not None:
             self.response.write(data)
         elif not self.closing:
