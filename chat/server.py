@@ -248,7 +248,7 @@ class ChatServer(Factory):
             f"CHANNELLEN={limits.channel_length}",
             f"CHANTYPES={casemap.CHANTYPES}",
             f"CHATHISTORY={QUERY_LIMIT}",
-            "ELIST=U",
+            "ELIST=MU",
             "HOSTLEN=64",
             f"KICKLEN={limits.kick_length}",
             f"MAXLIST=b:{limits.max_list_entries}",
@@ -259,9 +259,8 @@ class ChatServer(Factory):
             f"NETWORK={self.config.network}",
             f"NICKLEN={limits.nick_length}",
             "PREFIX=(ov)@+",
-            "SAFELIST",
             "STATUSMSG=@+",
-            "TARGMAX=JOIN:,KICK:1,LIST:,NAMES:,"
+            f"TARGMAX=JOIN:,KICK:{limits.max_targets},LIST:,NAMES:,"
             f"NOTICE:{limits.max_targets},PART:,PRIVMSG:{limits.max_targets},WHOIS:1",
             f"TOPICLEN={limits.topic_length}",
             "USERLEN=10",
