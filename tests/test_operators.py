@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from twisted.internet.defer import Deferred, succeed
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import TestCase
 
 from chat import numerics
 from chat.passwords import hash_password
+from tests.accounts_support import inline
 from tests.support import FakeClient, Harness
 from tests.test_queries import count_serializations
 
@@ -22,7 +26,40 @@ def make_operator(client: FakeClient) -> FakeClient:
 class OperTests(TestCase):
     def setUp(self) -> None:
         self.harness = Harness(operators=OPERATORS)
+        self.harness.server.accounts.worker = inline
         self.alice = self.harness.register("alice")
+
+    def test_password_is_checked_off_the_reactor_thread(self) -> None:
+        threads: list[bool] = []
+
+        def worker(work: Callable[..., bool], *args: str) -> Deferred[bool]:
+            threads.append(True)
+            return succeed(work(*args))
+
+        self.harness.server.accounts.worker = worker
+        self.alice.send("OPER admin s3cret")
+        self.assertEqual(threads, [True])
+        self.assertEqual(self.alice.commands(), ["381", "MODE"])
+
+    def test_answer_waits_for_the_check(self) -> None:
+        pending: Deferred[bool] = Deferred()
+        self.harness.server.accounts.worker = lambda *_: pending
+        self.alice.send("OPER admin s3cret")
+        self.assertEqual(self.alice.lines(), [])
+        pending.callback(True)
+        self.assertEqual(self.alice.commands(), ["381", "MODE"])
+
+    def test_labeled_answer_after_the_check(self) -> None:
+        pending: Deferred[bool] = Deferred()
+        self.harness.server.accounts.worker = lambda *_: pending
+        self.alice.send("CAP REQ :labeled-response batch")
+        self.alice.raw()
+        self.alice.send("@label=op1 OPER admin wrong")
+        self.assertEqual(self.alice.lines(), [])
+        pending.callback(False)
+        self.assertEqual(
+            self.alice.lines(), ["@label=op1 :irc.test 464 alice :Password incorrect"]
+        )
 
     def test_success(self) -> None:
         self.alice.send("OPER admin s3cret")

@@ -1,15 +1,17 @@
 """Operator commands: OPER, KILL and WALLOPS.
 
 Operator credentials live in ``config.operators`` (name -> scrypt hash from
-``python -m chat.passwords``).  Checking one costs about 50 ms of CPU on the
-reactor thread; see the note on `handle_oper`.
+``python -m chat.passwords``).  Checking one costs about 100 ms of CPU, so it
+runs on the accounts worker thread.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from chat import numerics
 from chat.casemap import casefold
@@ -18,6 +20,7 @@ from chat.message import Message
 from chat.passwords import DEFAULT_N, DEFAULT_P, DEFAULT_R, SCHEME, verify_password
 
 if TYPE_CHECKING:
+    from chat.labeled import Response
     from chat.protocol import ChatProtocol
     from chat.server import ChatServer
 
@@ -49,8 +52,8 @@ def handle_oper(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     """``OPER <name> <password>``: become an IRC operator.
 
     An unknown name and a wrong password get the same answer (464) after the
-    same amount of work.  The scrypt check blocks the reactor for ~50 ms;
-    moving it to a thread (``deferToThread``) is left for later.
+    same amount of work.  The scrypt check runs on the accounts worker (a
+    thread), never on the reactor thread.
     """
     name, password = msg.params[0], msg.params[1]
     operators = server.config.operators
@@ -63,20 +66,60 @@ def handle_oper(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
         )
         return
     encoded = operators.get(name)
-    matched = verify_password(password, encoded or _DECOY_HASH)
-    if encoded is None or not matched:
-        conn.reply(numerics.ERR_PASSWDMISMATCH, "Password incorrect")
+    response = conn.responder()
+    checking: Deferred[bool] = server.accounts.worker(
+        verify_password, password, encoded or _DECOY_HASH
+    )
+
+    def checked(matched: bool) -> None:
+        _finish_oper(conn, response, name, encoded is not None and matched)
+
+    def failed(failure: Failure) -> None:
+        log.failure("OPER check for {name!r} failed", failure, name=name)
+        response.send(
+            Message(
+                numerics.ERR_UNKNOWNERROR,
+                (conn.nick, "OPER", "Internal error while checking the password"),
+                server.name,
+            )
+        )
+        response.finish()
+
+    checking.addCallbacks(checked, failed)
+
+
+def _finish_oper(
+    conn: ChatProtocol, response: Response, name: str, matched: bool
+) -> None:
+    """Answer an OPER attempt once its password has been checked."""
+    server_name = conn.server.name
+    if not matched:
+        response.send(
+            Message(
+                numerics.ERR_PASSWDMISMATCH,
+                (conn.nick, "Password incorrect"),
+                server_name,
+            )
+        )
+        response.finish()
         log.warn(
             "Failed OPER attempt as {name!r} from {hostmask}",
             name=name,
             hostmask=conn.hostmask,
         )
         return
-    conn.reply(numerics.RPL_YOUREOPER, "You are now an IRC operator")
+    response.send(
+        Message(
+            numerics.RPL_YOUREOPER,
+            (conn.nick, "You are now an IRC operator"),
+            server_name,
+        )
+    )
     if not is_operator(conn):
         conn.modes.add("o")
         mode = Message("MODE", (conn.nick, "+o"), conn.nick)
-        conn.write(mode.to_bytes(force_trailing=True))
+        response.write(mode.to_bytes(force_trailing=True))
+    response.finish()
     log.info(
         "{hostmask} is now an operator (as {name!r})", hostmask=conn.hostmask, name=name
     )
