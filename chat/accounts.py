@@ -274,11 +274,9 @@ def log_in(conn: ChatProtocol, server: ChatServer, account: Account) -> None:
         account.name,
         f"You are now logged in as {account.name}",
     )
-    if account.operator and "o" not in conn.modes:
-        conn.modes.add("o")
-        if conn.registered:
-            conn.reply(numerics.RPL_YOUREOPER, "You are now an IRC operator")
-            conn.send(Message("MODE", (conn.nick, "+o"), conn.hostmask))
+    if account.operator and server.set_user_mode(conn, "o", True) and conn.registered:
+        conn.reply(numerics.RPL_YOUREOPER, "You are now an IRC operator")
+        conn.send(Message("MODE", (conn.nick, "+o"), conn.hostmask))
     _account_changed(conn, server)
     for channel in list(conn.channels.values()):
         server.services.joined(conn, channel)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import cast
@@ -66,6 +66,8 @@ class ChatServer(Factory):
         self.connections: set[ChatProtocol] = set()
         self.nicks: dict[str, ChatProtocol] = {}
         self.registered_count = 0
+        #: Registered users by user mode (``o``, ``i``...): see `set_user_mode`.
+        self.mode_counts: Counter[str] = Counter()
         self.max_users = 0
         self.channels: dict[str, Channel] = {}
         self.whowas: deque[WhowasEntry] = deque(maxlen=config.limits.whowas_history)
@@ -122,6 +124,7 @@ class ChatServer(Factory):
         self.limiter.remove(conn)
         if conn.registered:
             self.registered_count -= 1
+            self.mode_counts.subtract(conn.modes)
             self.remember(conn)
             quit_relay = self.relay(Message("QUIT", (reason,), conn.hostmask))
             for peer in self.peers_of(conn):
@@ -166,6 +169,7 @@ class ChatServer(Factory):
     def mark_registered(self, conn: ChatProtocol) -> None:
         conn.registered = True
         self.registered_count += 1
+        self.mode_counts.update(conn.modes)
         self.max_users = max(self.max_users, self.registered_count)
         self.monitors.online(conn)
 
@@ -190,8 +194,27 @@ class ChatServer(Factory):
             )
         )
 
+    def set_user_mode(self, conn: ChatProtocol, mode: str, on: bool) -> bool:
+        """Set or unset user mode *mode* of *conn*; return whether it changed.
+
+        Counts of registered users by mode are kept up to date here, so that
+        LUSERS never has to look at every user.
+        """
+        if (mode in conn.modes) == on:
+            return False
+        if on:
+            conn.modes.add(mode)
+        else:
+            conn.modes.discard(mode)
+        if conn.registered:
+            self.mode_counts[mode] += 1 if on else -1
+        return True
+
     def operators_online(self) -> int:
-        return sum(1 for conn in self.nicks.values() if "o" in conn.modes)
+        return self.mode_counts["o"]
+
+    def invisible_count(self) -> int:
+        return self.mode_counts["i"]
 
     def unregistered_count(self) -> int:
         return len(self.connections) - self.registered_count

@@ -210,3 +210,30 @@ class TimeoutTests(TestCase):
             self.harness.clock.advance(10)
             client.send("PING x")
         self.assertNotIn("PING irc.test", client.lines())
+
+
+class LusersTests(TestCase):
+    def test_counts_follow_modes_and_departures(self) -> None:
+        harness = Harness()
+        alice = harness.register("alice")
+        bob = harness.register("bob")
+        harness.register("carol")
+        alice.send("MODE alice +i")
+        bob.send("MODE bob +i")
+        bob.conn.server.set_user_mode(bob.conn, "o", True)
+        alice.raw()
+        alice.send("LUSERS")
+        lines = alice.lines()
+        self.assertIn(
+            ":irc.test 251 alice :There are 1 users and 2 invisible on 1 servers",
+            lines,
+        )
+        self.assertIn(":irc.test 252 alice 1 :operator(s) online", lines)
+        bob.send("QUIT")
+        alice.send("MODE alice -i", "LUSERS")
+        lines = alice.lines()
+        self.assertIn(
+            ":irc.test 251 alice :There are 2 users and 0 invisible on 1 servers",
+            lines,
+        )
+        self.assertIn(":irc.test 252 alice 0 :operator(s) online", lines)

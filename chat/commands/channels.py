@@ -360,12 +360,8 @@ def user_mode(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     for request in requests:
         if request.adding and request.letter == "o":
             continue  # only OPER makes an operator
-        if (request.letter in conn.modes) == request.adding:
+        if not server.set_user_mode(conn, request.letter, request.adding):
             continue
-        if request.adding:
-            conn.modes.add(request.letter)
-        else:
-            conn.modes.discard(request.letter)
         applied.append(ModeChange(request.adding, request.letter))
     if applied:
         line = Message("MODE", (conn.nick, *format_changes(applied)), conn.nick)

@@ -115,8 +115,7 @@ def _finish_oper(
             server_name,
         )
     )
-    if not is_operator(conn):
-        conn.modes.add("o")
+    if conn.server.set_user_mode(conn, "o", True):
         mode = Message("MODE", (conn.nick, "+o"), conn.nick)
         response.write(mode.to_bytes(force_trailing=True))
     response.finish()

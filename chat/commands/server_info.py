@@ -36,7 +36,8 @@ def send_lusers(conn: ChatProtocol, server: ChatServer) -> None:
     users = server.registered_count
     conn.reply(
         numerics.RPL_LUSERCLIENT,
-        f"There are {users} users and 0 invisible on 1 servers",
+        f"There are {users - server.invisible_count()} users and "
+        f"{server.invisible_count()} invisible on 1 servers",
     )
     conn.reply(
         numerics.RPL_LUSEROP, str(server.operators_online()), "operator(s) online"
