@@ -388,7 +388,13 @@ class ChatProtocol(LineReceiver):
             self.outbox.append(data)
             data = b"".join(self.outbox)
             self.outbox.clear()
-        self._send(data)
+        # `_send`, inlined: this is the path of every relayed line.
+        if self.response is not None:
+            self.response.write(data)
+        elif not self.closing:
+            if self.sendq is not None and not self.sendq.accept(len(data)):
+                return
+            self.transport.write(data)
 
     def _send(self, data: bytes) -> None:
         if self.response is not None:
