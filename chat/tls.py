@@ -25,7 +25,11 @@ from twisted.internet.interfaces import (
 )
 from twisted.internet.protocol import connectionDone
 from twisted.internet.ssl import CertificateOptions, TLSVersion
-from twisted.protocols.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
+from twisted.protocols.tls import (
+    BufferingTLSTransport,
+    TLSMemoryBIOFactory,
+    TLSMemoryBIOProtocol,
+)
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -122,7 +126,10 @@ class ReloadableServerTLS:
         return SSL.Connection(self._context, None)
 
 
-class _CountingTLSProtocol(TLSMemoryBIOProtocol):
+class _CountingTLSProtocol(BufferingTLSTransport):
+    """Small writes of one reactor turn become one TLS record (Twisted's
+    buffering transport); connections lost before the handshake are counted."""
+
     factory: TLSServerFactory
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
