@@ -53,6 +53,7 @@ STAT_NAMES = (
     "flood_delays",
     "flood_kills",
     "sendq_kills",
+    "messages_relayed",
 )
 #: Rates below this (per second) are taken as this, so a bucket always refills.
 MIN_RATE = 0.001

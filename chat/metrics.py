@@ -30,6 +30,7 @@ STAT_HELP = {
     "flood_delays": "Input lines delayed by flood control",
     "flood_kills": "Clients disconnected for flooding",
     "sendq_kills": "Clients disconnected for a full send queue",
+    "messages_relayed": "Messages relayed (each counted once, whatever its recipients)",
 }
 
 
@@ -63,9 +64,6 @@ class ServerCollector(Collector):
         )
         yield CounterMetricFamily(
             "chat_received_messages", "IRC lines received", traffic.lines_in
-        )
-        yield CounterMetricFamily(
-            "chat_sent_messages", "IRC lines sent", traffic.lines_out
         )
         yield CounterMetricFamily(
             "chat_tls_handshake_failures",

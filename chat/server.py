@@ -244,6 +244,7 @@ class ChatServer(Factory):
 
         A message from a user carries their account and bot flag as tags.
         """
+        self.stats["messages_relayed"] += 1
         sender = self.nicks.get(casefold((message.source or "").split("!", 1)[0]))
         if sender is None or sender.hostmask != message.source:
             return Relay(message, self.clock.seconds(), client_tags=tags or None)

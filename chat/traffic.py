@@ -1,8 +1,8 @@
 """Traffic counting: IRC bytes and lines between the transports and the server.
 
 Every client connection runs through a `CountingProtocol`, which counts the
-IRC bytes and lines (after TLS) both ways into one shared `Traffic`, read by
-the metrics page (`chat.metrics`).
+IRC bytes both ways and the lines received (after TLS) into one shared
+`Traffic`, read by the metrics page (`chat.metrics`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ class Traffic:
     bytes_in: int = 0
     bytes_out: int = 0
     lines_in: int = 0
-    lines_out: int = 0
 
 
 class CountingProtocol(ProtocolWrapper):
@@ -36,10 +35,10 @@ class CountingProtocol(ProtocolWrapper):
         super().dataReceived(data)
 
     def write(self, data: bytes) -> None:
-        traffic = self.factory.traffic
-        traffic.bytes_out += len(data)
-        traffic.lines_out += data.count(b"\n")
-        super().write(data)
+        # The hot path of every relayed line: count bytes only (counting
+        # newlines here cost ~10 % of the server's time in a busy channel).
+        self.factory.traffic.bytes_out += len(data)
+        self.transport.write(data)  # type: ignore[union-attr]
 
     def writeSequence(self, data: Iterable[bytes]) -> None:
         self.write(b"".join(data))
