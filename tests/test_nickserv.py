@@ -339,7 +339,6 @@ class ChanServTests(TestCase):
         self.alice.send("JOIN #chat")
         channel = self.harness.server.find_channel("#chat")
         assert channel is not None
-        self.harness.server.services.joined(self.alice.conn, channel)
         self.assertTrue(channel.is_operator(self.alice.conn))
         self.assertIn(":ChanServ!ChanServ@irc.test MODE #chat +o alice", bob.lines())
 
@@ -372,7 +371,6 @@ class ChanServTests(TestCase):
         bob.send("JOIN #chat")
         channel = self.harness.server.find_channel("#chat")
         assert channel is not None
-        self.harness.server.services.joined(bob.conn, channel)
         self.assertTrue(channel.is_operator(bob.conn))
         self.alice.send("CS DEOP #chat bob")
         self.assertEqual(notices(self.alice, "ChanServ"), ["bob removed from #chat"])
@@ -381,13 +379,14 @@ class ChanServTests(TestCase):
 
     def test_changes_persist(self) -> None:
         self.register_channel()
-        channel = self.harness.server.find_channel("#chat")
-        assert channel is not None
-        channel.topic = "Changed"
-        self.harness.server.services.channel_changed(channel)
+        self.alice.send("TOPIC #chat :Changed", "MODE #chat -m+l 5")
         stored: list[object] = []
         self.harness.server.accounts.store.list_channels().addCallback(stored.append)
-        self.assertEqual(stored[0][0].topic, "Changed")  # type: ignore[index]
+        [record] = stored[0]  # type: ignore[misc]
+        self.assertEqual(
+            (record.topic, record.topic_set_by, record.modes, record.limit),
+            ("Changed", "alice", "nt", 5),
+        )
 
     def test_drop(self) -> None:
         self.register_channel()

@@ -130,6 +130,7 @@ def join(conn: ChatProtocol, server: ChatServer, name: str, key: str = "") -> No
     if channel.topic:
         send_topic(conn, channel)
     send_names(conn, channel)
+    server.services.joined(conn, channel)
 
 
 def _join_refusal(
@@ -274,6 +275,7 @@ def handle_topic(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     channel.topic_set_at = int(server.clock.seconds()) if channel.topic else 0
     relay = server.relay(Message("TOPIC", (channel.name, channel.topic), conn.hostmask))
     server.deliver(relay, channel.members)
+    server.services.channel_changed(channel)
 
 
 # -- LIST -----------------------------------------------------------------
@@ -436,6 +438,7 @@ def apply_channel_modes(
     if applied:
         line = Message("MODE", (channel.name, *format_changes(applied)), conn.hostmask)
         server.deliver(server.relay(line), channel.members)
+        server.services.channel_changed(channel)
 
 
 def _prepare_change(
