@@ -18,8 +18,8 @@ LIST_MODES = "b"
 KEY_MODE = "k"
 LIMIT_MODE = "l"
 FLAG_MODES = "imnst"
-#: User modes: ``o`` is only ever set by OPER.
-USER_MODES = "iow"
+#: User modes: ``o`` is only ever set by OPER; ``B`` marks a bot (IRCv3).
+USER_MODES = "Biow"
 
 #: The longest channel key (the usual ``KEYLEN``).
 KEY_LENGTH = 23

@@ -20,6 +20,7 @@ from chat.commands.monitor import MONITOR_LIMIT, Monitors
 from chat.config import ServerConfig
 from chat.history import QUERY_LIMIT, HistoryStore
 from chat.history.memory import MemoryHistory
+from chat.history.record import remember_events
 from chat.limits import ConnectionLimiter, Refusal, new_stats
 from chat.message import Message
 from chat.protocol import ChatProtocol
@@ -129,6 +130,7 @@ class ChatServer(Factory):
             quit_relay = self.relay(Message("QUIT", (reason,), conn.hostmask))
             for peer in self.peers_of(conn):
                 peer.relay(quit_relay)
+            remember_events(self, quit_relay, conn.channels.values())
             for channel in list(conn.channels.values()):
                 self.leave_channel(conn, channel)
             self.monitors.offline(conn.nick)

@@ -12,6 +12,8 @@ from chat import numerics
 from chat.casemap import casefold, is_channel_name, mask_matches, valid_channel_name
 from chat.channel import MEMBER_MODES, ListEntry
 from chat.commands import command
+from chat.commands.ircv3 import join_relay, notify_invite
+from chat.history.record import remember_channel
 from chat.message import Message
 from chat.modes import (
     FLAG_MODES,
@@ -125,8 +127,9 @@ def join(conn: ChatProtocol, server: ChatServer, name: str, key: str = "") -> No
         channel.add(conn)
         channel.invited.discard(conn)
     conn.channels[folded] = channel
-    relay = server.relay(Message("JOIN", (channel.name,), conn.hostmask))
+    relay = join_relay(server, conn, channel)
     server.deliver(relay, channel.members)
+    remember_channel(server, relay, channel)
     if channel.topic:
         send_topic(conn, channel)
     send_names(conn, channel)
@@ -235,6 +238,7 @@ def part(conn: ChatProtocol, server: ChatServer, channel: Channel, reason: str) 
     params = (channel.name, reason) if reason else (channel.name,)
     relay = server.relay(Message("PART", params, conn.hostmask))
     server.deliver(relay, channel.members)
+    remember_channel(server, relay, channel)
     server.leave_channel(conn, channel)
 
 
@@ -275,6 +279,7 @@ def handle_topic(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     channel.topic_set_at = int(server.clock.seconds()) if channel.topic else 0
     relay = server.relay(Message("TOPIC", (channel.name, channel.topic), conn.hostmask))
     server.deliver(relay, channel.members)
+    remember_channel(server, relay, channel)
     server.services.channel_changed(channel)
 
 
@@ -437,7 +442,9 @@ def apply_channel_modes(
         applied.append(change)
     if applied:
         line = Message("MODE", (channel.name, *format_changes(applied)), conn.hostmask)
-        server.deliver(server.relay(line), channel.members)
+        relay = server.relay(line)
+        server.deliver(relay, channel.members)
+        remember_channel(server, relay, channel)
         server.services.channel_changed(channel)
 
 
@@ -631,7 +638,9 @@ def kick(
         reason, limit, conn.hostmask, "KICK", channel.name, victim.nick
     )
     line = Message("KICK", (channel.name, victim.nick, reason), conn.hostmask)
-    server.deliver(server.relay(line), channel.members)
+    relay = server.relay(line)
+    server.deliver(relay, channel.members)
+    remember_channel(server, relay, channel)
     server.leave_channel(victim, channel)
 
 
@@ -682,11 +691,12 @@ def announce_invite(
 ) -> None:
     """Send the INVITE message: the one place invitations are announced.
 
-    Only *target* hears of it for now; channel operators with the
-    ``invite-notify`` capability are to be added to the recipients here.
+    *target* and the channel operators with ``invite-notify`` hear of it.
     """
     line = Message("INVITE", (target.nick, channel.name), inviter.hostmask)
-    server.deliver(server.relay(line), [target])
+    relay = server.relay(line)
+    server.deliver(relay, [target])
+    notify_invite(server, relay, channel, inviter, target)
 
 
 def send_invitations(conn: ChatProtocol, server: ChatServer) -> None:

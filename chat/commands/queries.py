@@ -82,6 +82,8 @@ def _status_flags(
         flags += "*"
     if channel is not None:
         flags += channel.prefix(user, multi="multi-prefix" in asker.caps)
+    if "B" in user.modes:
+        flags += "B"
     return flags
 
 
@@ -186,7 +188,7 @@ def _whox_values(
         elif field == "l":
             values.append(str(int(server.clock.seconds() - user.last_message)))
         elif field == "a":
-            values.append("0")
+            values.append(user.account or "0")
         elif field == "o":
             values.append("n/a")
         else:
@@ -271,6 +273,10 @@ def send_whois(conn: ChatProtocol, server: ChatServer, user: ChatProtocol) -> No
     conn.reply(numerics.RPL_WHOISSERVER, nick, server.name, server.config.network)
     if is_operator(user):
         conn.reply(numerics.RPL_WHOISOPERATOR, nick, "is an IRC operator")
+    if user.account is not None:
+        conn.reply(numerics.RPL_WHOISACCOUNT, nick, user.account, "is logged in as")
+    if "B" in user.modes:
+        conn.reply(numerics.RPL_WHOISBOT, nick, "is a bot")
     if user.away is not None:
         conn.reply(numerics.RPL_AWAY, nick, user.away)
     if user.secure:
@@ -482,7 +488,7 @@ HELP_TEXTS: dict[str, tuple[str, ...]] = {
     "LUSERS": ("LUSERS", "Show how many users and channels there are."),
     "MODE": (
         "MODE <nick> [<modes>] | MODE <channel> [<modes> [<args>...]]",
-        "Show or change user modes (i, w) or channel modes (b, i, k, l, m, n,"
+        "Show or change user modes (B, i, w) or channel modes (b, i, k, l, m, n,"
         " s, t, o, v).",
     ),
     "MONITOR": (

@@ -10,6 +10,7 @@ from chat import numerics
 from chat.casemap import valid_nick
 from chat.commands import command
 from chat.commands.server_info import send_isupport, send_lusers, send_motd
+from chat.history.record import remember_events
 from chat.message import Message
 from chat.sasl import hold_registration
 
@@ -59,6 +60,7 @@ def change_nick(conn: ChatProtocol, server: ChatServer, nick: str) -> None:
     """Rename registered *conn* to *nick* and tell it and its peers."""
     server.remember(conn)
     relay = server.relay(Message("NICK", (nick,), conn.hostmask))
+    remember_events(server, relay, conn.channels.values())
     server.set_nick(conn, nick)
     conn.relay(relay)
     server.deliver(relay, server.peers_of(conn))
@@ -107,7 +109,7 @@ def send_welcome(conn: ChatProtocol, server: ChatServer) -> None:
     )
     conn.reply(numerics.RPL_CREATED, f"This server was created {server.created_text}")
     conn.reply(
-        numerics.RPL_MYINFO, server.name, server.version, "iow", "biklmnostv", "bklov"
+        numerics.RPL_MYINFO, server.name, server.version, "Biow", "biklmnostv", "bklov"
     )
     send_isupport(conn, server)
     send_lusers(conn, server)
