@@ -35,13 +35,12 @@ from twisted.logger import ILogObserver, Logger
 from twisted.python.components import Componentized
 from twisted.python.failure import Failure
 
-from chat.accounts import Accounts
+from chat.accounts import use_data_dir
 from chat.config import ConfigError, ServerConfig
 from chat.history.sqlite import FILENAME as HISTORY_FILE
 from chat.history.sqlite import SQLiteHistory
 from chat.logging import observer_for
 from chat.server import ChatServer
-from chat.storage.sqlite import SQLiteStore
 from chat.tls import (
     DevCertificate,
     ReloadableServerTLS,
@@ -193,6 +192,8 @@ class ChatService(MultiService):
         self._previous_sighup: Any = None
         #: Where accounts, channels and history go; None keeps them in memory.
         self.data_dir: Path | None = None
+        #: Fires once the stores are open and registered channels are loaded.
+        self.storage_ready: Deferred[None] = succeed(None)
         #: Given to twistd's application as its log observer (JSON logs).
         self.log_observer: ILogObserver | None = None
 
@@ -312,8 +313,11 @@ class ChatService(MultiService):
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         threads = cast(IReactorFromThreads, self.reactor)
         self.server.history = SQLiteHistory(data_dir / HISTORY_FILE, self.reactor)
-        self.server.accounts = Accounts(
-            SQLiteStore.in_directory(data_dir, threads), self.reactor
+        # Channels created before the registered ones are read are restored
+        # as soon as they are (ChanServ.load).
+        self.storage_ready = use_data_dir(self.server, data_dir, threads)
+        self.storage_ready.addErrback(
+            lambda failure: log.failure("Loading registered channels failed", failure)
         )
 
     def _close_storage(self) -> Deferred[None]:

@@ -35,7 +35,7 @@ from chat.config import ServerConfig
 from chat.history.sqlite import FILENAME as HISTORY_FILE
 from chat.passwords import hash_password
 from chat.sasl import certificate_fingerprint
-from chat.storage import Account
+from chat.storage import Account, RegisteredChannel
 from chat.storage.sqlite import SQLiteStore
 from chat.tls import TLSServerFactory, ensure_dev_certificate
 from tests.e2e_support import (
@@ -312,6 +312,26 @@ class StorageTests(TestCase):
         found = await again.service.server.accounts.store.get_account("KEEPER")
         assert found is not None
         self.assertEqual(found.name, "keeper")
+
+    async def test_registered_channels_are_loaded_on_start(self) -> None:
+        data_dir = Path(self.mktemp())
+        server = start_server(self, data_dir=data_dir)
+        await server.service.storage_ready
+        store = server.service.server.accounts.store
+        await store.create_account(Account("keeper", hash_password("pw", n=2**10)))
+        await store.register_channel(
+            RegisteredChannel("#kept", "keeper", 0.0, topic="Still here", modes="mnt")
+        )
+        await server.stop()
+        again = start_server(self, data_dir=data_dir)
+        await again.service.storage_ready
+        bob = await again.client("bob")
+        bob.send("JOIN", "#kept")
+        topic = await bob.wait_for(lambda m: m.command == "332")
+        self.assertEqual(topic.params[-1], "Still here")
+        bob.send("MODE", "#kept")
+        modes = await bob.wait_for(lambda m: m.command == "324")
+        self.assertEqual(modes.params[2], "+mnt")
 
 
 def self_signed_client() -> tuple[PrivateCertificate, str]:
