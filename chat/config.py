@@ -39,6 +39,10 @@ class Limits:
     max_list_entries: int = 100
     modes_per_command: int = 4
     whowas_history: int = 1000
+    #: Message history retention: days kept (0: forever) and messages kept
+    #: per channel or private conversation.
+    history_days: float = 30.0
+    history_per_target: int = 5000
     #: Clients on the whole server, exempt addresses included.
     max_clients: int = 10000
     #: Open connections per address (IPv4 /32, IPv6 /64).

@@ -37,6 +37,7 @@ from twisted.python.failure import Failure
 
 from chat.accounts import use_data_dir
 from chat.config import ConfigError, ServerConfig
+from chat.history import HistoryConfig
 from chat.history.sqlite import FILENAME as HISTORY_FILE
 from chat.history.sqlite import SQLiteHistory
 from chat.logging import observer_for
@@ -312,7 +313,14 @@ class ChatService(MultiService):
         """Give the server its SQLite stores in *data_dir*."""
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         threads = cast(IReactorFromThreads, self.reactor)
-        self.server.history = SQLiteHistory(data_dir / HISTORY_FILE, self.reactor)
+        limits = self.config.limits
+        retention = HistoryConfig(
+            max_age=limits.history_days * 24 * 3600,
+            max_per_target=limits.history_per_target,
+        )
+        self.server.history = SQLiteHistory(
+            data_dir / HISTORY_FILE, self.reactor, retention
+        )
         # Channels created before the registered ones are read are restored
         # as soon as they are (ChanServ.load).
         self.storage_ready = use_data_dir(self.server, data_dir, threads)

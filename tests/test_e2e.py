@@ -8,6 +8,7 @@ import shutil
 import signal
 import sqlite3
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,9 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 
-from chat.config import ServerConfig
+from chat.config import Limits, ServerConfig
 from chat.history.sqlite import FILENAME as HISTORY_FILE
+from chat.history.sqlite import SQLiteHistory
 from chat.passwords import hash_password
 from chat.sasl import certificate_fingerprint
 from chat.storage import Account, RegisteredChannel
@@ -312,6 +314,14 @@ class StorageTests(TestCase):
         found = await again.service.server.accounts.store.get_account("KEEPER")
         assert found is not None
         self.assertEqual(found.name, "keeper")
+
+    def test_history_retention_comes_from_the_limits(self) -> None:
+        limits = replace(Limits(), history_days=2, history_per_target=7)
+        server = start_server(self, limits=limits)
+        history = server.service.server.history
+        assert isinstance(history, SQLiteHistory)
+        self.assertEqual(history.config.max_per_target, 7)
+        self.assertEqual(history.config.max_age, 2 * 24 * 3600)
 
     async def test_registered_channels_are_loaded_on_start(self) -> None:
         data_dir = Path(self.mktemp())

@@ -196,6 +196,19 @@ class SQLiteHistoryTests(StoreTestsMixin, RetentionMixin, TestCase):
         self.path = path
         return store
 
+    async def test_retention_waits_for_the_trim_interval(self) -> None:
+        store = self.make_store(
+            HistoryConfig(max_age=0, max_per_target=3, trim_interval=3600)
+        )
+        for n in range(1, 5):
+            store.add(item(n))
+        found = await store.query(Query(("#c",), "LATEST", None, 100))
+        self.assertEqual(ids(found), ["m2", "m3", "m4"])
+        for n in range(5, 8):
+            store.add(item(n))
+        found = await store.query(Query(("#c",), "LATEST", None, 100))
+        self.assertEqual(ids(found), ["m2", "m3", "m4", "m5", "m6", "m7"])
+
     async def test_survives_a_restart(self) -> None:
         await self.store.close()
         again = SQLiteHistory(self.path, reactor, self.config)

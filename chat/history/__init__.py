@@ -57,6 +57,9 @@ class HistoryConfig:
     flush_interval: float = 0.05
     #: Write at once when this many messages are waiting.
     batch_size: int = 500
+    #: Seconds between two retention passes of a store that deletes in bulk
+    #: (the limits above may be exceeded for that long).
+    trim_interval: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
