@@ -232,7 +232,8 @@ class HandshakeTimeoutTests(TestCase):
         self.assertEqual(len(chat_server(server).connections), 1)
         closed = await silent.lost
         print(f"\nno TLS handshake: closed after {closed - opened:.2f} s")
-        self.assertGreaterEqual(closed - opened, 0.5)
+        # The server's timer starts when it accepts, a little before `opened`.
+        self.assertGreaterEqual(closed - opened, 0.4)
         self.assertLess(closed - opened, 1.5)
         self.assertEqual(chat_server(server).connections, set())
 
@@ -245,6 +246,7 @@ class HandshakeTimeoutTests(TestCase):
         drip.start(0.05)
         closed = await slow.lost
         drip.stop()
-        self.assertGreaterEqual(closed - opened, 0.5)
+        # The server's timer starts when it accepts, a little before `opened`.
+        self.assertGreaterEqual(closed - opened, 0.4)
         self.assertLess(closed - opened, 1.5)
         self.assertEqual(chat_server(server).connections, set())
