@@ -19,6 +19,7 @@ from twisted.web import http
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
+from chat.timing import OperationTimer
 from chat.traffic import Traffic
 
 if TYPE_CHECKING:
@@ -70,6 +71,22 @@ class ServerCollector(Collector):
             "TLS connections closed before the handshake completed",
             self._handshake_failures(),
         )
+        operations = CounterMetricFamily(
+            "chat_storage_operations", "Storage calls", labels=["store"]
+        )
+        seconds = CounterMetricFamily(
+            "chat_storage_seconds", "Time spent in storage calls", labels=["store"]
+        )
+        for store_name, store in (
+            ("history", server.history),
+            ("accounts", server.accounts.store),
+        ):
+            timer = getattr(store, "timer", None)
+            if isinstance(timer, OperationTimer):
+                operations.add_metric([store_name], timer.count)
+                seconds.add_metric([store_name], timer.seconds)
+        yield operations
+        yield seconds
         for name, value in server.stats.items():
             yield CounterMetricFamily(f"chat_{name}", STAT_HELP.get(name, name), value)
 

@@ -12,10 +12,13 @@ from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent, readBody
 
+from chat.accounts import Accounts
 from chat.config import ServerConfig
 from chat.message import Message
 from chat.metrics import ServerCollector
 from chat.server import ChatServer
+from chat.storage.sqlite import SQLiteStore
+from chat.timing import OperationTimer
 from chat.traffic import CountingFactory, Traffic
 from tests.e2e_support import is_command, port_of, reactor, start_server
 from tests.test_e2e import handshake
@@ -23,6 +26,42 @@ from tests.test_e2e import handshake
 
 def samples(families: Any) -> dict[str, float]:
     return {s.name: s.value for family in families for s in family.samples}
+
+
+def labelled(families: Any, name: str) -> dict[str, float]:
+    """The samples called *name*, by their ``store`` label."""
+    return {
+        s.labels["store"]: s.value
+        for family in families
+        for s in family.samples
+        if s.name == name
+    }
+
+
+class StorageLatencyTests(TestCase):
+    def test_store_timers_are_reported_by_store(self) -> None:
+        server = ChatServer(ServerConfig(), Clock())
+        store = SQLiteStore(":memory:")
+        server.accounts = Accounts(store, server.clock)
+        self.successResultOf(store.list_accounts())
+        self.successResultOf(store.list_channels())
+        collector = ServerCollector(server, Traffic(), lambda: 0)
+        families = list(collector.collect())
+        self.assertEqual(
+            labelled(families, "chat_storage_operations_total"), {"accounts": 2}
+        )
+        seconds = labelled(families, "chat_storage_seconds_total")
+        self.assertGreater(seconds["accounts"], 0)
+
+    def test_timer_counts_failures_too(self) -> None:
+        timer = OperationTimer()
+
+        def broken() -> None:
+            raise ValueError("no")
+
+        self.assertRaises(ValueError, timer.timed, broken)
+        self.assertEqual(timer.timed(max, 1, 2), 2)
+        self.assertEqual(timer.count, 2)
 
 
 class CountingTests(TestCase):

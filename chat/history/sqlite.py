@@ -32,6 +32,7 @@ from chat.history import (
     peer_nick,
 )
 from chat.history.select import Point, split_around
+from chat.timing import OperationTimer
 
 T = TypeVar("T")
 
@@ -104,6 +105,8 @@ class SQLiteHistory:
         self.reactor = reactor
         self.config = config or HistoryConfig()
         self._pending: list[HistoryItem] = []
+        #: Database calls (batched writes, reads) and their time, for metrics.
+        self.timer = OperationTimer()
         #: Worker-thread state: targets written since the last retention pass.
         self._untrimmed: set[str] = set()
         self._trimmed_at = float("-inf")
@@ -118,7 +121,9 @@ class SQLiteHistory:
     # -- the worker thread ---------------------------------------------
 
     def _run(self, work: Callable[..., T], *args: Any) -> Deferred[T]:
-        return deferToThreadPool(self.reactor, self._pool, work, *args)
+        return deferToThreadPool(
+            self.reactor, self._pool, self.timer.timed, work, *args
+        )
 
     def _connection(self) -> sqlite3.Connection:
         """The database, opened and migrated on first use (worker thread)."""

@@ -31,6 +31,7 @@ from chat.storage import (
     RegisteredChannel,
     ScramCredentials,
 )
+from chat.timing import OperationTimer
 
 T = TypeVar("T")
 
@@ -345,6 +346,8 @@ class SQLiteStore:
         self._path = path
         self._reactor = reactor
         self._pool: ThreadPool | None = None
+        #: Database calls and their time, for the metrics page.
+        self.timer = OperationTimer()
         if reactor is not None:
             self._pool = ThreadPool(minthreads=1, maxthreads=1, name="chat-storage")
             self._pool.start()
@@ -366,8 +369,10 @@ class SQLiteStore:
         if self._closed:
             return fail(RuntimeError("the store is closed"))
         if self._pool is None or self._reactor is None:
-            return maybeDeferred(self._call, method, *args)
-        return deferToThreadPool(self._reactor, self._pool, self._call, method, *args)
+            return maybeDeferred(self.timer.timed, self._call, method, *args)
+        return deferToThreadPool(
+            self._reactor, self._pool, self.timer.timed, self._call, method, *args
+        )
 
     def _close_database(self) -> None:
         if self._database is not None:
