@@ -127,7 +127,7 @@ class ChatServer(Factory):
             self.registered_count -= 1
             self.mode_counts.subtract(conn.modes)
             self.remember(conn)
-            quit_relay = self.relay(Message("QUIT", (reason,), conn.hostmask))
+            quit_relay = self.relay(Message("QUIT", (reason,), conn.hostmask), conn)
             for peer in self.peers_of(conn):
                 peer.relay(quit_relay)
             remember_events(self, quit_relay, conn.channels.values())
@@ -241,20 +241,22 @@ class ChatServer(Factory):
 
     # -- output ---------------------------------------------------------
 
-    def relay(self, message: Message, **tags: str) -> Relay:
+    def relay(
+        self, message: Message, sender: ChatProtocol | None = None, **tags: str
+    ) -> Relay:
         """Wrap *message* for delivery to several recipients, stamped now.
 
-        A message from a user carries their account and bot flag as tags.
+        A message from user *sender* carries their account and bot flag as
+        tags; *tags* are client-only tags to pass on.
         """
         self.stats["messages_relayed"] += 1
-        sender = self.nicks.get(casefold((message.source or "").split("!", 1)[0]))
-        if sender is None or sender.hostmask != message.source:
+        if sender is None:
             return Relay(message, self.clock.seconds(), client_tags=tags or None)
         return Relay(
             message,
             self.clock.seconds(),
             client_tags=tags or None,
-            account=getattr(sender, "account", None),
+            account=sender.account,
             bot="B" in sender.modes,
         )
 

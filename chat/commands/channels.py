@@ -236,7 +236,7 @@ def part(conn: ChatProtocol, server: ChatServer, channel: Channel, reason: str) 
     """Announce that *conn* leaves *channel*, then remove it."""
     reason = fit_trailing(reason, LINE_BYTES, conn.hostmask, "PART", channel.name)
     params = (channel.name, reason) if reason else (channel.name,)
-    relay = server.relay(Message("PART", params, conn.hostmask))
+    relay = server.relay(Message("PART", params, conn.hostmask), conn)
     server.deliver(relay, channel.members)
     remember_channel(server, relay, channel)
     server.leave_channel(conn, channel)
@@ -277,7 +277,9 @@ def handle_topic(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     )
     channel.topic_set_by = conn.nick if channel.topic else ""
     channel.topic_set_at = int(server.clock.seconds()) if channel.topic else 0
-    relay = server.relay(Message("TOPIC", (channel.name, channel.topic), conn.hostmask))
+    relay = server.relay(
+        Message("TOPIC", (channel.name, channel.topic), conn.hostmask), conn
+    )
     server.deliver(relay, channel.members)
     remember_channel(server, relay, channel)
     server.services.channel_changed(channel)
@@ -442,7 +444,7 @@ def apply_channel_modes(
         applied.append(change)
     if applied:
         line = Message("MODE", (channel.name, *format_changes(applied)), conn.hostmask)
-        relay = server.relay(line)
+        relay = server.relay(line, conn)
         server.deliver(relay, channel.members)
         remember_channel(server, relay, channel)
         server.services.channel_changed(channel)
@@ -638,7 +640,7 @@ def kick(
         reason, limit, conn.hostmask, "KICK", channel.name, victim.nick
     )
     line = Message("KICK", (channel.name, victim.nick, reason), conn.hostmask)
-    relay = server.relay(line)
+    relay = server.relay(line, conn)
     server.deliver(relay, channel.members)
     remember_channel(server, relay, channel)
     server.leave_channel(victim, channel)
@@ -694,7 +696,7 @@ def announce_invite(
     *target* and the channel operators with ``invite-notify`` hear of it.
     """
     line = Message("INVITE", (target.nick, channel.name), inviter.hostmask)
-    relay = server.relay(line)
+    relay = server.relay(line, inviter)
     server.deliver(relay, [target])
     notify_invite(server, relay, channel, inviter, target)
 

@@ -36,7 +36,7 @@ def with_cap(users: Iterable[ChatProtocol], cap: str) -> list[ChatProtocol]:
 
 def _notify(server: ChatServer, conn: ChatProtocol, message: Message, cap: str) -> None:
     """Relay *message* about *conn* to its peers, and itself, having *cap*."""
-    relay = server.relay(message)
+    relay = server.relay(message, conn)
     server.deliver(relay, with_cap([*server.peers_of(conn), conn], cap))
 
 
@@ -46,13 +46,13 @@ def account_changed(server: ChatServer, conn: ChatProtocol) -> None:
     To be called right after ``conn.account`` changes (login or logout).
     """
     account = getattr(conn, "account", None) or "*"
-    relay = server.relay(Message("ACCOUNT", (account,), conn.hostmask))
+    relay = server.relay(Message("ACCOUNT", (account,), conn.hostmask), conn)
     server.deliver(relay, with_cap(server.peers_of(conn), "account-notify"))
 
 
 def join_relay(server: ChatServer, conn: ChatProtocol, channel: Channel) -> Relay:
     """The JOIN of *conn* to *channel*, in its extended-join form as well."""
-    relay = server.relay(Message("JOIN", (channel.name,), conn.hostmask))
+    relay = server.relay(Message("JOIN", (channel.name,), conn.hostmask), conn)
     extended = Message(
         "JOIN",
         (channel.name, getattr(conn, "account", None) or "*", conn.realname),
@@ -128,9 +128,9 @@ def change_host(
         return
     old = conn.hostmask
     peers = server.peers_of(conn)
-    chghost = server.relay(Message("CHGHOST", (username, host), old))
+    chghost = server.relay(Message("CHGHOST", (username, host), old), conn)
     server.deliver(chghost, with_cap([*peers, conn], "chghost"))
-    quit_relay = server.relay(Message("QUIT", ("Changing host",), old))
+    quit_relay = server.relay(Message("QUIT", ("Changing host",), old), conn)
     conn.username, conn.host = username, host
     others = [peer for peer in peers if "chghost" not in peer.caps]
     server.deliver(quit_relay, others)

@@ -125,7 +125,7 @@ def _to_channel(
             )
         return
     params = (status + channel.name, *text)
-    relay = server.relay(Message(verb, params, conn.hostmask), **tags)
+    relay = server.relay(Message(verb, params, conn.hostmask), conn, **tags)
     if status:
         allowed = MEMBER_MODES[: MEMBER_MODES.index(_STATUS_MODES[status]) + 1]
         recipients = [
@@ -182,7 +182,7 @@ def _to_user(
         if not notice:
             conn.reply(numerics.ERR_NOSUCHNICK, target, "No such nick/channel")
         return
-    relay = server.relay(Message(verb, (user.nick, *text), conn.hostmask), **tags)
+    relay = server.relay(Message(verb, (user.nick, *text), conn.hostmask), conn, **tags)
     remember_private(server, relay, conn, user)
     if _receives(user, verb):
         user.relay(relay)

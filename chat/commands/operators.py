@@ -157,7 +157,7 @@ def handle_wallops(conn: ChatProtocol, server: ChatServer, msg: Message) -> None
     if not text:
         conn.reply(numerics.ERR_NEEDMOREPARAMS, "WALLOPS", "Not enough parameters")
         return
-    relay = server.relay(Message("WALLOPS", (text,), conn.hostmask))
+    relay = server.relay(Message("WALLOPS", (text,), conn.hostmask), conn)
     server.deliver(
         relay,
         (

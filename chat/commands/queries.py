@@ -380,7 +380,7 @@ def handle_away(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
         conn.reply(numerics.RPL_UNAWAY, "You are no longer marked as being away")
     if conn.away != previous:
         params = (conn.away,) if conn.away is not None else ()
-        relay = server.relay(Message("AWAY", params, conn.hostmask))
+        relay = server.relay(Message("AWAY", params, conn.hostmask), conn)
         server.deliver(
             relay,
             (peer for peer in server.peers_of(conn) if "away-notify" in peer.caps),
@@ -393,7 +393,7 @@ def send_away_on_join(server: ChatServer, conn: ChatProtocol, channel: Channel) 
     """
     if conn.away is None:
         return
-    relay = server.relay(Message("AWAY", (conn.away,), conn.hostmask))
+    relay = server.relay(Message("AWAY", (conn.away,), conn.hostmask), conn)
     server.deliver(
         relay,
         (

@@ -59,7 +59,7 @@ def handle_nick(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
 def change_nick(conn: ChatProtocol, server: ChatServer, nick: str) -> None:
     """Rename registered *conn* to *nick* and tell it and its peers."""
     server.remember(conn)
-    relay = server.relay(Message("NICK", (nick,), conn.hostmask))
+    relay = server.relay(Message("NICK", (nick,), conn.hostmask), conn)
     remember_events(server, relay, conn.channels.values())
     server.set_nick(conn, nick)
     conn.relay(relay)
