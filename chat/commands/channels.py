@@ -71,6 +71,20 @@ def _not_on_channel(conn: ChatProtocol, channel: Channel) -> None:
     conn.reply(numerics.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
 
 
+def _joined_channel(
+    conn: ChatProtocol, server: ChatServer, name: str
+) -> Channel | None:
+    """Channel *name* if *conn* is on it; else answer 403 or 442 and None."""
+    channel = server.find_channel(name)
+    if channel is None:
+        _no_such_channel(conn, name)
+    elif conn not in channel.members:
+        _not_on_channel(conn, channel)
+    else:
+        return channel
+    return None
+
+
 def _not_operator(conn: ChatProtocol, channel: Channel) -> None:
     conn.reply(
         numerics.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator"
@@ -223,12 +237,8 @@ def handle_part(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     for name in msg.params[0].split(","):
         if not name:
             continue
-        channel = server.find_channel(name)
-        if channel is None:
-            _no_such_channel(conn, name)
-        elif conn not in channel.members:
-            _not_on_channel(conn, channel)
-        else:
+        channel = _joined_channel(conn, server, name)
+        if channel is not None:
             part(conn, server, channel, reason)
 
 
@@ -613,12 +623,8 @@ def kick(
     conn: ChatProtocol, server: ChatServer, name: str, nick: str, reason: str
 ) -> None:
     """Remove *nick* from channel *name* by force, or answer why not."""
-    channel = server.find_channel(name)
+    channel = _joined_channel(conn, server, name)
     if channel is None:
-        _no_such_channel(conn, name)
-        return
-    if conn not in channel.members:
-        _not_on_channel(conn, channel)
         return
     if not channel.is_operator(conn):
         _not_operator(conn, channel)
@@ -663,12 +669,8 @@ def handle_invite(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     if target is None:
         _no_such_nick(conn, nick)
         return
-    channel = server.find_channel(name)
+    channel = _joined_channel(conn, server, name)
     if channel is None:
-        _no_such_channel(conn, name)
-        return
-    if conn not in channel.members:
-        _not_on_channel(conn, channel)
         return
     if "i" in channel.flags and not channel.is_operator(conn):
         _not_operator(conn, channel)
