@@ -112,6 +112,13 @@ class Response:
         if self.done:
             return
         self.done = True
+        try:
+            self._send()
+        finally:
+            if self.held:
+                self.conn.response_finished(self)
+
+    def _send(self) -> None:
         if self.label is None:
             return
         conn = self.conn

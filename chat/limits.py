@@ -203,7 +203,7 @@ class FloodControl:
         wait = self.bucket.take(self.clock.seconds())
         if wait > 0:
             self.conn.server.stats["flood_delays"] += 1
-            self.conn.pauseProducing()
+            self.conn.hold("flood")
             self._resume = self.clock.callLater(wait, self._resume_reading)
 
     def check_backlog(self, waiting: bytes) -> None:
@@ -216,12 +216,8 @@ class FloodControl:
 
     def _resume_reading(self) -> None:
         self._resume = None
-        conn = self.conn
-        if conn.closing:
-            return
-        conn.paused = False
-        conn.transport.resumeProducing()  # type: ignore[attr-defined]
-        conn.dataReceived(b"")
+        if not self.conn.closing:
+            self.conn.release("flood")
 
     def stop(self) -> None:
         """Forget the pending resume: the connection is gone."""

@@ -89,11 +89,11 @@ class ChatProtocol(LineReceiver):
         self.account: str | None = None
         #: The SASL exchange in progress, if any.
         self.sasl: Session | None = None
-        #: Relayed lines waiting to be written with the next `flush`.
-        self.outbox: list[bytes] = []
-        #: While this connection's input is handled: the connections whose
-        #: outbox got lines, written together when the input is done.
-        self.batch: list[ChatProtocol] | None = None
+        #: Why input is not read now: ``flood`` (fakelag) or ``reply`` (a
+        #: command's replies are still on their way); see `hold`.
+        self._holds: set[str] = set()
+        #: Responses taken with `responder` and not finished yet.
+        self._unfinished: list[Response] = []
 
     # -- identity -------------------------------------------------------
 
@@ -185,11 +185,8 @@ class ChatProtocol(LineReceiver):
         """
         if self.closing:
             return
-        if self.outbox:
-            # What was queued goes before the goodbye.
-            data = b"".join(self.outbox)
-            self.outbox.clear()
-            self._send(data)
+        # What the running turn holds for this connection goes before the goodbye.
+        self.server.router.flush(self)
         self.closing = True
         self.server.connection_lost(self, reason)
         self.transport.write(
@@ -216,19 +213,34 @@ class ChatProtocol(LineReceiver):
     def dataReceived(self, data: bytes) -> None:
         if self.closing:
             return
-        if self.batch is not None:
-            self._received(data)
-            return
-        # Lines relayed to others while this input is handled are written
-        # once per recipient at the end (`queue`), not once per line.
-        batch: list[ChatProtocol] = []
-        self.batch = batch
+        # What anyone is sent while this input is handled is written once
+        # per recipient at the end of the turn, not once per line.
+        router = self.server.router
+        started = router.begin_turn()
         try:
             self._received(data)
         finally:
-            self.batch = None
-            for conn in batch:
-                conn.flush()
+            if started:
+                router.end_turn()
+
+    def hold(self, reason: str) -> None:
+        """Stop handling input lines until `release` of every reason."""
+        if not self._holds:
+            self.pauseProducing()
+        self._holds.add(reason)
+
+    def release(self, reason: str) -> None:
+        """Drop *reason* to hold input; once none is left, read on."""
+        if reason not in self._holds:
+            return
+        self._holds.discard(reason)
+        if not self._holds and not self.closing:
+            self.resumeProducing()
+
+    @property
+    def held(self) -> bool:
+        """Whether input waits (fakelag, or a reply on its way)."""
+        return bool(self._holds)
 
     def _received(self, data: bytes) -> None:
         if self._discarding:
@@ -312,18 +324,30 @@ class ChatProtocol(LineReceiver):
 
         While a command with a ``label`` tag runs, `write` collects what is
         sent to this connection; `chat.labeled.Response` labels it after.
+        One client's lines are handled in order: when the handler answers
+        later (it took a `responder`), this connection's next lines wait
+        until that answer is finished.
         """
         label = message.tags.get("label")
         if not label or "labeled-response" not in self.caps or "batch" not in self.caps:
             self._dispatch(message)
-            return
-        self.response = Response(self, label)
-        try:
-            self._dispatch(message)
-        finally:
-            response, self.response = self.response, None
-            if response is not None and not response.held:
-                response.finish()
+        else:
+            self.response = Response(self, label)
+            try:
+                self._dispatch(message)
+            finally:
+                response, self.response = self.response, None
+                if response is not None and not response.held:
+                    response.finish()
+        if self._unfinished and not self.closing:
+            self.hold("reply")
+
+    def response_finished(self, response: Response) -> None:
+        """Called by a held *response* when done: read the next lines."""
+        if response in self._unfinished:
+            self._unfinished.remove(response)
+            if not self._unfinished:
+                self.release("reply")
 
     def _dispatch(self, message: Message) -> None:
         """Run the handler for *message*, answering every error in IRC."""
@@ -357,49 +381,23 @@ class ChatProtocol(LineReceiver):
 
     # -- output ---------------------------------------------------------
 
-    def queue(self, data: bytes, batch: list[ChatProtocol] | None) -> None:
-        """Write *data* now, or with the rest of *batch* (see `dataReceived`)."""
-        if batch is None:
-            self.write(data)
-            return
-        if not self.outbox:
-            batch.append(self)
-        self.outbox.append(data)
-
-    def flush(self) -> None:
-        """Write the lines waiting in the outbox (once its batch is done)."""
-        if self.outbox:
-            data = b"".join(self.outbox)
-            self.outbox.clear()
-            self.write(data)
-
     def write(self, data: bytes) -> None:
         """Write already serialized lines to this connection.
 
-        While this connection's own input is handled, the lines wait in the
-        outbox and go out together at its end (a burst of replies, such as
-        the welcome, costs one transport write, and one TLS record).
+        While a labeled command runs they join its response; otherwise the
+        router writes them, in a turn with the rest of its output.
         """
-        if self.batch is not None and self.response is None:
-            self.queue(data, self.batch)
-            return
-        if self.outbox:
-            # Keep the order: what was queued goes first.
-            self.outbox.append(data)
-            data = b"".join(self.outbox)
-            self.outbox.clear()
-        # `_send`, inlined: this is the path of every relayed line.
         if self.response is not None:
             self.response.write(data)
-        elif not self.closing:
-            if self.sendq is not None and not self.sendq.accept(len(data)):
-                return
-            self.transport.write(data)
+        else:
+            self.server.router.write(self, data)
 
-    def _send(self, data: bytes) -> None:
-        if self.response is not None:
-            self.response.write(data)
-        elif not self.closing:
+    def transmit(self, data: bytes) -> None:
+        """Hand *data* to the transport, within the send-queue limit.
+
+        Only the router calls this: it decides when output goes out.
+        """
+        if not self.closing:
             if self.sendq is not None and not self.sendq.accept(len(data)):
                 return
             self.transport.write(data)
@@ -412,6 +410,7 @@ class ChatProtocol(LineReceiver):
         """
         response = self.response or Response(self, None)
         response.held = True
+        self._unfinished.append(response)
         return response
 
     def send(self, message: Message) -> None:
@@ -419,7 +418,8 @@ class ChatProtocol(LineReceiver):
         self.write(message.to_bytes())
 
     def relay(self, relay: Relay) -> None:
-        """Write a message shared with other recipients."""
+        """Write a message shared with other recipients, as part of the reply
+        to this connection's command (an echo, its own NICK)."""
         self.write(relay.bytes_for(self))
 
     def reply(self, numeric: str, *params: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import cast
 
@@ -25,6 +24,7 @@ from chat.limits import ConnectionLimiter, Refusal, new_stats
 from chat.message import Message
 from chat.protocol import ChatProtocol
 from chat.relay import Relay
+from chat.router import Audience, Router
 from chat.services import Services
 from chat.storage.sqlite import SQLiteStore
 
@@ -83,6 +83,8 @@ class ChatServer(Factory):
         self.accounts = accounts or Accounts(SQLiteStore(":memory:"), clock)
         #: NickServ and ChanServ.
         self.services = Services(self)
+        #: Every delivery and every write goes through the router.
+        self.router = Router(self)
 
     @property
     def name(self) -> str:
@@ -128,8 +130,7 @@ class ChatServer(Factory):
             self.mode_counts.subtract(conn.modes)
             self.remember(conn)
             quit_relay = self.relay(Message("QUIT", (reason,), conn.hostmask), conn)
-            for peer in self.peers_of(conn):
-                peer.relay(quit_relay)
+            self.router.publish(quit_relay, Audience.peers(conn))
             remember_events(self, quit_relay, conn.channels.values())
             for channel in list(conn.channels.values()):
                 self.leave_channel(conn, channel)
@@ -175,13 +176,9 @@ class ChatServer(Factory):
         self.max_users = max(self.max_users, self.registered_count)
         self.monitors.online(conn)
 
-    def peers_of(self, conn: ChatProtocol) -> set[ChatProtocol]:
+    def peers_of(self, conn: ChatProtocol) -> list[ChatProtocol]:
         """Everyone sharing a channel with *conn*, without *conn* itself."""
-        peers: set[ChatProtocol] = set()
-        for channel in conn.channels.values():
-            peers.update(channel.members)
-        peers.discard(conn)
-        return peers
+        return list(self.router.recipients(Audience.peers(conn)))
 
     def remember(self, conn: ChatProtocol) -> None:
         """Add *conn*'s current identity to the WHOWAS history."""
@@ -259,10 +256,6 @@ class ChatServer(Factory):
             account=sender.account,
             bot="B" in sender.modes,
         )
-
-    def deliver(self, relay: Relay, recipients: Iterable[ChatProtocol]) -> None:
-        for conn in recipients:
-            conn.write(relay.bytes_for(conn))
 
     def isupport(self) -> list[str]:
         """The ISUPPORT (005) tokens of this server."""

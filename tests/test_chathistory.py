@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from twisted.internet.defer import Deferred, fail
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.trial.unittest import TestCase
 
 from chat.history import QUERY_LIMIT, Query
@@ -262,6 +262,9 @@ class BrokenHistory:
 
     def add(self, item: object) -> None:
         pass
+
+    def stored(self) -> Deferred[None]:
+        return succeed(None)
 
     def query(self, query: object) -> Deferred[list[object]]:
         return fail(RuntimeError("disk on fire"))

@@ -8,6 +8,7 @@ from chat import numerics
 from chat.commands.capabilities import SUPPORTED_CAPS
 from chat.commands.ircv3 import NAME_LENGTH, account_changed, join_relay, notify_invite
 from chat.message import Message
+from chat.router import Audience
 from tests.ircv3_support import with_caps
 from tests.support import Harness
 
@@ -121,14 +122,14 @@ class NotificationTests(TestCase):
         dave.conn.account = "dave"  # type: ignore[attr-defined]
         channel = self.server.channels["#chan"]
         relay = join_relay(self.server, dave.conn, channel)
-        self.server.deliver(relay, [self.bob.conn, self.carol.conn])
+        self.server.router.publish(relay, Audience.to(self.bob.conn, self.carol.conn))
         self.assertEqual(
             self.bob.lines(), [":dave!~dave@127.0.0.1 JOIN #chan dave :dave Real"]
         )
         self.assertEqual(self.carol.lines(), [":dave!~dave@127.0.0.1 JOIN #chan"])
         dave.conn.account = None  # type: ignore[attr-defined]
         relay = join_relay(self.server, dave.conn, channel)
-        self.server.deliver(relay, [self.bob.conn])
+        self.server.router.publish(relay, Audience.to(self.bob.conn))
         self.assertEqual(
             self.bob.lines(), [":dave!~dave@127.0.0.1 JOIN #chan * :dave Real"]
         )

@@ -151,7 +151,7 @@ class MessageTagsTests(TestCase):
         with_caps(dave, "extended-join", "server-time", "message-tags")
         written: list[bytes] = []
         for client in (self.bob, self.carol, dave):
-            client.conn.write = written.append  # type: ignore[method-assign]
+            client.conn.transmit = written.append  # type: ignore[method-assign]
         self.alice.send("PRIVMSG #chan :shared")
         self.assertEqual(len(written), 3)
         self.assertIs(written[0], written[1])

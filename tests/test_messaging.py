@@ -24,7 +24,7 @@ class PrivmsgTests(TestCase):
         alice, bob, carol = self.harness.channel_of("alice", "bob", "carol")
         written: list[bytes] = []
         for client in (bob, carol):
-            client.conn.write = written.append  # type: ignore[method-assign]
+            client.conn.transmit = written.append  # type: ignore[method-assign]
         alice.send("PRIVMSG #chan :shared")
         self.assertEqual(len(written), 2)
         self.assertIs(written[0], written[1])

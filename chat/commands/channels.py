@@ -29,6 +29,7 @@ from chat.modes import (
     parse_user_modes,
     valid_key,
 )
+from chat.router import Audience
 
 if TYPE_CHECKING:
     from chat.channel import Channel
@@ -142,7 +143,7 @@ def join(conn: ChatProtocol, server: ChatServer, name: str, key: str = "") -> No
         channel.invited.discard(conn)
     conn.channels[folded] = channel
     relay = join_relay(server, conn, channel)
-    server.deliver(relay, channel.members)
+    server.router.publish(relay, Audience.channel(channel))
     remember_channel(server, relay, channel)
     if channel.topic:
         send_topic(conn, channel)
@@ -247,7 +248,7 @@ def part(conn: ChatProtocol, server: ChatServer, channel: Channel, reason: str) 
     reason = fit_trailing(reason, LINE_BYTES, conn.hostmask, "PART", channel.name)
     params = (channel.name, reason) if reason else (channel.name,)
     relay = server.relay(Message("PART", params, conn.hostmask), conn)
-    server.deliver(relay, channel.members)
+    server.router.publish(relay, Audience.channel(channel))
     remember_channel(server, relay, channel)
     server.leave_channel(conn, channel)
 
@@ -290,7 +291,7 @@ def handle_topic(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     relay = server.relay(
         Message("TOPIC", (channel.name, channel.topic), conn.hostmask), conn
     )
-    server.deliver(relay, channel.members)
+    server.router.publish(relay, Audience.channel(channel))
     remember_channel(server, relay, channel)
     server.services.channel_changed(channel)
 
@@ -455,7 +456,7 @@ def apply_channel_modes(
     if applied:
         line = Message("MODE", (channel.name, *format_changes(applied)), conn.hostmask)
         relay = server.relay(line, conn)
-        server.deliver(relay, channel.members)
+        server.router.publish(relay, Audience.channel(channel))
         remember_channel(server, relay, channel)
         server.services.channel_changed(channel)
 
@@ -647,7 +648,7 @@ def kick(
     )
     line = Message("KICK", (channel.name, victim.nick, reason), conn.hostmask)
     relay = server.relay(line, conn)
-    server.deliver(relay, channel.members)
+    server.router.publish(relay, Audience.channel(channel))
     remember_channel(server, relay, channel)
     server.leave_channel(victim, channel)
 
@@ -699,7 +700,7 @@ def announce_invite(
     """
     line = Message("INVITE", (target.nick, channel.name), inviter.hostmask)
     relay = server.relay(line, inviter)
-    server.deliver(relay, [target])
+    server.router.publish(relay, Audience.to(target))
     notify_invite(server, relay, channel, inviter, target)
 
 

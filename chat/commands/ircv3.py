@@ -9,13 +9,13 @@ by the commands that log in, join and invite.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from chat import numerics
 from chat.commands import command
 from chat.message import Message
 from chat.relay import EXTENDED_JOIN, Relay
+from chat.router import Audience
 
 if TYPE_CHECKING:
     from chat.channel import Channel
@@ -29,15 +29,10 @@ _USERNAME = re.compile(r"^~?[A-Za-z0-9._-]{1,10}$")
 _HOST = re.compile(r"^[A-Za-z0-9.:/-]{1,64}$")
 
 
-def with_cap(users: Iterable[ChatProtocol], cap: str) -> list[ChatProtocol]:
-    """The users of *users* that negotiated *cap*."""
-    return [user for user in users if cap in user.caps]
-
-
 def _notify(server: ChatServer, conn: ChatProtocol, message: Message, cap: str) -> None:
     """Relay *message* about *conn* to its peers, and itself, having *cap*."""
     relay = server.relay(message, conn)
-    server.deliver(relay, with_cap([*server.peers_of(conn), conn], cap))
+    server.router.publish(relay, Audience.peers(conn, include_self=True, cap=cap))
 
 
 def account_changed(server: ChatServer, conn: ChatProtocol) -> None:
@@ -47,7 +42,7 @@ def account_changed(server: ChatServer, conn: ChatProtocol) -> None:
     """
     account = getattr(conn, "account", None) or "*"
     relay = server.relay(Message("ACCOUNT", (account,), conn.hostmask), conn)
-    server.deliver(relay, with_cap(server.peers_of(conn), "account-notify"))
+    server.router.publish(relay, Audience.peers(conn, cap="account-notify"))
 
 
 def join_relay(server: ChatServer, conn: ChatProtocol, channel: Channel) -> Relay:
@@ -78,7 +73,7 @@ def notify_invite(
         and member is not invitee
         and channel.is_operator(member)
     ]
-    server.deliver(relay, with_cap(operators, "invite-notify"))
+    server.router.publish(relay, Audience.to(*operators, cap="invite-notify"))
 
 
 @command("SETNAME", min_params=1)
@@ -127,16 +122,15 @@ def change_host(
     if (username, host) == (conn.username, conn.host):
         return
     old = conn.hostmask
-    peers = server.peers_of(conn)
+    router = server.router
     chghost = server.relay(Message("CHGHOST", (username, host), old), conn)
-    server.deliver(chghost, with_cap([*peers, conn], "chghost"))
+    router.publish(chghost, Audience.peers(conn, include_self=True, cap="chghost"))
     quit_relay = server.relay(Message("QUIT", ("Changing host",), old), conn)
     conn.username, conn.host = username, host
-    others = [peer for peer in peers if "chghost" not in peer.caps]
-    server.deliver(quit_relay, others)
+    router.publish(quit_relay, Audience.peers(conn, lacking="chghost"))
     for channel in conn.channels.values():
-        members = [m for m in channel.members if m in others]
-        server.deliver(join_relay(server, conn, channel), members)
+        others = Audience.channel(channel, skip=conn, lacking="chghost")
+        router.publish(join_relay(server, conn, channel), others)
         modes = channel.members.get(conn, "")
         if modes:
             mode = Message(
@@ -144,4 +138,4 @@ def change_host(
                 (channel.name, "+" + modes, *([conn.nick] * len(modes))),
                 server.name,
             )
-            server.deliver(server.relay(mode), members)
+            router.publish(server.relay(mode), others)

@@ -16,6 +16,7 @@ from chat.channel import MEMBER_MODES, MEMBER_PREFIXES
 from chat.commands import command
 from chat.history.record import remember_channel, remember_private
 from chat.message import Message
+from chat.router import Audience
 
 if TYPE_CHECKING:
     from chat.channel import Channel
@@ -126,39 +127,16 @@ def _to_channel(
         return
     params = (status + channel.name, *text)
     relay = server.relay(Message(verb, params, conn.hostmask), conn, **tags)
+    allowed = ""
     if status:
         allowed = MEMBER_MODES[: MEMBER_MODES.index(_STATUS_MODES[status]) + 1]
-        recipients = [
-            member
-            for member, modes in channel.members.items()
-            if any(mode in modes for mode in allowed)
-        ]
     else:
-        recipients = list(channel.members)
         remember_channel(server, relay, channel)
-    # The hot loop of a busy channel: one line per tag profile, queued to
-    # each recipient and written once per recipient per input (`queue`).
-    tagmsg = verb == "TAGMSG"
-    batch = conn.batch
-    lines: dict[int, bytes] = {}
-    for member in recipients:
-        if member is conn:
-            if echo and _receives(conn, verb):
-                conn.write(relay.bytes_for(conn))
-            continue
-        if tagmsg and "message-tags" not in member.caps:
-            continue
-        data = lines.get(member.tag_profile)
-        if data is None:
-            data = lines[member.tag_profile] = relay.bytes_for(member)
-        if batch is None:
-            member.write(data)
-        elif member.outbox:
-            member.outbox.append(data)
-        else:
-            batch.append(member)
-            member.outbox.append(data)
-    if echo and conn not in channel.members and _receives(conn, verb):
+    cap = "message-tags" if verb == "TAGMSG" else None
+    server.router.publish(
+        relay, Audience.channel(channel, skip=conn, cap=cap, status=allowed)
+    )
+    if echo and _receives(conn, verb):
         conn.relay(relay)
 
 
@@ -185,7 +163,12 @@ def _to_user(
     relay = server.relay(Message(verb, (user.nick, *text), conn.hostmask), conn, **tags)
     remember_private(server, relay, conn, user)
     if _receives(user, verb):
-        user.relay(relay)
+        if user is conn:
+            # To oneself: only the echo answers the command (and carries
+            # its label); the received copy is an ordinary delivery.
+            server.router.write(conn, relay.bytes_for(conn))
+        else:
+            server.router.publish(relay, Audience.to(user))
     if echo and _receives(conn, verb):
         conn.relay(relay)
     if verb == "PRIVMSG" and user.away is not None:

@@ -18,6 +18,7 @@ from chat.casemap import casefold
 from chat.commands import command
 from chat.message import Message
 from chat.passwords import DEFAULT_N, DEFAULT_P, DEFAULT_R, SCHEME, verify_password
+from chat.router import Audience
 
 if TYPE_CHECKING:
     from chat.labeled import Response
@@ -158,11 +159,4 @@ def handle_wallops(conn: ChatProtocol, server: ChatServer, msg: Message) -> None
         conn.reply(numerics.ERR_NEEDMOREPARAMS, "WALLOPS", "Not enough parameters")
         return
     relay = server.relay(Message("WALLOPS", (text,), conn.hostmask), conn)
-    server.deliver(
-        relay,
-        (
-            user
-            for user in server.nicks.values()
-            if user.registered and ("w" in user.modes or "o" in user.modes)
-        ),
-    )
+    server.router.publish(relay, Audience(user_modes="wo"))

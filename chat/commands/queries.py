@@ -26,6 +26,7 @@ from chat.casemap import casefold, is_channel_name, mask_to_regex
 from chat.commands import COMMANDS, command
 from chat.commands.operators import is_operator
 from chat.message import Message
+from chat.router import Audience
 
 if TYPE_CHECKING:
     from chat.channel import Channel
@@ -381,10 +382,7 @@ def handle_away(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     if conn.away != previous:
         params = (conn.away,) if conn.away is not None else ()
         relay = server.relay(Message("AWAY", params, conn.hostmask), conn)
-        server.deliver(
-            relay,
-            (peer for peer in server.peers_of(conn) if "away-notify" in peer.caps),
-        )
+        server.router.publish(relay, Audience.peers(conn, cap="away-notify"))
 
 
 def send_away_on_join(server: ChatServer, conn: ChatProtocol, channel: Channel) -> None:
@@ -394,13 +392,8 @@ def send_away_on_join(server: ChatServer, conn: ChatProtocol, channel: Channel) 
     if conn.away is None:
         return
     relay = server.relay(Message("AWAY", (conn.away,), conn.hostmask), conn)
-    server.deliver(
-        relay,
-        (
-            member
-            for member in channel.members
-            if member is not conn and "away-notify" in member.caps
-        ),
+    server.router.publish(
+        relay, Audience.channel(channel, skip=conn, cap="away-notify")
     )
 
 

@@ -12,6 +12,7 @@ from chat.commands import command
 from chat.commands.server_info import send_isupport, send_lusers, send_motd
 from chat.history.record import remember_events
 from chat.message import Message
+from chat.router import Audience
 from chat.sasl import hold_registration
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ def change_nick(conn: ChatProtocol, server: ChatServer, nick: str) -> None:
     remember_events(server, relay, conn.channels.values())
     server.set_nick(conn, nick)
     conn.relay(relay)
-    server.deliver(relay, server.peers_of(conn))
+    server.router.publish(relay, Audience.peers(conn))
 
 
 @command("USER", min_params=4, registered=False)

@@ -122,6 +122,11 @@ class HistoryStore(Protocol):
     def add(self, item: HistoryItem) -> None:
         """Store *item* (soon: writes may be batched)."""
 
+    def stored(self) -> Deferred[None]:
+        """Fires once every item added so far would survive a crash of the
+        process (at once for a store that keeps nothing on disk).  A store
+        that cannot write now fires it too: its items wait in its buffer."""
+
     def query(self, query: Query) -> Deferred[list[HistoryItem]]:
         """The items *query* selects, oldest first."""
 

@@ -49,6 +49,8 @@ def _store(
             recipient=recipient,
         )
     )
+    # Whoever sees this message must see it only once it is durable.
+    server.router.stored_in_turn()
 
 
 def remember_channel(server: ChatServer, relay: Relay, channel: Channel) -> None:

@@ -3,10 +3,14 @@
 Every database call runs on one worker thread, never on the reactor: writes
 wait in memory for `HistoryConfig.flush_interval` seconds (or until
 `HistoryConfig.batch_size` are waiting) and go in one transaction, so
-storing history costs message delivery only a list append.  Reads queue
-behind the pending writes on the same thread, so a client always reads what
-it was just sent.  The database runs in WAL mode; retention by age and by
-count is applied on every flush.
+storing history costs message delivery only a list append.  `stored` asks
+for a write at once and fires when it is committed (the router holds a
+message's deliveries until then); one write runs at a time and the items
+added meanwhile go in the next (group commit).  Reads wait for the pending
+writes, so a client always reads what it was just sent.  The database runs
+in WAL mode with ``synchronous=NORMAL``: a committed write survives a crash
+of the process (not of the machine).  Retention by age and by count is
+applied at most once per trim interval.
 """
 
 from __future__ import annotations
@@ -111,6 +115,11 @@ class SQLiteHistory:
         self._untrimmed: set[str] = set()
         self._trimmed_at = float("-inf")
         self._flush_call: IDelayedCall | None = None
+        #: Group commit: one write runs at a time; `stored` waiters of the
+        #: items in it, and of the items pending behind it.
+        self._writing = False
+        self._in_flight: list[Deferred[None]] = []
+        self._waiting: list[Deferred[None]] = []
         self._db: sqlite3.Connection | None = None
         self._pool = ThreadPool(minthreads=1, maxthreads=1, name="chat-history")
         self._pool.start()
@@ -287,39 +296,76 @@ class SQLiteHistory:
                 self.config.flush_interval, self._flush
             )
 
+    def stored(self) -> Deferred[None]:
+        """Fires once what was added so far is committed (group commit: the
+        items added while one transaction runs go together in the next)."""
+        if self._closed or not (self._pending or self._writing):
+            return succeed(None)
+        waiter: Deferred[None] = Deferred()
+        if self._pending:
+            self._waiting.append(waiter)
+            self._flush()
+        else:
+            self._in_flight.append(waiter)
+        return waiter
+
     def _flush(self) -> None:
+        """Start writing the pending items, unless a write is running (its
+        end starts the next one)."""
         if self._flush_call is not None and self._flush_call.active():
             self._flush_call.cancel()
         self._flush_call = None
-        if not self._pending:
+        if self._writing or not self._pending:
             return
         items, self._pending = self._pending, []
+        self._in_flight, self._waiting = self._waiting, []
+        self._writing = True
         done = self._run(self._write, items, self.reactor.seconds())
         done.addErrback(
             lambda failure: self.log.failure(
                 "Could not store {count} history items", failure, count=len(items)
             )
         )
+        done.addBoth(self._written)
+
+    def _written(self, _: object) -> None:
+        self._writing = False
+        waiters, self._in_flight = self._in_flight, []
+        for waiter in waiters:
+            waiter.callback(None)
+        if self._waiting or len(self._pending) >= self.config.batch_size:
+            self._flush()
+        elif self._pending and self._flush_call is None:
+            self._flush_call = self.reactor.callLater(
+                self.config.flush_interval, self._flush
+            )
+
+    def _after_writes(self, work: Callable[[], Deferred[T]]) -> Deferred[T]:
+        """Run *work* once what was added so far is written: reads see it."""
+        if not (self._pending or self._writing):
+            return work()
+        return self.stored().addCallback(lambda _: work())
 
     def query(self, query: Query) -> Deferred[list[HistoryItem]]:
-        self._flush()
-        return self._run(self._select, query, self.reactor.seconds())
+        return self._after_writes(
+            lambda: self._run(self._select, query, self.reactor.seconds())
+        )
 
     def targets(
         self, keys: Sequence[str], party: str, start: float, end: float, limit: int
     ) -> Deferred[list[Target]]:
-        self._flush()
         low, high = min(start, end), max(start, end)
-        return self._run(self._targets, list(keys), party, low, high, limit)
+        return self._after_writes(
+            lambda: self._run(self._targets, list(keys), party, low, high, limit)
+        )
 
     def close(self) -> Deferred[None]:
         """Write what is pending, close the database and stop the thread."""
         if self._closed:
             return succeed(None)
-        self._closed = True
         self.reactor.removeSystemEventTrigger(self._trigger)
-        self._flush()
-        done = self._run(self._close)
+        done = self._after_writes(lambda: self._run(self._close))
+        self._closed = True
 
         def stop(result: None) -> None:
             self._pool.stop()

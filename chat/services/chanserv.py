@@ -18,6 +18,7 @@ from twisted.python.failure import Failure
 
 from chat.casemap import casefold
 from chat.message import Message
+from chat.router import Audience
 from chat.services import Later, ServiceBot, ServiceHandler
 from chat.storage import Account, ChannelExistsError, RegisteredChannel
 
@@ -115,7 +116,7 @@ class ChanServ(ServiceBot):
         relay = self.server.relay(
             Message("MODE", (channel.name, "+o", conn.nick), self.hostmask)
         )
-        self.server.deliver(relay, list(channel.members))
+        self.server.router.publish(relay, Audience.channel(channel))
 
     def changed(self, channel: Channel) -> None:
         """Persist the topic and modes of *channel* if it is registered."""

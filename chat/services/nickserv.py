@@ -345,8 +345,8 @@ class NickServ(ServiceBot):
         name = conn.account
         assert name is not None
         store = self.server.accounts.store
-        later = Later(conn)
         if action == "LIST":
+            later = Later(conn)
 
             def show(account: Account | None) -> None:
                 def write() -> None:
@@ -368,6 +368,7 @@ class NickServ(ServiceBot):
         if not certfp:
             self.notice(conn, "You have no TLS client certificate; give a fingerprint")
             return
+        later = Later(conn)
         if action == "ADD":
             changing = store.add_certfp(name, certfp)
             ok, refused = f"Added {certfp}", "That certificate is already in use"
