@@ -28,6 +28,7 @@ from twisted.internet.threads import deferToThread
 
 from chat import numerics, passwords
 from chat.casemap import casefold
+from chat.identity import account_changed
 from chat.limits import is_exempt
 from chat.message import Message
 from chat.storage import Account, ScramCredentials, Store
@@ -293,7 +294,4 @@ def log_out(conn: ChatProtocol, server: ChatServer) -> None:
 
 def _account_changed(conn: ChatProtocol, server: ChatServer) -> None:
     if conn.registered:
-        # Imported here: the command modules import this module.
-        from chat.commands.ircv3 import account_changed
-
         account_changed(server, conn)

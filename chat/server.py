@@ -15,13 +15,13 @@ from chat import casemap
 from chat.accounts import Accounts
 from chat.casemap import casefold
 from chat.channel import Channel
-from chat.commands.monitor import MONITOR_LIMIT, Monitors
 from chat.config import ServerConfig
 from chat.history import QUERY_LIMIT, HistoryStore
 from chat.history.memory import MemoryHistory
 from chat.history.record import remember_events
 from chat.limits import ConnectionLimiter, Refusal, new_stats
 from chat.message import Message
+from chat.monitor import MONITOR_LIMIT, Monitors
 from chat.protocol import ChatProtocol
 from chat.relay import Relay
 from chat.router import Audience, Router

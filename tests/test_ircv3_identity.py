@@ -6,7 +6,8 @@ from twisted.trial.unittest import TestCase
 
 from chat import numerics
 from chat.commands.capabilities import SUPPORTED_CAPS
-from chat.commands.ircv3 import NAME_LENGTH, account_changed, join_relay, notify_invite
+from chat.commands.ircv3 import NAME_LENGTH, join_relay, notify_invite
+from chat.identity import account_changed
 from chat.message import Message
 from chat.router import Audience
 from tests.ircv3_support import with_caps

@@ -5,7 +5,7 @@ from __future__ import annotations
 from twisted.trial.unittest import TestCase
 
 from chat import numerics
-from chat.commands.monitor import MONITOR_LIMIT
+from chat.monitor import MONITOR_LIMIT
 from tests.support import Harness
 
 

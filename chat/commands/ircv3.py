@@ -35,16 +35,6 @@ def _notify(server: ChatServer, conn: ChatProtocol, message: Message, cap: str) 
     server.router.publish(relay, Audience.peers(conn, include_self=True, cap=cap))
 
 
-def account_changed(server: ChatServer, conn: ChatProtocol) -> None:
-    """account-notify: ``ACCOUNT <name>`` or ``ACCOUNT *`` to *conn*'s peers.
-
-    To be called right after ``conn.account`` changes (login or logout).
-    """
-    account = getattr(conn, "account", None) or "*"
-    relay = server.relay(Message("ACCOUNT", (account,), conn.hostmask), conn)
-    server.router.publish(relay, Audience.peers(conn, cap="account-notify"))
-
-
 def join_relay(server: ChatServer, conn: ChatProtocol, channel: Channel) -> Relay:
     """The JOIN of *conn* to *channel*, in its extended-join form as well."""
     relay = server.relay(Message("JOIN", (channel.name,), conn.hostmask), conn)

@@ -10,9 +10,8 @@ from chat import numerics
 from chat.casemap import valid_nick
 from chat.commands import command
 from chat.commands.server_info import send_isupport, send_lusers, send_motd
-from chat.history.record import remember_events
+from chat.identity import change_nick
 from chat.message import Message
-from chat.router import Audience
 from chat.sasl import hold_registration
 
 if TYPE_CHECKING:
@@ -55,16 +54,6 @@ def handle_nick(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
         return
     change_nick(conn, server, nick)
     server.services.nick_changed(conn)
-
-
-def change_nick(conn: ChatProtocol, server: ChatServer, nick: str) -> None:
-    """Rename registered *conn* to *nick* and tell it and its peers."""
-    server.remember(conn)
-    relay = server.relay(Message("NICK", (nick,), conn.hostmask), conn)
-    remember_events(server, relay, conn.channels.values())
-    server.set_nick(conn, nick)
-    conn.relay(relay)
-    server.router.publish(relay, Audience.peers(conn))
 
 
 @command("USER", min_params=4, registered=False)

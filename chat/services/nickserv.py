@@ -24,7 +24,7 @@ from chat.accounts import (
     registration_allowed,
 )
 from chat.casemap import casefold
-from chat.commands.registration import change_nick
+from chat.identity import change_nick
 from chat.sasl import certificate_fingerprint
 from chat.services import Later, ServiceBot, ServiceHandler
 from chat.storage import Account, AccountExistsError
