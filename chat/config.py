@@ -77,6 +77,19 @@ class Timeouts:
 
 
 @dataclass(frozen=True, slots=True)
+class Cluster:
+    """Cluster mode: nodes sharing one Redis form one network (`chat.cluster`)."""
+
+    #: ``redis://host:port/db``; empty: a single server, no cluster.
+    redis: str = ""
+    #: This node's name, unique in the network; shown in WHOIS.
+    node_name: str = ""
+    #: Seconds after which a node that stopped renewing its lease is taken
+    #: for dead: its users quit (``*.net *.split``) and their nicks are free.
+    lease: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
 class ServerConfig:
     """Everything the server needs to know, with development defaults."""
 
@@ -93,6 +106,7 @@ class ServerConfig:
     operators: dict[str, str] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
     timeouts: Timeouts = field(default_factory=Timeouts)
+    cluster: Cluster = field(default_factory=Cluster)
     log_format: str = "text"
     metrics: str | None = None
     shutdown_timeout: float = 5.0
@@ -183,6 +197,8 @@ def _like(default: object, name: str, value: object) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{name} must be a list of strings")
         return tuple(value)
+    if isinstance(default, str):
+        return _token(name, value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name} must be a positive integer")
     return value
@@ -224,6 +240,7 @@ CHECKS: dict[str, Callable[[str, object], Any]] = {
     "operators": _operators,
     "limits": _section(Limits),
     "timeouts": _section(Timeouts),
+    "cluster": _section(Cluster),
     "log_format": _log_format,
     "metrics": _text,
     "shutdown_timeout": _seconds,

@@ -32,6 +32,7 @@ def account_changed(server: ChatServer, conn: ChatProtocol) -> None:
 
     To be called right after ``conn.account`` changes (login or logout).
     """
+    server.network.user_changed(conn)
     account = getattr(conn, "account", None) or "*"
     relay = server.relay(Message("ACCOUNT", (account,), conn.hostmask), conn)
     server.router.publish(relay, Audience.peers(conn, cap="account-notify"))

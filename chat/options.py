@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from twisted.python import usage
 
-from chat.config import ConfigError, ServerConfig, load_config
+from chat.config import ConfigError, ServerConfig, check, load_config
 
 #: Options whose value is a setting, by option name -> `ServerConfig` field.
 SETTINGS = {
@@ -82,6 +83,20 @@ SIGTERM sends ERROR to every client and exits.  Listener changes (--port,
             "Endpoint of a Prometheus metrics page, e.g. "
             "tcp:9100:interface=127.0.0.1 (default: none).",
         ],
+        [
+            "cluster",
+            None,
+            None,
+            "Cluster mode: the Redis shared by the nodes of one network, "
+            "redis://host:port/db (default: none, a single server).",
+        ],
+        [
+            "node-name",
+            None,
+            None,
+            "This node's name in the cluster, unique in the network "
+            "(default: the server name).",
+        ],
     ]
 
     def __init__(self) -> None:
@@ -107,7 +122,21 @@ SIGTERM sends ERROR to every client and exits.  Listener changes (--port,
     def load(self) -> ServerConfig:
         """Read the configuration file again and apply the command line."""
         path = Path(self["config"]) if self["config"] else None
-        return load_config(path, self.overrides())
+        config = load_config(path, self.overrides())
+        cluster = {
+            key: self[option]
+            for option, key in (("cluster", "redis"), ("node-name", "node-name"))
+            if self[option] is not None
+        }
+        if not cluster:
+            return config
+        merged = {
+            "redis": config.cluster.redis,
+            "node-name": config.cluster.node_name,
+            "lease": config.cluster.lease,
+            **cluster,
+        }
+        return replace(config, cluster=check("cluster", merged))
 
     def postOptions(self) -> None:
         try:

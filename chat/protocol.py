@@ -89,6 +89,11 @@ class ChatProtocol(LineReceiver):
         self.account: str | None = None
         #: The SASL exchange in progress, if any.
         self.sasl: Session | None = None
+        #: In cluster mode, the name of the server of a user of another
+        #: node (a remote session: `chat.cluster.remote`); None here.
+        self.home: str | None = None
+        #: Why `close` was called, once it was.
+        self.quit_reason: str | None = None
         #: Why input is not read now: ``flood`` (fakelag) or ``reply`` (a
         #: command's replies are still on their way); see `hold`.
         self._holds: set[str] = set()
@@ -188,6 +193,7 @@ class ChatProtocol(LineReceiver):
         # What the running turn holds for this connection goes before the goodbye.
         self.server.router.flush(self)
         self.closing = True
+        self.quit_reason = reason
         self.server.connection_lost(self, reason)
         self.transport.write(
             Message("ERROR", (f"Closing Link: {self.host} ({reason})",)).to_bytes()

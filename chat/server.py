@@ -22,6 +22,7 @@ from chat.history.record import remember_events
 from chat.limits import ConnectionLimiter, Refusal, new_stats
 from chat.message import Message
 from chat.monitor import MONITOR_LIMIT, Monitors
+from chat.network import Network, SingleServer
 from chat.protocol import ChatProtocol
 from chat.relay import Relay
 from chat.router import Audience, Router
@@ -85,6 +86,8 @@ class ChatServer(Factory):
         self.services = Services(self)
         #: Every delivery and every write goes through the router.
         self.router = Router(self)
+        #: The other servers of the network (cluster mode), or none.
+        self.network: Network = SingleServer()
 
     @property
     def name(self) -> str:
@@ -129,6 +132,8 @@ class ChatServer(Factory):
             self.registered_count -= 1
             self.mode_counts.subtract(conn.modes)
             self.remember(conn)
+            if conn.home is None:
+                self.network.user_quit(conn, reason)
             quit_relay = self.relay(Message("QUIT", (reason,), conn.hostmask), conn)
             self.router.publish(quit_relay, Audience.peers(conn))
             remember_events(self, quit_relay, conn.channels.values())
@@ -139,6 +144,8 @@ class ChatServer(Factory):
         self.services.forget(conn)
         if self.nicks.get(conn.folded_nick) is conn:
             del self.nicks[conn.folded_nick]
+            if conn.home is None:
+                self.network.release_nick(conn, conn.nick)
 
     def shutdown(self, reason: str) -> None:
         """Send ``ERROR`` to every client and close every connection."""
@@ -162,12 +169,16 @@ class ChatServer(Factory):
         """Give *conn* the nick *nick* in the nick table."""
         if self.nicks.get(conn.folded_nick) is conn:
             del self.nicks[conn.folded_nick]
+            if conn.home is None and casefold(nick) != conn.folded_nick:
+                self.network.release_nick(conn, conn.nick)
         old = conn.nick
         conn.nick = nick
         self.nicks[casefold(nick)] = conn
         if conn.registered:
             self.monitors.offline(old)
             self.monitors.online(conn)
+            if conn.home is None:
+                self.network.user_changed(conn, old)
 
     def mark_registered(self, conn: ChatProtocol) -> None:
         conn.registered = True
@@ -175,6 +186,8 @@ class ChatServer(Factory):
         self.mode_counts.update(conn.modes)
         self.max_users = max(self.max_users, self.registered_count)
         self.monitors.online(conn)
+        if conn.home is None:
+            self.network.user_registered(conn)
 
     def peers_of(self, conn: ChatProtocol) -> list[ChatProtocol]:
         """Everyone sharing a channel with *conn*, without *conn* itself."""
@@ -207,6 +220,8 @@ class ChatServer(Factory):
             conn.modes.discard(mode)
         if conn.registered:
             self.mode_counts[mode] += 1 if on else -1
+            if conn.home is None:
+                self.network.user_changed(conn)
         return True
 
     def operators_online(self) -> int:

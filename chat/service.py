@@ -197,6 +197,8 @@ class ChatService(MultiService):
         self.storage_ready: Deferred[None] = succeed(None)
         #: Given to twistd's application as its log observer (JSON logs).
         self.log_observer: ILogObserver | None = None
+        #: The link to the other nodes in cluster mode (`chat.cluster`).
+        self.cluster: Service | None = None
 
     def setServiceParent(self, parent: Any) -> None:
         super().setServiceParent(parent)
@@ -260,6 +262,8 @@ class ChatService(MultiService):
     def startService(self) -> None:
         if self.data_dir is not None:
             self._open_storage(self.data_dir)
+        if self.cluster is not None:
+            self.cluster.startService()
         super().startService()
         if self._handle_signals:
             self._previous_sighup = signal.signal(signal.SIGHUP, self._on_sighup)
@@ -289,6 +293,10 @@ class ChatService(MultiService):
         listeners_stopped = super().stopService()
         stopped = listeners_stopped or succeed(None)
         stopped.addCallback(lambda _: self._disconnect_clients())
+        if self.cluster is not None:
+            # After the clients: the other nodes see each one quit.
+            cluster = self.cluster
+            stopped.addCallback(lambda _: cluster.stopService())
         stopped.addCallback(lambda _: self._close_storage())
         return stopped
 
@@ -437,4 +445,16 @@ def makeService(
     service.log_observer = observer_for(config.log_format, twistd_options)
     if storage:
         service.data_dir = config.data_dir
+    if config.cluster.redis:
+        service.cluster = cluster_node(server, config)
     return service
+
+
+def cluster_node(server: ChatServer, config: ServerConfig) -> Service:
+    """The link of *server* to the other nodes of its cluster."""
+    from chat.cluster import parse_redis_url
+    from chat.cluster.node import ClusterNode
+
+    address = parse_redis_url(config.cluster.redis)
+    name = config.cluster.node_name or config.server_name
+    return ClusterNode(server, address, name, config.cluster.lease)

@@ -271,7 +271,9 @@ def send_whois(conn: ChatProtocol, server: ChatServer, user: ChatProtocol) -> No
         user.realname,
     )
     _send_whois_channels(conn, user)
-    conn.reply(numerics.RPL_WHOISSERVER, nick, server.name, server.config.network)
+    conn.reply(
+        numerics.RPL_WHOISSERVER, nick, user.home or server.name, server.config.network
+    )
     if is_operator(user):
         conn.reply(numerics.RPL_WHOISOPERATOR, nick, "is an IRC operator")
     if user.account is not None:
@@ -380,6 +382,7 @@ def handle_away(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
         conn.away = None
         conn.reply(numerics.RPL_UNAWAY, "You are no longer marked as being away")
     if conn.away != previous:
+        server.network.user_changed(conn)
         params = (conn.away,) if conn.away is not None else ()
         relay = server.relay(Message("AWAY", params, conn.hostmask), conn)
         server.router.publish(relay, Audience.peers(conn, cap="away-notify"))

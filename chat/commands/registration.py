@@ -6,13 +6,17 @@ import hmac
 import re
 from typing import TYPE_CHECKING
 
+from twisted.python.failure import Failure
+
 from chat import numerics
 from chat.casemap import valid_nick
 from chat.commands import command
 from chat.commands.server_info import send_isupport, send_lusers, send_motd
 from chat.identity import change_nick
 from chat.message import Message
+from chat.network import NickUnavailableError
 from chat.sasl import hold_registration
+from chat.services import Later
 
 if TYPE_CHECKING:
     from chat.protocol import ChatProtocol
@@ -48,12 +52,36 @@ def handle_nick(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
         return
     if nick == conn.nick:
         return
+    # In a cluster the network decides (the client's next lines wait).
+    later = Later(conn)
+    claiming = server.network.claim_nick(conn, nick)
+    claiming.addCallbacks(
+        lambda won: later.run(lambda: _take_nick(conn, server, nick, won)),
+        lambda failure: later.run(lambda: _nick_unavailable(conn, nick, failure)),
+    )
+    later.watch(claiming, lambda: None)
+
+
+def _take_nick(conn: ChatProtocol, server: ChatServer, nick: str, won: bool) -> None:
+    if not won or server.nick_in_use(nick, conn):
+        conn.reply(numerics.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
+        return
     if not conn.registered:
         server.set_nick(conn, nick)
         try_register(conn, server)
         return
     change_nick(conn, server, nick)
     server.services.nick_changed(conn)
+
+
+def _nick_unavailable(conn: ChatProtocol, nick: str, failure: Failure) -> None:
+    failure.trap(NickUnavailableError)
+    conn.reply(
+        numerics.ERR_UNAVAILRESOURCE,
+        nick,
+        "Nick is temporarily unavailable: this server cannot reach the rest "
+        "of the network to check it; try again soon",
+    )
 
 
 @command("USER", min_params=4, registered=False)

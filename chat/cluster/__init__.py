@@ -1,0 +1,65 @@
+"""Cluster mode: several server processes (nodes) sharing one Redis form one
+IRC network.
+
+What is shared, and where (keys under ``chat:``):
+
+- ``nodes`` (hash name -> boot id) lists the nodes; ``node:<name>`` is a
+  node's *lease*, a key that expires unless the node renews it.  A node whose
+  lease is gone is dead: any node then *reaps* it (a Lua script, so once),
+  and every node drops that node's users with ``QUIT :*.net *.split``.
+- ``nicks`` (hash folded nick -> ``<node>/<boot>``) makes a nick one user's
+  network-wide: a node claims a nick with a Lua script that succeeds only
+  when the nick is free or held by a dead node, before it answers ``NICK``
+  (the client's later lines wait meanwhile).  Two clients racing for one
+  nick on two nodes: Redis runs one script after the other, one wins.
+- ``users:<node>`` (hash folded nick -> identity) holds each node's users,
+  so a node that starts, or comes back after Redis was away, can load them.
+
+Events travel by pub/sub: ``all`` carries user events (registered,
+changed, quit) and node hellos; ``to:<node>`` carries lines for that node's
+users and requests to act on them (KILL, GHOST).  A user on another node is
+a *remote session* here: a `ChatProtocol` whose transport forwards what it
+is written to that user's node (`chat.cluster.remote`), so WHOIS, ISON,
+USERHOST, MONITOR, LUSERS, PRIVMSG, NOTICE, TAGMSG and KILL treat it as any
+other user.
+
+When Redis goes away nothing stops: local users are told, keep chatting
+with each other, and new nicks are refused with ``FAIL NICK
+TEMPORARILY_UNAVAILABLE`` (uniqueness could not be checked).  Once Redis is
+back each node re-claims its users' nicks, publishes them again and reloads
+the others', so there are no ghosts and no duplicates.
+
+Not shared yet: channels (each node has its own), history and accounts
+(each node's own stores).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from chat.config import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class RedisAddress:
+    """Where the cluster's Redis is."""
+
+    host: str
+    port: int
+    db: int
+
+
+def parse_redis_url(url: str) -> RedisAddress:
+    """``redis://host:port/db`` (port 6379 and db 0 by default)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 6379
+    except ValueError as error:
+        raise ConfigError(f"cluster: not a Redis URL: {url!r} ({error})") from None
+    if parts.scheme != "redis" or not parts.hostname:
+        raise ConfigError(f"cluster: not a redis://host:port/db URL: {url!r}")
+    path = parts.path.strip("/") or "0"
+    if not path.isdigit():
+        raise ConfigError(f"cluster: the Redis database must be a number: {url!r}")
+    return RedisAddress(parts.hostname, port, int(path))

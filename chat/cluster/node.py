@@ -1,0 +1,442 @@
+"""ClusterNode: this server's link to the other nodes of its network.
+
+See `chat.cluster` for what is shared and how.  The node is a service:
+started, it links to Redis (two connections, commands and subscription,
+each reconnecting with backoff), renews its lease, reaps dead nodes and
+keeps one remote session per user of every other node.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+import txredisapi
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, fail, gatherResults, succeed
+from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from chat.casemap import casefold
+from chat.cluster import RedisAddress
+from chat.cluster.remote import identity_of, remote_session, update_session
+from chat.message import Message
+from chat.network import NickUnavailableError
+
+if TYPE_CHECKING:
+    from chat.protocol import ChatProtocol
+    from chat.server import ChatServer
+
+PREFIX = "chat:"
+NODES = PREFIX + "nodes"
+NICKS = PREFIX + "nicks"
+ALL = PREFIX + "all"
+SPLIT_REASON = "*.net *.split"
+
+#: Claim a nick: free, already ours, or held by a node whose lease is gone.
+CLAIM = """
+local owner = redis.call('HGET', KEYS[1], ARGV[1])
+if owner and owner ~= ARGV[2] then
+    local node, boot = string.match(owner, '^([^/]+)/([^/]+)/')
+    if redis.call('GET', ARGV[3] .. node) == boot then
+        return 0
+    end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+#: Give a nick back, if it is still ours.
+RELEASE = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+    redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 1
+"""
+#: Forget a node: its users' nicks, its users, its entry.  Unless forced
+#: (a node cleaning up after its own previous run), only without a lease.
+REAP = """
+if ARGV[2] ~= '1' and redis.call('EXISTS', KEYS[3]) == 1 then
+    return 0
+end
+local prefix = ARGV[1] .. '/'
+for _, folded in ipairs(redis.call('HKEYS', KEYS[2])) do
+    local owner = redis.call('HGET', KEYS[1], folded)
+    if owner and string.sub(owner, 1, #prefix) == prefix then
+        redis.call('HDEL', KEYS[1], folded)
+    end
+end
+redis.call('DEL', KEYS[2])
+redis.call('HDEL', KEYS[4], ARGV[1])
+return 1
+"""
+
+log = Logger()
+
+
+def _users_key(node: str) -> str:
+    return f"{PREFIX}users:{node}"
+
+
+def _lease_key(node: str) -> str:
+    return f"{PREFIX}node:{node}"
+
+
+def _inbox(node: str) -> str:
+    return f"{PREFIX}to:{node}"
+
+
+class _Subscriber(txredisapi.SubscriberProtocol):
+    """The subscription connection: events in, link state out."""
+
+    node: ClusterNode
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self.subscribe([ALL, _inbox(self.node.node_name)]).addCallbacks(
+            lambda _: self.node.link_up(), self.node.link_error
+        )
+
+    def connectionLost(self, reason: Failure) -> None:
+        super().connectionLost(reason)
+        self.node.link_down()
+
+    def messageReceived(self, pattern: object, channel: str, message: str) -> None:
+        self.node.event(channel, message)
+
+
+class ClusterNode(Service):
+    """One node of a cluster; also the server's `chat.network.Network`."""
+
+    def __init__(
+        self, server: ChatServer, address: RedisAddress, name: str, lease: float
+    ) -> None:
+        self.server = server
+        self.address = address
+        self.node_name = name
+        self.lease = lease
+        self.boot = os.urandom(6).hex()
+        #: Remote sessions by node, then folded nick.
+        self.remote: dict[str, dict[str, ChatProtocol]] = {}
+        self.linked = False
+        self.redis: Any = None
+        self._subscriber: txredisapi.SubscriberFactory | None = None
+        self._tick = LoopingCall(self._renew)
+        self._tick.clock = server.clock
+        self._ever_linked = False
+
+    # -- service ----------------------------------------------------------
+
+    def startService(self) -> None:
+        super().startService()
+        self.server.network = self
+        reactor: Any = self.server.clock
+        self.redis = txredisapi.lazyConnection(
+            self.address.host,
+            self.address.port,
+            self.address.db,
+            reconnect=True,
+            convertNumbers=False,
+            replyTimeout=max(1.0, self.lease / 4),
+        )
+        factory = txredisapi.SubscriberFactory()
+        factory.protocol = type("Subscriber", (_Subscriber,), {"node": self})
+        factory.startConnecting(
+            TCP4ClientEndpoint(reactor, self.address.host, self.address.port)
+        )
+        self._subscriber = factory
+        self._tick.start(self.lease / 4, now=False)
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        if self._tick.running:
+            self._tick.stop()
+        done: Deferred[Any] = succeed(None)
+        if self.linked:
+            # A clean stop: the others need not wait for the lease to expire.
+            done = self._reap(self.node_name, force=True)
+            done.addCallback(
+                lambda _: self._publish(ALL, {"e": "gone", "n": self.node_name})
+            )
+            done.addErrback(lambda _: None)
+        done.addCallback(lambda _: self._forget_remote())
+        return done.addCallback(lambda _: self._disconnect())
+
+    def _forget_remote(self) -> None:
+        for node in list(self.remote):
+            self._drop_node(node)
+
+    def _disconnect(self) -> Deferred[None]:
+        self.linked = False
+        waits: list[Deferred[Any]] = []
+        if self._subscriber is not None:
+            waits.append(self._subscriber.disconnect())
+        if self.redis is not None:
+            waits.append(self.redis.disconnect())
+        return gatherResults(waits, consumeErrors=True).addBoth(lambda _: None)
+
+    # -- the link ---------------------------------------------------------
+
+    def link_up(self) -> None:
+        """Subscribed (first time or after Redis came back): sync."""
+        self._sync().addCallbacks(self._synced, self._sync_failed)
+
+    def link_error(self, failure: Failure) -> None:
+        log.warn("Cluster: subscribing failed: {error}", error=failure.value)
+
+    def link_down(self) -> None:
+        if not self.linked:
+            return
+        self.linked = False
+        log.warn("Cluster: lost the link to Redis; reconnecting")
+        self._tell_local(
+            "This server lost its link to the rest of the network: you can "
+            "still talk with users here; new nicks wait until it is back."
+        )
+
+    def _synced(self, _: object) -> None:
+        again, self._ever_linked = self._ever_linked, True
+        self.linked = True
+        log.info("Cluster: node {name} linked", name=self.node_name)
+        if again:
+            self._tell_local("This server is linked to the network again.")
+
+    def _sync_failed(self, failure: Failure) -> None:
+        log.warn("Cluster: sync with Redis failed: {error}", error=failure.value)
+
+    async def _sync_steps(self) -> None:
+        redis = self.redis
+        await self._reap(self.node_name, force=True)
+        await redis.set(_lease_key(self.node_name), self.boot, pexpire=self._lease_ms())
+        await redis.hset(NODES, self.node_name, self.boot)
+        for conn in list(self.server.nicks.values()):
+            if conn.home is not None or not conn.registered:
+                continue
+            won = await self._claim(conn, conn.nick)
+            if not won:
+                conn.close("Nick collision with another server")
+                continue
+            await redis.hset(
+                _users_key(self.node_name), conn.folded_nick, self._identity(conn)
+            )
+        await self._publish(ALL, {"e": "hello", "n": self.node_name})
+        nodes = await redis.hgetall(NODES)
+        for node in list(self.remote):
+            if node not in nodes:
+                self._drop_node(node)
+        for node in nodes:
+            if node != self.node_name:
+                await self._load(node)
+
+    def _sync(self) -> Deferred[None]:
+        return Deferred.fromCoroutine(self._sync_steps())
+
+    async def _load(self, node: str) -> None:
+        """Load the users of *node* as remote sessions, replacing old ones."""
+        users = await self.redis.hgetall(_users_key(node))
+        sessions = self.remote.get(node, {})
+        for folded in list(sessions):
+            if folded not in users:
+                self._drop(node, folded, SPLIT_REASON)
+        for identity in users.values():
+            self._upsert(node, json.loads(identity), None)
+
+    def _renew(self) -> None:
+        """Every quarter lease: renew ours, reap nodes whose lease is gone."""
+        if not self.linked:
+            return
+        renewing = self.redis.set(
+            _lease_key(self.node_name), self.boot, pexpire=self._lease_ms()
+        )
+        renewing.addErrback(
+            lambda f: log.warn("Cluster: lease renewal failed: {e}", e=f.value)
+        )
+        listing = self.redis.hgetall(NODES)
+        listing.addCallback(self._check_leases)
+        listing.addErrback(lambda _: None)
+
+    def _check_leases(self, nodes: dict[str, str]) -> None:
+        for node in set(nodes) | set(self.remote):
+            if node != self.node_name:
+                checking = self.redis.exists(_lease_key(node))
+                checking.addCallback(self._reap_if_dead, node)
+                checking.addErrback(lambda _: None)
+
+    def _reap_if_dead(self, alive: object, node: str) -> None:
+        if alive in (1, True, "1"):
+            return
+        log.info("Cluster: node {node} is gone (lease expired)", node=node)
+        self._drop_node(node)
+        reaping = self._reap(node, force=False)
+        reaping.addCallback(
+            lambda reaped: (
+                self._publish(ALL, {"e": "gone", "n": node}) if reaped else None
+            )
+        )
+        reaping.addErrback(lambda _: None)
+
+    def _reap(self, node: str, force: bool) -> Deferred[Any]:
+        return self.redis.eval(
+            REAP,
+            [NICKS, _users_key(node), _lease_key(node), NODES],
+            [node, "1" if force else "0"],
+        )
+
+    def _lease_ms(self) -> int:
+        return int(self.lease * 1000)
+
+    # -- Network: what the server tells us ----------------------------------
+
+    def _owner(self, conn: ChatProtocol) -> str:
+        return f"{self.node_name}/{self.boot}/{id(conn):x}"
+
+    def _claim(self, conn: ChatProtocol, nick: str) -> Deferred[Any]:
+        claiming = self.redis.eval(
+            CLAIM, [NICKS], [casefold(nick), self._owner(conn), PREFIX + "node:"]
+        )
+        return claiming.addCallback(lambda won: won in (1, "1", True))
+
+    def claim_nick(self, conn: ChatProtocol, nick: str) -> Deferred[bool]:
+        if not self.linked:
+            return fail(NickUnavailableError(nick))
+        return self._claim(conn, nick).addErrback(
+            lambda failure: fail(NickUnavailableError(str(failure.value)))
+        )
+
+    def release_nick(self, conn: ChatProtocol, nick: str) -> None:
+        if self.linked:
+            self.redis.eval(RELEASE, [NICKS], [casefold(nick), self._owner(conn)])
+
+    def user_registered(self, conn: ChatProtocol) -> None:
+        self._announce(conn, None)
+
+    def user_changed(self, conn: ChatProtocol, old_nick: str | None = None) -> None:
+        if conn.registered:
+            self._announce(conn, old_nick)
+
+    def user_quit(self, conn: ChatProtocol, reason: str) -> None:
+        if not self.linked:
+            return
+        folded = conn.folded_nick
+        self.redis.hdel(_users_key(self.node_name), folded)
+        self._publish(
+            ALL, {"e": "quit", "n": self.node_name, "nick": folded, "reason": reason}
+        )
+
+    def _announce(self, conn: ChatProtocol, old_nick: str | None) -> None:
+        if not self.linked:
+            return
+        identity = identity_of(conn, self.server.name)
+        users = _users_key(self.node_name)
+        old = casefold(old_nick) if old_nick is not None else None
+        if old is not None and old != conn.folded_nick:
+            self.redis.hdel(users, old)
+        self.redis.hset(users, conn.folded_nick, json.dumps(identity))
+        event = {"e": "user", "n": self.node_name, "u": identity, "old": old}
+        self._publish(ALL, event)
+
+    def _identity(self, conn: ChatProtocol) -> str:
+        return json.dumps(identity_of(conn, self.server.name))
+
+    # -- events from the other nodes ---------------------------------------
+
+    def _publish(self, channel: str, event: dict[str, Any]) -> Deferred[Any]:
+        publishing = self.redis.publish(channel, json.dumps(event))
+        publishing.addErrback(
+            lambda f: log.warn("Cluster: publish failed: {error}", error=f.value)
+        )
+        return publishing
+
+    def forward(self, node: str, event: dict[str, Any]) -> None:
+        """Send *event* (a line for, or a request about, one user) to *node*."""
+        data = event.get("d")
+        if isinstance(data, bytes):
+            event = {**event, "d": data.decode("utf-8", "surrogateescape")}
+        self._publish(_inbox(node), event)
+
+    def event(self, channel: str, text: str) -> None:
+        """An event arrived on *channel*; bad ones are logged and ignored."""
+        try:
+            event = json.loads(text)
+            self._handle(channel, event)
+        except Exception:
+            log.failure(
+                "Cluster: could not handle an event on {channel}", channel=channel
+            )
+
+    def _handle(self, channel: str, event: dict[str, Any]) -> None:
+        kind = event.get("e")
+        node = str(event.get("n") or "")
+        if channel == ALL and node == self.node_name:
+            return
+        if kind == "user":
+            self._upsert(node, event["u"], event.get("old"))
+        elif kind == "quit":
+            self._drop(node, str(event["nick"]), str(event.get("reason") or "Quit"))
+        elif kind == "gone":
+            self._drop_node(node)
+        elif kind == "hello":
+            Deferred.fromCoroutine(self._load(node)).addErrback(self._sync_failed)
+        elif kind == "out":
+            conn = self._local(str(event["nick"]))
+            if conn is not None:
+                conn.write(str(event["d"]).encode("utf-8", "surrogateescape"))
+        elif kind == "close":
+            conn = self._local(str(event["nick"]))
+            if conn is not None:
+                conn.close(str(event.get("reason") or "Disconnected"))
+
+    def _local(self, folded: str) -> ChatProtocol | None:
+        conn = self.server.nicks.get(folded)
+        if conn is None or conn.home is not None or conn.closing:
+            return None
+        return conn
+
+    def _upsert(self, node: str, identity: dict[str, Any], old: str | None) -> None:
+        """Create or update the remote session of a user of *node*."""
+        sessions = self.remote.setdefault(node, {})
+        nick = str(identity["nick"])
+        folded = casefold(nick)
+        session = sessions.pop(old, None) if old else None
+        session = session or sessions.get(folded)
+        server = self.server
+        if session is None:
+            holder = server.nicks.get(folded)
+            if holder is not None and holder.home is None:
+                # Both claimed it while Redis was split: Redis decides on
+                # the next sync; meanwhile keep ours.
+                return
+            session = remote_session(server, node, identity, self.forward)
+            server.set_nick(session, nick)
+            for mode in str(identity.get("modes") or ""):
+                session.modes.add(mode)
+            server.mark_registered(session)
+        else:
+            update_session(session, identity)
+            if session.nick != nick:
+                server.set_nick(session, nick)
+            wanted = set(str(identity.get("modes") or ""))
+            for mode in wanted ^ session.modes:
+                server.set_user_mode(session, mode, mode in wanted)
+        sessions[folded] = session
+
+    def _drop(self, node: str, folded: str, reason: str) -> None:
+        session = self.remote.get(node, {}).pop(folded, None)
+        if session is None:
+            return
+        if not session.closing:
+            session.closing = True
+            self.server.connection_lost(session, reason)
+        session.connectionLost()  # its timers, if it was closed here
+
+    def _drop_node(self, node: str) -> None:
+        for folded in list(self.remote.get(node, {})):
+            self._drop(node, folded, SPLIT_REASON)
+        self.remote.pop(node, None)
+
+    def _tell_local(self, text: str) -> None:
+        for conn in list(self.server.connections):
+            if conn.registered and conn.home is None:
+                conn.send(Message("NOTICE", (conn.nick, text), self.server.name))

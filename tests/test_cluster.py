@@ -1,0 +1,224 @@
+"""Cluster mode with a real Redis: nodes in this process, clients on each.
+
+Each node is a whole `ChatServer` with its `ClusterNode`; clients are
+`FakeClient`s on the real reactor, so what crosses between nodes really
+goes through Redis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import cast
+
+from twisted.internet import reactor as _reactor
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import deferLater
+from twisted.trial.unittest import TestCase
+
+from chat.cluster import parse_redis_url
+from chat.cluster.node import ClusterNode
+from chat.config import ServerConfig
+from chat.server import ChatServer
+from tests.redis_support import RedisServer, start_redis
+from tests.support import FakeClient
+
+reactor = cast(IReactorTime, _reactor)
+LEASE = 1.0
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait until *check* holds, polling the real reactor."""
+    waited = 0.0
+    while not check():
+        if waited > timeout:
+            raise AssertionError("timed out waiting")
+        await deferLater(reactor, 0.02, lambda: None)
+        waited += 0.02
+
+
+#: Every client made, closed at the end of its test (timers included).
+CLIENTS: list[FakeClient] = []
+
+
+def close_clients() -> None:
+    while CLIENTS:
+        CLIENTS.pop().conn.connectionLost()
+
+
+class Client(FakeClient):
+    """A fake client keeping everything it was sent, to search it later."""
+
+    def __init__(self, server: ChatServer) -> None:
+        super().__init__(server)
+        self.seen: list[str] = []
+        CLIENTS.append(self)
+
+    def read(self) -> list[str]:
+        self.seen.extend(self.lines())
+        return self.seen
+
+    def saw(self, text: str) -> bool:
+        return any(text in line for line in self.read())
+
+
+class Network:
+    """Nodes of one cluster on *redis*, started and stopped with the test."""
+
+    def __init__(self, case: TestCase, redis: RedisServer) -> None:
+        self.case = case
+        self.redis = redis
+        self.nodes: dict[str, ClusterNode] = {}
+        case.addCleanup(close_clients)
+
+    async def node(self, name: str) -> ChatServer:
+        config = ServerConfig(server_name=f"{name}.test", network="TestNet")
+        server = ChatServer(config, reactor)
+        node = ClusterNode(server, parse_redis_url(self.redis.url), name, LEASE)
+        node.startService()
+        self.case.addCleanup(self._stop, node)
+        self.nodes[name] = node
+        await eventually(lambda: node.linked)
+        return server
+
+    async def _stop(self, node: ClusterNode) -> None:
+        if node.running:
+            await node.stopService()
+
+    async def user(self, server: ChatServer, nick: str) -> Client:
+        client = Client(server)
+        client.send(f"NICK {nick}", f"USER {nick} 0 * :{nick} Real")
+        await eventually(lambda: client.conn.registered)
+        client.read()
+        return client
+
+
+class TwoNodeTests(TestCase):
+    timeout = 30
+
+    async def setUp(self) -> None:
+        self.redis = start_redis(self)
+        self.network = Network(self, self.redis)
+        self.a = await self.network.node("a")
+        self.b = await self.network.node("b")
+        self.alice = await self.network.user(self.a, "alice")
+        self.bob = await self.network.user(self.b, "bob")
+        await eventually(lambda: self.a.find_user("bob") is not None)
+        await eventually(lambda: self.b.find_user("alice") is not None)
+
+    async def test_users_see_each_other(self) -> None:
+        self.alice.send("WHOIS bob", "ISON bob carol", "USERHOST bob")
+        lines = self.alice.read()
+        self.assertTrue(any(" 311 alice bob ~bob " in line for line in lines), lines)
+        self.assertTrue(any(" 312 alice bob b.test " in line for line in lines), lines)
+        self.assertTrue(any(" 303 alice " in line for line in lines), lines)
+        self.alice.send("LUSERS")
+        self.assertTrue(self.alice.saw("I have 2 clients"))
+
+    async def test_private_messages_cross_nodes_both_ways(self) -> None:
+        self.alice.send("PRIVMSG bob :hello from a")
+        await eventually(lambda: self.bob.saw("PRIVMSG bob :hello from a"))
+        self.bob.send("NOTICE alice :hello from b")
+        await eventually(lambda: self.alice.saw("NOTICE alice :hello from b"))
+
+    async def test_a_nick_held_on_another_node_is_in_use(self) -> None:
+        carol = await self.network.user(self.a, "carol")
+        carol.send("NICK bob")
+        await eventually(lambda: carol.saw(" 433 carol bob "))
+        newcomer = Client(self.a)
+        newcomer.send("NICK Bob", "USER x 0 * :X")
+        await eventually(lambda: newcomer.saw(" 433 * Bob "))
+        self.assertFalse(newcomer.conn.registered)
+
+    async def test_racing_for_one_nick_on_two_nodes_has_one_winner(self) -> None:
+        first, second = Client(self.a), Client(self.b)
+        first.send("NICK dave", "USER d 0 * :D")
+        second.send("NICK dave", "USER d 0 * :D")
+        await eventually(
+            lambda: (
+                first.conn.registered + second.conn.registered == 1
+                and (first.saw(" 433 ") or second.saw(" 433 "))
+            )
+        )
+        loser = second if first.conn.registered else first
+        self.assertTrue(loser.saw(" 433 * dave "))
+
+    async def test_a_nick_change_is_seen_and_frees_the_old_nick(self) -> None:
+        self.bob.send("NICK robert")
+        await eventually(lambda: self.a.find_user("robert") is not None)
+        self.assertIsNone(self.a.find_user("bob"))
+        carol = await self.network.user(self.a, "bob")
+        self.assertTrue(carol.conn.registered)
+
+    async def test_quit_frees_the_nick_everywhere(self) -> None:
+        self.bob.send("QUIT :bye")
+        await eventually(lambda: self.a.find_user("bob") is None)
+        again = await self.network.user(self.a, "bob")
+        self.assertTrue(again.conn.registered)
+
+    async def test_kill_acts_on_the_other_node(self) -> None:
+        self.alice.conn.modes.add("o")
+        self.alice.send("KILL bob :enough")
+        await eventually(lambda: self.bob.disconnected)
+        self.assertTrue(self.bob.saw("enough"))
+        await eventually(lambda: self.a.find_user("bob") is None)
+
+    async def test_away_and_monitor_follow_the_user(self) -> None:
+        self.alice.send("MONITOR + bob")
+        self.bob.send("AWAY :lunch")
+        await eventually(lambda: self.a.find_user("bob").away == "lunch")  # type: ignore[union-attr]
+        self.alice.send("PRIVMSG bob :there?")
+        self.assertTrue(self.alice.saw(" 301 alice bob "))
+        self.bob.send("QUIT")
+        await eventually(lambda: self.alice.saw(" 731 alice "))
+
+
+class FailureTests(TestCase):
+    timeout = 30
+
+    async def test_a_dead_node_s_users_go_after_the_lease(self) -> None:
+        redis = start_redis(self)
+        network = Network(self, redis)
+        a = await network.node("a")
+        b = await network.node("b")
+        alice = await network.user(a, "alice")
+        await network.user(b, "bob")
+        alice.send("MONITOR + bob")
+        await eventually(lambda: a.find_user("bob") is not None)
+        # Node b dies without a word: its links close, its lease runs out.
+        node_b = network.nodes["b"]
+        node_b._tick.stop()
+        node_b.linked = False
+        await node_b._disconnect()
+        await eventually(lambda: a.find_user("bob") is None, timeout=LEASE * 4)
+        self.assertTrue(alice.saw(" 731 alice "))
+        taken = await network.user(a, "bob")
+        self.assertTrue(taken.conn.registered)
+
+    async def test_redis_away_then_back(self) -> None:
+        redis = start_redis(self)
+        network = Network(self, redis)
+        a = await network.node("a")
+        b = await network.node("b")
+        alice = await network.user(a, "alice")
+        carol = await network.user(a, "carol")
+        await network.user(b, "bob")
+        await eventually(lambda: a.find_user("bob") is not None)
+        redis.stop()
+        await eventually(lambda: not network.nodes["a"].linked)
+        self.assertTrue(alice.saw("lost its link"))
+        # Local chat goes on; a new nick cannot be checked, so it waits.
+        alice.send("PRIVMSG carol :still here")
+        self.assertTrue(carol.saw("PRIVMSG carol :still here"))
+        newcomer = Client(a)
+        newcomer.send("NICK erin", "USER e 0 * :E")
+        await eventually(lambda: newcomer.saw(" 437 * erin "))
+        self.assertFalse(newcomer.conn.registered)
+        redis.start()
+        await eventually(lambda: network.nodes["a"].linked, timeout=20)
+        await eventually(lambda: network.nodes["b"].linked, timeout=20)
+        self.assertTrue(alice.saw("linked to the network again"))
+        await eventually(lambda: a.find_user("bob") is not None)
+        await eventually(lambda: b.find_user("alice") is not None)
+        clash = Client(b)
+        clash.send("NICK alice", "USER x 0 * :X")
+        await eventually(lambda: clash.saw(" 433 * alice "))
