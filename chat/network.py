@@ -8,12 +8,15 @@ nicks with the other nodes of a cluster.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from twisted.internet.defer import Deferred, succeed
 
 if TYPE_CHECKING:
+    from chat.message import Message
     from chat.protocol import ChatProtocol
+    from chat.relay import Relay
 
 
 class NickUnavailableError(Exception):
@@ -39,6 +42,12 @@ class Network(Protocol):
     def user_quit(self, conn: ChatProtocol, reason: str) -> None:
         """Local registered *conn* is gone."""
 
+    def route(self, conn: ChatProtocol, message: Message) -> bool:
+        """Take *message* of local *conn* to run it elsewhere: True if taken."""
+
+    def relay(self, relay: Relay, nicks: Mapping[str, Sequence[str]]) -> None:
+        """Deliver *relay* to users of other nodes: node -> folded nicks."""
+
 
 class SingleServer:
     """A network of one server: a nick free here is free."""
@@ -57,3 +66,9 @@ class SingleServer:
 
     def user_quit(self, conn: ChatProtocol, reason: str) -> None:
         """Nobody else to tell."""
+
+    def route(self, conn: ChatProtocol, message: Message) -> bool:
+        return False
+
+    def relay(self, relay: Relay, nicks: Mapping[str, Sequence[str]]) -> None:
+        """There are no other nodes."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IConsumer,
     IDelayedCall,
@@ -92,6 +93,8 @@ class ChatProtocol(LineReceiver):
         #: In cluster mode, the name of the server of a user of another
         #: node (a remote session: `chat.cluster.remote`); None here.
         self.home: str | None = None
+        #: The cluster node of a remote session, where its user really is.
+        self.node: str | None = None
         #: Why `close` was called, once it was.
         self.quit_reason: str | None = None
         #: Why input is not read now: ``flood`` (fakelag) or ``reply`` (a
@@ -99,6 +102,7 @@ class ChatProtocol(LineReceiver):
         self._holds: set[str] = set()
         #: Responses taken with `responder` and not finished yet.
         self._unfinished: list[Response] = []
+        self._answer_waiters: list[tuple[Response | None, Deferred[None]]] = []
 
     # -- identity -------------------------------------------------------
 
@@ -120,6 +124,9 @@ class ChatProtocol(LineReceiver):
         self.tag_profile = sum(
             bit for cap, bit in PROFILE_CAPS.items() if cap in self.caps
         )
+        if self.registered and self.node is None:
+            # Other nodes serialize for this user's capabilities too.
+            self.server.network.user_changed(self)
 
     # -- connection life ------------------------------------------------
 
@@ -325,15 +332,18 @@ class ChatProtocol(LineReceiver):
             return
         self.dispatch(message)
 
-    def dispatch(self, message: Message) -> None:
+    def dispatch(self, message: Message, routed: bool = False) -> None:
         """Run the handler for *message*, labeling its replies if asked.
 
         While a command with a ``label`` tag runs, `write` collects what is
         sent to this connection; `chat.labeled.Response` labels it after.
         One client's lines are handled in order: when the handler answers
         later (it took a `responder`), this connection's next lines wait
-        until that answer is finished.
+        until that answer is finished.  In a cluster, a command about a
+        channel runs on that channel's home node (*routed* once it is there).
         """
+        if not routed and self.registered and self.server.network.route(self, message):
+            return
         label = message.tags.get("label")
         if not label or "labeled-response" not in self.caps or "batch" not in self.caps:
             self._dispatch(message)
@@ -354,6 +364,21 @@ class ChatProtocol(LineReceiver):
             self._unfinished.remove(response)
             if not self._unfinished:
                 self.release("reply")
+            waiters, self._answer_waiters = self._answer_waiters, []
+            for waiter in waiters:
+                self.when_answered(*waiter)
+
+    def when_answered(
+        self, besides: Response | None = None, done: Deferred[None] | None = None
+    ) -> Deferred[None]:
+        """Fires once every reply this connection waits for is finished,
+        *besides* (the response of a command still being routed)."""
+        done = done if done is not None else Deferred()
+        if any(response is not besides for response in self._unfinished):
+            self._answer_waiters.append((besides, done))
+        else:
+            done.callback(None)
+        return done
 
     def _dispatch(self, message: Message) -> None:
         """Run the handler for *message*, answering every error in IRC."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -34,7 +34,14 @@ if TYPE_CHECKING:
     from chat.relay import Relay
     from chat.server import ChatServer
 
-Outboxes = dict["ChatProtocol", list[bytes]]
+
+class Sink(Protocol):
+    """Where the router writes: a connection, or a link to another node."""
+
+    def transmit(self, data: bytes) -> None: ...
+
+
+Outboxes = dict[Sink, list[bytes]]
 
 log = Logger()
 
@@ -146,15 +153,27 @@ class Router:
             and (lacking is None or lacking not in member.caps)
         ]
 
-    def publish(self, relay: Relay, audience: Audience) -> None:
+    def publish(
+        self, relay: Relay, audience: Audience, local_only: bool = False
+    ) -> None:
         """Deliver *relay* to everyone in *audience*.
 
         The hot loop of a busy channel: one line per tag profile, added to
-        each recipient's outbox (or written at once outside a turn).
+        each recipient's outbox (or written at once outside a turn).  Users
+        of other cluster nodes are gathered by node and get the relay once
+        per node (not with *local_only*).
         """
         outboxes = self._outboxes()
         lines: dict[int, bytes] = {}
+        remote: dict[str, list[str]] | None = None
         for member in self.recipients(audience):
+            node = member.node
+            if node is not None:
+                if not local_only:
+                    if remote is None:
+                        remote = {}
+                    remote.setdefault(node, []).append(member.folded_nick)
+                continue
             profile = member.tag_profile
             data = lines.get(profile)
             if data is None:
@@ -169,8 +188,10 @@ class Router:
                     outboxes[member] = [data]
                 else:
                     box.append(data)
+        if remote is not None:
+            self.server.network.relay(relay, remote)
 
-    def write(self, conn: ChatProtocol, data: bytes) -> None:
+    def write(self, conn: Sink, data: bytes) -> None:
         """Write *data* to *conn*, in order with what it was already sent."""
         outboxes = self._outboxes()
         if outboxes is None:
@@ -226,7 +247,7 @@ class Router:
             return
         _write_all(outboxes)
 
-    def flush(self, conn: ChatProtocol) -> None:
+    def flush(self, conn: Sink) -> None:
         """Write what the running turn holds for *conn* now (it is closing)."""
         if self._turn is not None:
             box = self._turn.pop(conn, None)

@@ -124,8 +124,17 @@ class ChatServer(Factory):
     def connection_made(self, conn: ChatProtocol) -> None:
         self.connections.add(conn)
 
-    def connection_lost(self, conn: ChatProtocol, reason: str) -> None:
-        """Forget *conn*: tell its channels' members once each, then clean up."""
+    def connection_lost(
+        self, conn: ChatProtocol, reason: str, announce: str | None = None
+    ) -> None:
+        """Forget *conn*: tell its channels' members once each, then clean up.
+
+        *announce* says who sees the QUIT: ``all`` (the default for a local
+        user), ``local`` (only users here: a node that died, each node tells
+        its own) or ``none`` (a remote session: its own node tells).
+        """
+        if announce is None:
+            announce = "all" if conn.node is None else "none"
         self.connections.discard(conn)
         self.limiter.remove(conn)
         if conn.registered:
@@ -135,7 +144,10 @@ class ChatServer(Factory):
             if conn.home is None:
                 self.network.user_quit(conn, reason)
             quit_relay = self.relay(Message("QUIT", (reason,), conn.hostmask), conn)
-            self.router.publish(quit_relay, Audience.peers(conn))
+            if announce != "none":
+                self.router.publish(
+                    quit_relay, Audience.peers(conn), local_only=announce == "local"
+                )
             remember_events(self, quit_relay, conn.channels.values())
             for channel in list(conn.channels.values()):
                 self.leave_channel(conn, channel)

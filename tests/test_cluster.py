@@ -222,3 +222,124 @@ class FailureTests(TestCase):
         clash = Client(b)
         clash.send("NICK alice", "USER x 0 * :X")
         await eventually(lambda: clash.saw(" 433 * alice "))
+
+
+def privmsgs(client: Client) -> list[str]:
+    """The texts of the PRIVMSGs to #team that *client* saw, in order."""
+    return [
+        line.rsplit(" ", 1)[-1] for line in client.read() if " PRIVMSG #team " in line
+    ]
+
+
+class ChannelTests(TestCase):
+    timeout = 30
+
+    async def setUp(self) -> None:
+        self.redis = start_redis(self)
+        self.network = Network(self, self.redis)
+        self.a = await self.network.node("a")
+        self.b = await self.network.node("b")
+        self.alice = await self.network.user(self.a, "alice")
+        self.bob = await self.network.user(self.b, "bob")
+        await eventually(lambda: self.b.find_user("alice") is not None)
+        await eventually(lambda: self.a.find_user("bob") is not None)
+        self.alice.send("JOIN #team")
+        await eventually(lambda: self.alice.saw(" 366 alice #team "))
+        self.bob.send("JOIN #team")
+        await eventually(lambda: self.bob.saw(" 366 bob #team "))
+        await eventually(lambda: self.alice.saw(":bob!~bob@127.0.0.1 JOIN #team"))
+
+    def names(self, server: ChatServer) -> dict[str, str]:
+        channel = server.channels["#team"]
+        return {member.nick: modes for member, modes in channel.members.items()}
+
+    async def test_members_of_two_nodes_share_one_channel(self) -> None:
+        self.assertTrue(
+            self.bob.saw(" 353 bob = #team :@alice bob")
+            or self.bob.saw(" 353 bob = #team :bob @alice")
+        )
+        await eventually(lambda: self.names(self.b) == {"alice": "o", "bob": ""})
+        self.assertEqual(self.names(self.a), {"alice": "o", "bob": ""})
+        self.alice.send("PRIVMSG #team :from-a")
+        await eventually(lambda: privmsgs(self.bob) == ["from-a"])
+        self.bob.send("PRIVMSG #team :from-b")
+        await eventually(lambda: privmsgs(self.alice) == ["from-b"])
+
+    async def test_every_member_sees_one_order(self) -> None:
+        for client in (self.alice, self.bob):
+            client.send("CAP REQ echo-message")
+        await eventually(lambda: self.bob.saw(" ACK "))
+        for number in range(20):
+            self.alice.send(f"PRIVMSG #team a{number}")
+            self.bob.send(f"PRIVMSG #team b{number}")
+        await eventually(lambda: len(privmsgs(self.alice)) == 40)
+        await eventually(lambda: len(privmsgs(self.bob)) == 40)
+        self.assertEqual(privmsgs(self.alice), privmsgs(self.bob))
+        # Each sender's own messages keep their order.
+        mine = [t for t in privmsgs(self.alice) if t.startswith("b")]
+        self.assertEqual(mine, [f"b{n}" for n in range(20)])
+
+    async def test_topic_mode_and_kick_act_across_nodes(self) -> None:
+        self.alice.send("TOPIC #team :shared plans")
+        await eventually(lambda: self.bob.saw("TOPIC #team :shared plans"))
+        await eventually(lambda: self.b.channels["#team"].topic == "shared plans")
+        self.alice.send("MODE #team +v bob")
+        await eventually(lambda: self.names(self.b).get("bob") == "v")
+        self.bob.send("TOPIC #team :not mine")
+        await eventually(lambda: self.bob.saw(" 482 bob #team "))
+        self.alice.send("KICK #team bob :go out")
+        await eventually(lambda: self.bob.saw("KICK #team bob :go out"))
+        await eventually(lambda: "bob" not in self.names(self.b))
+        self.assertNotIn("bob", self.names(self.a))
+        self.assertNotIn("#team", self.bob.conn.channels)
+
+    async def test_concurrent_modes_end_the_same_everywhere(self) -> None:
+        self.alice.send("MODE #team +o bob")
+        await eventually(lambda: self.names(self.b).get("bob") == "o")
+        self.alice.send("MODE #team -o bob", "MODE #team +m")
+        self.bob.send("MODE #team -o alice", "MODE #team +t")
+        await eventually(
+            lambda: (
+                self.names(self.a) == self.names(self.b)
+                and self.a.channels["#team"].flags == self.b.channels["#team"].flags
+                and "m" in self.b.channels["#team"].flags
+            )
+        )
+
+    async def test_a_quit_is_seen_once(self) -> None:
+        self.bob.send("QUIT :bye now")
+        await eventually(
+            lambda: self.alice.saw("bob!~bob@127.0.0.1 QUIT :Quit: bye now")
+        )
+        await eventually(lambda: "bob" not in self.names(self.a))
+        quits = [line for line in self.alice.read() if " QUIT " in line]
+        self.assertEqual(len(quits), 1)
+
+    async def test_a_dead_node_s_members_split_and_the_channel_lives_on(
+        self,
+    ) -> None:
+        carol = await self.network.user(self.b, "carol")
+        carol.send("JOIN #b")  # #b has its home on node b
+        await eventually(lambda: carol.saw(" 366 carol #b "))
+        self.alice.send("JOIN #b")
+        await eventually(lambda: self.alice.saw(" 366 alice #b "))
+        node_b = self.network.nodes["b"]
+        node_b._tick.stop()
+        node_b.linked = False
+        await node_b._disconnect()
+        await eventually(
+            lambda: self.alice.saw(":bob!~bob@127.0.0.1 QUIT :*.net *.split"),
+            timeout=LEASE * 4,
+        )
+        await eventually(lambda: self.alice.saw(":carol!~carol@127.0.0.1 QUIT"))
+        quits = [
+            line for line in self.alice.read() if "bob!" in line and " QUIT " in line
+        ]
+        self.assertEqual(len(quits), 1, "one QUIT, though bob shared two channels")
+        self.assertEqual(self.names(self.a), {"alice": "o"})
+        # #b lost its home with node b; it gets a new one and goes on.
+        dave = await self.network.user(self.a, "dave")
+        dave.send("JOIN #b")
+        await eventually(lambda: self.alice.saw(":dave!~dave@127.0.0.1 JOIN #b"))
+        self.alice.send("PRIVMSG #b :still here")
+        await eventually(lambda: dave.saw("PRIVMSG #b :still here"))

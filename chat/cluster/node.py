@@ -8,8 +8,10 @@ keeps one remote session per user of every other node.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import txredisapi
@@ -23,17 +25,33 @@ from twisted.python.failure import Failure
 from chat.casemap import casefold
 from chat.cluster import RedisAddress
 from chat.cluster.remote import identity_of, remote_session, update_session
-from chat.message import Message
+from chat.cluster.wire import (
+    STATE_COMMANDS,
+    apply_snapshot,
+    channel_parts,
+    drop_channel,
+    json_relay,
+    relay_json,
+    snapshot,
+)
+from chat.message import Message, parse
 from chat.network import NickUnavailableError
+from chat.router import Audience
+from chat.services import Later
 
 if TYPE_CHECKING:
+    from chat.labeled import Response
     from chat.protocol import ChatProtocol
+    from chat.relay import Relay
     from chat.server import ChatServer
 
 PREFIX = "chat:"
 NODES = PREFIX + "nodes"
 NICKS = PREFIX + "nicks"
 ALL = PREFIX + "all"
+#: Channel homes (folded name -> node) and snapshots (folded name -> JSON).
+HOMES = PREFIX + "chanhome"
+CHANNELS = PREFIX + "chans"
 SPLIT_REASON = "*.net *.split"
 
 #: Claim a nick: free, already ours, or held by a node whose lease is gone.
@@ -70,7 +88,18 @@ for _, folded in ipairs(redis.call('HKEYS', KEYS[2])) do
 end
 redis.call('DEL', KEYS[2])
 redis.call('HDEL', KEYS[4], ARGV[1])
+local homes = redis.call('HGETALL', KEYS[5])
+for i = 1, #homes, 2 do
+    if homes[i + 1] == ARGV[1] then
+        redis.call('HDEL', KEYS[5], homes[i])
+    end
+end
 return 1
+"""
+#: Become a channel's home unless it has one; answer the home.
+HOME = """
+redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('HGET', KEYS[1], ARGV[1])
 """
 
 log = Logger()
@@ -86,6 +115,18 @@ def _lease_key(node: str) -> str:
 
 def _inbox(node: str) -> str:
     return f"{PREFIX}to:{node}"
+
+
+class NodeLink:
+    """The router's sink for another node: relays to its users, batched per
+    turn into one message on its inbox."""
+
+    def __init__(self, node: ClusterNode, name: str) -> None:
+        self.node = node
+        self.name = name
+
+    def transmit(self, data: bytes) -> None:
+        self.node.publish_raw(_inbox(self.name), data.decode("utf-8").rstrip("\n"))
 
 
 class _Subscriber(txredisapi.SubscriberProtocol):
@@ -126,6 +167,12 @@ class ClusterNode(Service):
         self._tick = LoopingCall(self._renew)
         self._tick.clock = server.clock
         self._ever_linked = False
+        #: Channel homes known here: folded name -> node.
+        self.homes: dict[str, str] = {}
+        #: Routed commands waiting for their home's answer, by id.
+        self._asks: dict[int, Deferred[None]] = {}
+        self._ask_ids = itertools.count(1)
+        self._links: dict[str, NodeLink] = {}
 
     # -- service ----------------------------------------------------------
 
@@ -229,6 +276,9 @@ class ClusterNode(Service):
         for node in nodes:
             if node != self.node_name:
                 await self._load(node)
+        self.homes = dict(await redis.hgetall(HOMES))
+        for data in (await redis.hgetall(CHANNELS)).values():
+            apply_snapshot(self.server, json.loads(data))
 
     def _sync(self) -> Deferred[None]:
         return Deferred.fromCoroutine(self._sync_steps())
@@ -239,7 +289,7 @@ class ClusterNode(Service):
         sessions = self.remote.get(node, {})
         for folded in list(sessions):
             if folded not in users:
-                self._drop(node, folded, SPLIT_REASON)
+                self._drop(node, folded, SPLIT_REASON, "local")
         for identity in users.values():
             self._upsert(node, json.loads(identity), None)
 
@@ -280,7 +330,7 @@ class ClusterNode(Service):
     def _reap(self, node: str, force: bool) -> Deferred[Any]:
         return self.redis.eval(
             REAP,
-            [NICKS, _users_key(node), _lease_key(node), NODES],
+            [NICKS, _users_key(node), _lease_key(node), NODES, HOMES],
             [node, "1" if force else "0"],
         )
 
@@ -357,14 +407,19 @@ class ClusterNode(Service):
         self._publish(_inbox(node), event)
 
     def event(self, channel: str, text: str) -> None:
-        """An event arrived on *channel*; bad ones are logged and ignored."""
+        """Events arrived on *channel* (one JSON object a line); bad ones are
+        logged and ignored.  What they make us write goes out in one turn."""
+        router = self.server.router
+        started = router.begin_turn()
         try:
-            event = json.loads(text)
-            self._handle(channel, event)
-        except Exception:
-            log.failure(
-                "Cluster: could not handle an event on {channel}", channel=channel
-            )
+            for line in text.split("\n"):
+                try:
+                    self._handle(channel, json.loads(line))
+                except Exception:
+                    log.failure("Cluster: bad event on {channel}", channel=channel)
+        finally:
+            if started:
+                router.end_turn()
 
     def _handle(self, channel: str, event: dict[str, Any]) -> None:
         kind = event.get("e")
@@ -374,7 +429,8 @@ class ClusterNode(Service):
         if kind == "user":
             self._upsert(node, event["u"], event.get("old"))
         elif kind == "quit":
-            self._drop(node, str(event["nick"]), str(event.get("reason") or "Quit"))
+            reason = str(event.get("reason") or "Quit")
+            self._drop(node, str(event["nick"]), reason, "none")
         elif kind == "gone":
             self._drop_node(node)
         elif kind == "hello":
@@ -387,6 +443,21 @@ class ClusterNode(Service):
             conn = self._local(str(event["nick"]))
             if conn is not None:
                 conn.close(str(event.get("reason") or "Disconnected"))
+        elif kind == "relay":
+            relay = json_relay(event["r"])
+            conns = [c for c in map(self._local, event["to"]) if c is not None]
+            if conns:
+                self.server.router.publish(relay, Audience.to(*conns))
+        elif kind == "chan":
+            self._channel_event(node, event)
+        elif kind == "cmd":
+            Deferred.fromCoroutine(self._serve(node, event)).addErrback(
+                lambda f: log.failure("Cluster: a routed command failed", f)
+            )
+        elif kind == "done":
+            waiter = self._asks.pop(int(event["id"]), None)
+            if waiter is not None:
+                waiter.callback(None)
 
     def _local(self, folded: str) -> ChatProtocol | None:
         conn = self.server.nicks.get(folded)
@@ -422,21 +493,180 @@ class ClusterNode(Service):
                 server.set_user_mode(session, mode, mode in wanted)
         sessions[folded] = session
 
-    def _drop(self, node: str, folded: str, reason: str) -> None:
+    def _drop(self, node: str, folded: str, reason: str, announce: str) -> None:
+        """Forget a user of *node*; *announce* as `ChatServer.connection_lost`."""
         session = self.remote.get(node, {}).pop(folded, None)
         if session is None:
             return
         if not session.closing:
             session.closing = True
-            self.server.connection_lost(session, reason)
+            self.server.connection_lost(session, reason, announce)
         session.connectionLost()  # its timers, if it was closed here
 
     def _drop_node(self, node: str) -> None:
+        """*node* is gone: each node tells its own users its users quit."""
         for folded in list(self.remote.get(node, {})):
-            self._drop(node, folded, SPLIT_REASON)
+            self._drop(node, folded, SPLIT_REASON, "local")
         self.remote.pop(node, None)
+        for folded, home in list(self.homes.items()):
+            if home == node:
+                del self.homes[folded]
 
     def _tell_local(self, text: str) -> None:
         for conn in list(self.server.connections):
             if conn.registered and conn.home is None:
                 conn.send(Message("NOTICE", (conn.nick, text), self.server.name))
+
+    # -- channels: each has a home node that runs its commands ---------------
+
+    def publish_raw(self, channel: str, text: str) -> None:
+        publishing = self.redis.publish(channel, text)
+        publishing.addErrback(
+            lambda f: log.warn("Cluster: publish failed: {error}", error=f.value)
+        )
+
+    def relay(self, relay: Relay, nicks: Mapping[str, Sequence[str]]) -> None:
+        """A relay for users of other nodes: one event a node, in the turn."""
+        data = relay_json(relay)
+        for node, folded in nicks.items():
+            link = self._links.get(node)
+            if link is None:
+                link = self._links[node] = NodeLink(self, node)
+            event = {"e": "relay", "r": data, "to": list(folded)}
+            self.server.router.write(link, json.dumps(event).encode() + b"\n")
+
+    def route(self, conn: ChatProtocol, message: Message) -> bool:
+        """Run a command about channels at their homes, one part at a time;
+        the client's next lines wait until every part is answered."""
+        if not self.linked or conn.node is not None:
+            return False
+        parts = channel_parts(conn, message, self.server.config.limits.max_targets)
+        if parts is None:
+            return False
+        later = Later(conn)
+        running = Deferred.fromCoroutine(self._run_parts(conn, parts, later.response))
+        running.addErrback(
+            lambda f: log.failure(
+                "Cluster: routing {command} failed", f, command=message.command
+            )
+        )
+        running.addBoth(lambda _: later.run(lambda: None))
+        return True
+
+    async def _run_parts(
+        self,
+        conn: ChatProtocol,
+        parts: list[tuple[str | None, Message]],
+        besides: Response,
+    ) -> None:
+        for folded, part in parts:
+            home = self.node_name
+            if folded is not None:
+                # A channel that exists here but lost its home (its node
+                # died) gets a new one, as a channel being created does.
+                create = part.command == "JOIN" or folded in self.server.channels
+                home = await self._home(folded, create)
+            if conn.closing:
+                return
+            if home == self.node_name:
+                await self._run_here(conn, part, folded, besides)
+            else:
+                await self._ask(home, conn, part, folded)
+
+    async def _home(self, folded: str, create: bool) -> str:
+        """The node running *folded*'s commands; a JOIN may make it us."""
+        home = self.homes.get(folded)
+        if home is None:
+            if create:
+                home = await self.redis.eval(HOME, [HOMES], [folded, self.node_name])
+            else:
+                home = await self.redis.hget(HOMES, folded)
+        if not home:
+            return self.node_name  # no such channel: answered here
+        self.homes[folded] = str(home)
+        return str(home)
+
+    async def _run_here(
+        self,
+        conn: ChatProtocol,
+        part: Message,
+        folded: str | None,
+        besides: Response | None,
+    ) -> None:
+        router = self.server.router
+        started = router.begin_turn()
+        try:
+            conn.dispatch(part, routed=True)
+        finally:
+            if started:
+                router.end_turn()
+        await conn.when_answered(besides)
+        if folded is not None and part.command in STATE_COMMANDS:
+            self._publish_channel(folded)
+
+    async def _ask(
+        self, home: str, conn: ChatProtocol, part: Message, folded: str | None
+    ) -> None:
+        ident = next(self._ask_ids)
+        waiter: Deferred[None] = Deferred()
+        self._asks[ident] = waiter
+        self._publish(
+            _inbox(home),
+            {
+                "e": "cmd",
+                "n": self.node_name,
+                "nick": conn.folded_nick,
+                "id": ident,
+                "line": part.to_line(),
+            },
+        )
+        waiter.addTimeout(self.lease * 2, self.server.clock)
+        try:
+            await waiter
+        except Exception:
+            self._asks.pop(ident, None)
+            if folded is not None:
+                self.homes.pop(folded, None)
+            conn.fail(
+                part.command,
+                "TEMPORARILY_UNAVAILABLE",
+                "The server of this channel did not answer; try again",
+            )
+
+    async def _serve(self, node: str, event: Mapping[str, Any]) -> None:
+        """Run a command routed here by *node* for one of its users."""
+        try:
+            session = self.remote.get(node, {}).get(str(event["nick"]))
+            if session is not None and not session.closing:
+                message = parse(str(event["line"]))
+                parts = channel_parts(session, message, len(message.params) + 1)
+                folded = parts[0][0] if parts else None
+                await self._run_here(session, message, folded, None)
+        finally:
+            self._publish(_inbox(node), {"e": "done", "id": event["id"]})
+
+    def _publish_channel(self, folded: str) -> None:
+        """After a change here, the channel's home: tell every node."""
+        channel = self.server.channels.get(folded)
+        if channel is None:
+            self.homes.pop(folded, None)
+            self.redis.hdel(CHANNELS, folded)
+            self.redis.eval(RELEASE, [HOMES], [folded, self.node_name])
+            self._publish(ALL, {"e": "chan", "n": self.node_name, "gone": folded})
+            return
+        data = snapshot(channel)
+        self.homes[folded] = self.node_name
+        self.redis.hset(HOMES, folded, self.node_name)
+        self.redis.hset(CHANNELS, folded, json.dumps(data))
+        self._publish(ALL, {"e": "chan", "n": self.node_name, "c": data})
+
+    def _channel_event(self, node: str, event: Mapping[str, Any]) -> None:
+        gone = event.get("gone")
+        if gone is not None:
+            drop_channel(self.server, str(gone))
+            if self.homes.get(str(gone)) == node:
+                del self.homes[str(gone)]
+            return
+        data = event["c"]
+        apply_snapshot(self.server, data)
+        self.homes[casefold(str(data["name"]))] = node
