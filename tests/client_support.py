@@ -21,6 +21,7 @@ from zope.interface import implementer
 
 from chat.client.config import ClientConfig
 from chat.client.connection import ClientProtocol, Session
+from chat.client.ui import ChatUI
 
 reactor = cast(IReactorTime, _reactor)
 #: Seconds an end-to-end test waits for one expected change.
@@ -108,6 +109,20 @@ def until(session: Session, check: Callable[[], bool]) -> Deferred[None]:
     session.state.listeners.append(listener)
     listener()
     return done.addTimeout(TIMEOUT, reactor)
+
+
+def screen_runs(
+    ui: ChatUI, cols: int = 120, rows: int = 14
+) -> list[list[tuple[str | None, str]]]:
+    """The rendered screen as rows of (innermost attribute, text) runs."""
+    canvas = ui.render((cols, rows), focus=True)
+    return [
+        [
+            (getattr(attr, "layers", (attr,))[0], text.decode("utf-8"))
+            for attr, _, text in row
+        ]
+        for row in canvas.content()
+    ]
 
 
 def members(session: Session, name: str) -> set[str]:

@@ -20,7 +20,8 @@ from chat.client.config import ClientConfig
 from chat.client.connection import Session
 from chat.client.model import Kind
 from chat.client.security import client_security
-from tests.client_support import members, texts, until
+from chat.client.ui import ChatUI
+from tests.client_support import members, screen_runs, texts, until
 from tests.e2e_support import RunningServer, start_server
 
 reactor = cast(IReactorTime, _reactor)
@@ -215,7 +216,9 @@ class ClientAgainstServerTests(TestCase):
     async def test_development_ca_is_trusted_on_localhost(self) -> None:
         config = ClientConfig(host="localhost", dev_ca=self.server.ca_file)
         security = client_security(config)
-        self.assertEqual(security.summary, f"TLS, dev CA {self.server.ca_file}")
+        self.assertEqual(
+            security.summary, f"TLS verified (dev CA {self.server.ca_file})"
+        )
         session = self.connect("frank", ca=None, dev_ca=self.server.ca_file)
         await until(session, lambda: session.connected)
 
@@ -241,7 +244,33 @@ class ClientAgainstServerTests(TestCase):
         session = self.connect("gina", ca=None, insecure=True, verify_as="127.0.0.1")
         await until(session, lambda: session.connected)
         security = client_security(session.config)
-        self.assertEqual(security.summary, "TLS, NOT VERIFIED")
+        self.assertEqual(security.summary, "TLS UNVERIFIED (--insecure)")
+        runs = screen_runs(ChatUI(session))
+        self.assertIn(("status.danger", " TLS UNVERIFIED (--insecure) "), runs[0])
+        self.assertIn(("status.danger", " TLS UNVERIFIED (--insecure) "), runs[-2])
+
+    async def test_verified_shown_only_after_the_handshake_proved_it(self) -> None:
+        session = self.connect("ivy")
+        ui = ChatUI(session)
+        self.assertNotIn("verified", "".join(t for _, t in screen_runs(ui)[-2]))
+        await until(session, lambda: session.connected)
+        runs = screen_runs(ui)
+        self.assertIn(("status.secure", "[TLS verified]"), runs[-2])
+        server = "".join(text for _, text in runs[0])
+        self.assertIn(f"TLS verified (CA {self.server.ca_file.name})", server)
+        self.assertFalse(any(a == "status.danger" for row in runs for a, _ in row))
+
+    async def test_failed_verification_is_not_shown_as_verified(self) -> None:
+        session = self.connect("jack", ca=None)
+        ui = ChatUI(session)
+        await until(session, lambda: session.state.status.state == "stopped")
+        runs = screen_runs(ui)
+        alarm = ("status.danger", " TLS UNVERIFIED: certificate rejected ")
+        self.assertIn(alarm, runs[0])
+        self.assertIn(alarm, runs[-2])
+        shown = "\n".join("".join(text for _, text in row) for row in runs)
+        self.assertNotIn("TLS verified", shown)
+        self.assertIn("could not be verified", shown)
 
     async def test_reconnect_tries_again_after_giving_up(self) -> None:
         session = self.connect("hank", ca=None)

@@ -38,8 +38,7 @@ def run(config: ClientConfig, security: Security) -> None:
     from chat.client.ui import ChatUI, start_main_loop
 
     clock = cast(IReactorTime, reactor)
-    session = Session(config, clock)
-    session.state.status.security = security.summary
+    session = Session(config, clock, security=security)
     if security.warning:
         session.state.error(security.warning, now=clock.seconds())
     if security.note:

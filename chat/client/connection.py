@@ -36,8 +36,22 @@ from zope.interface import implementer
 
 from chat.client.config import ClientConfig, log_path
 from chat.client.events import Events
-from chat.client.model import Buffer, ClientState, Kind, Line, fold_ascii, fold_rfc1459
-from chat.client.security import describe_failure
+from chat.client.model import (
+    Buffer,
+    ClientState,
+    Kind,
+    Line,
+    Trust,
+    fold_ascii,
+    fold_rfc1459,
+)
+from chat.client.security import (
+    CHECKING_SUMMARY,
+    REJECTED_SUMMARY,
+    Security,
+    describe_failure,
+    expected_security,
+)
 from chat.message import Message, MessageParseError, parse
 
 #: Capabilities requested when the server offers them (issue 3).
@@ -120,6 +134,7 @@ class ClientProtocol(LineReceiver):
         self._ping_token: str | None = None
         self._ping_sent = 0.0
         self._ping_count = 0
+        self._heard = False
 
     # -- connection life ----------------------------------------------------
 
@@ -164,6 +179,11 @@ class ClientProtocol(LineReceiver):
     # -- input --------------------------------------------------------------
 
     def lineReceived(self, line: bytes) -> None:
+        if not self._heard:
+            # Data arrives only after the TLS handshake, certificate checks
+            # included, has succeeded.
+            self._heard = True
+            self.session.secured()
         text = line.rstrip(b"\r").decode("utf-8", "replace")
         if not text.strip():
             return
@@ -481,14 +501,18 @@ class Session:
         clock: IReactorTime,
         state: ClientState | None = None,
         jitter: Callable[[], float] = random.random,
+        security: Security | None = None,
     ) -> None:
         self.config = config
+        #: What the connection promises; the status bar shows how far it got.
+        self.security = security or expected_security(config)
         self.clock = clock
         self.state = state or ClientState(
             nick=config.nick, scrollback=config.scrollback
         )
         self.state.status.nick = config.nick
         self.state.status.server = f"{config.host}:{config.port}"
+        self._show_trust(Trust.CHECKING)
         self.events = Events(self)
         self.protocol: ClientProtocol | None = None
         self.service: ClientService | None = None
@@ -591,7 +615,28 @@ class Session:
         self.protocol = protocol
         self.caps = set()
         self.state.status.state = "registering"
+        self._show_trust(Trust.CHECKING)
         self.state.changed()
+
+    def secured(self) -> None:
+        """The server's first line arrived: a verified handshake is complete."""
+        self._show_trust(Trust.VERIFIED)
+        self.state.changed()
+
+    def _show_trust(self, trust: str) -> None:
+        """Set the status bar's security state; unverified states stay so."""
+        status = self.state.status
+        security = self.security
+        if not security.encrypted:
+            status.trust, status.security = Trust.PLAIN, security.summary
+        elif not security.verifies:
+            status.trust, status.security = Trust.UNVERIFIED, security.summary
+        elif trust == Trust.VERIFIED:
+            status.trust, status.security = trust, security.summary
+        elif trust == Trust.UNVERIFIED:
+            status.trust, status.security = trust, REJECTED_SUMMARY
+        else:
+            status.trust, status.security = Trust.CHECKING, CHECKING_SUMMARY
 
     def registered(self, protocol: ClientProtocol, server: str) -> None:
         state = self.state
@@ -632,6 +677,7 @@ class Session:
             buffer.members.clear()
             state.show(buffer, Line(now, Kind.GAP, f"Disconnected: {why}"))
         if tls_problem is not None:
+            self._show_trust(Trust.UNVERIFIED)
             self.give_up(
                 tls_problem + " Not retrying; type /reconnect after fixing it."
             )

@@ -147,6 +147,18 @@ class Buffer:
         return sorted(self.members.values(), key=rank)
 
 
+class Trust:
+    """How far the connection's security is established."""
+
+    PLAIN = "plain"  # no TLS at all
+    UNVERIFIED = "unverified"  # TLS, but the certificate is unchecked or was bad
+    CHECKING = "checking"  # TLS, the handshake has not proved the certificate yet
+    VERIFIED = "verified"  # the certificate was checked and is good
+
+    #: States shown as an alarm in the status bar and the header.
+    ALARMING = frozenset({PLAIN, UNVERIFIED})
+
+
 @dataclass(slots=True)
 class Status:
     """What the status bar shows."""
@@ -157,6 +169,7 @@ class Status:
     lag: float | None = None
     away: bool = False
     security: str = ""
+    trust: str = Trust.CHECKING
     user_modes: str = ""
 
 

@@ -18,7 +18,15 @@ from chat.client import commands
 from chat.client.completion import Completer
 from chat.client.config import log_path
 from chat.client.connection import Session
-from chat.client.model import NICK_COLOURS, Activity, Buffer, Kind, Line, nick_colour
+from chat.client.model import (
+    NICK_COLOURS,
+    Activity,
+    Buffer,
+    Kind,
+    Line,
+    Trust,
+    nick_colour,
+)
 
 _NICK_FOREGROUNDS = (
     "light red",
@@ -35,10 +43,13 @@ _NICK_FOREGROUNDS = (
     "white",
 )
 
-PALETTE: list[tuple[str, str, str]] = [
+PALETTE: list[tuple[str, str, str] | tuple[str, str, str, str]] = [
     ("topic", "white", "dark blue"),
     ("status", "white", "dark blue"),
     ("status.warn", "yellow,bold", "dark blue"),
+    # White on red, and reverse video on a monochrome terminal.
+    ("status.danger", "white,bold", "dark red", "standout"),
+    ("status.secure", "light green", "dark blue"),
     ("time", "dark gray", ""),
     ("own", "white,bold", ""),
     ("highlight", "yellow,bold", "dark red"),
@@ -328,7 +339,7 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
     def refresh(self) -> None:
         state = self.state
         buffer = state.current
-        self.topic.set_text(self._topic_text(buffer))
+        self.topic.set_text(self._header_markup(buffer))
         self.status.set_text(self._status_markup())
         self.buffer_list[:] = [
             urwid.Text(markup, wrap="ellipsis") for markup in self._buffer_markup()
@@ -361,6 +372,25 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
             self.refresh()
         return super().render(size, focus)
 
+    def _header_markup(self, buffer: Buffer) -> Markup:
+        """The topic bar, led by an alarm when the connection is not verified."""
+        status = self.state.status
+        markup: Markup = []
+        if status.trust in Trust.ALARMING:
+            markup.append(("status.danger", f" {status.security} "))
+            markup.append(" ")
+        markup.append(self._topic_text(buffer))
+        return markup
+
+    def _security_markup(self) -> tuple[str, str]:
+        status = self.state.status
+        if status.trust in Trust.ALARMING:
+            return ("status.danger", f" {status.security} ")
+        if status.trust == Trust.VERIFIED:
+            # The server buffer's header says with which CA.
+            return ("status.secure", "[TLS verified]")
+        return ("status", f"[{status.security}]")
+
     def _topic_text(self, buffer: Buffer) -> str:
         if buffer.kind == Buffer.CHANNEL:
             joined = "" if buffer.joined else " (not joined)"
@@ -371,7 +401,10 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
             )
         if buffer.kind == Buffer.QUERY:
             return f"Private conversation with {buffer.name}"
-        return f"{self.state.status.server} - {self.state.status.security}"
+        status = self.state.status
+        if status.trust in Trust.ALARMING:
+            return status.server
+        return f"{status.server} - {status.security}"
 
     def _status_markup(self) -> Markup:
         status = self.state.status
@@ -387,15 +420,14 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
             parts.append(f"[lag {status.lag:.1f}s] ")
         if status.away:
             parts.append(("status.warn", "[away] "))
-        if status.security:
-            warn = "NOT" in status.security or "plain" in status.security
-            parts.append(("status.warn" if warn else "status", f"[{status.security}] "))
         if self.messages.offset:
             parts.append(("status.warn", "[-- more below --] "))
         if self.pending_paste is not None:
             parts.append(
-                ("status.warn", f"Send {len(self.pending_paste)} pasted lines? (y/n)")
+                ("status.warn", f"Send {len(self.pending_paste)} pasted lines? (y/n) ")
             )
+        if status.security:
+            parts.append(self._security_markup())
         return parts
 
     def _buffer_markup(self) -> Iterable[Markup]:
