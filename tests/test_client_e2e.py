@@ -18,7 +18,7 @@ from twisted.trial.unittest import TestCase
 from chat.client import commands
 from chat.client.config import ClientConfig
 from chat.client.connection import Session
-from chat.client.model import Kind
+from chat.client.model import Buffer, Kind
 from chat.client.security import client_security
 from chat.client.ui import ChatUI
 from tests.client_support import members, screen_runs, texts, until
@@ -293,3 +293,45 @@ class ClientAgainstServerTests(TestCase):
             any("not valid for the name 'chat.example.org'" in e for e in errors),
             errors,
         )
+
+    async def test_rejoin_rebuilds_topic_modes_and_nicks(self) -> None:
+        alice = self.connect("alice", join=("#room",))
+        ui = ChatUI(alice)
+        room = await self.joined(alice, "#room")
+        alice.send("MODE", "#room", "-t")
+        alice.send("TOPIC", "#room", "Old topic")
+        await until(alice, lambda: room.topic == "Old topic" and "t" not in room.modes)
+        self.assertIn("n", room.modes)
+        bob = self.connect("bob", join=("#room",))
+        await until(alice, lambda: "bob" in members(alice, "#room"))
+        assert alice.service is not None
+        await alice.service.stopService()
+        await until(bob, lambda: "alice" not in members(bob, "#room"))
+        bob.send("TOPIC", "#room", "")
+        bob_room = await self.joined(bob, "#room")
+        await until(bob, lambda: any("cleared" in t for t in texts(bob, "#room")))
+        self.assertEqual(bob_room.topic, "")
+        await bob.quit()
+        alice.reconnect()
+        await until(alice, lambda: room.joined and not room.modes_pending)
+        await until(alice, lambda: members(alice, "#room") == {"alice"})
+        self.assertEqual(room.topic, "")
+        self.assertIn("n", room.modes)
+        header = "".join(text for _, text in screen_runs(ui)[0])
+        self.assertTrue(header.startswith("#room (+"), header)
+        self.assertNotIn("Old topic", header)
+        commands.run(alice, "/topic")
+        await until(alice, lambda: "No topic is set for #room" in texts(alice, "#room"))
+        self.assertEqual(room.topic, "")
+
+    async def joined(self, session: Session, name: str) -> Buffer:
+        """Wait until *session* is in channel *name*; its buffer."""
+
+        def inside() -> bool:
+            buffer = session.state.find(name)
+            return buffer is not None and buffer.joined
+
+        await until(session, inside)
+        buffer = session.state.find(name)
+        assert buffer is not None
+        return buffer

@@ -674,7 +674,7 @@ class Session:
             seen = [line.time for line in buffer.lines if line.kind != Kind.GAP]
             buffer.resume_from = max(seen, default=None)
             buffer.joined = buffer.kind == Buffer.SERVER
-            buffer.members.clear()
+            buffer.forget_channel_state()
             state.show(buffer, Line(now, Kind.GAP, f"Disconnected: {why}"))
         if tls_problem is not None:
             self._show_trust(Trust.UNVERIFIED)

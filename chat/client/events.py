@@ -76,6 +76,8 @@ class Events:
             "NOTE": self.on_standard_reply,
             "REGISTER": self.on_registration,
             "VERIFY": self.on_registration,
+            "324": self.on_modes_reply,
+            "331": self.on_no_topic,
             "332": self.on_topic_reply,
             "353": self.on_names,
             "366": self.on_names_end,
@@ -211,7 +213,9 @@ class Events:
         if state.is_me(nick):
             buffer = state.open(channel)
             buffer.joined = True
-            buffer.members.clear()
+            # Rebuilt from the 332/353/366 that follow and the 324 asked for.
+            buffer.forget_channel_state()
+            buffer.modes_pending = self.session.send("MODE", channel)
             buffer.history_exhausted = False
             self.emit(buffer, self._line(message, Kind.JOIN, f"You joined {channel}"))
             self.session.joined(buffer)
@@ -328,6 +332,30 @@ class Events:
         buffer.topic = strip_formatting(message.params[2])
         self.emit(buffer, self._line(message, Kind.TOPIC, f"Topic: {buffer.topic}"))
 
+    def on_no_topic(self, message: Message, origin: Buffer | None) -> None:
+        buffer = (
+            self._member_buffer(message.params[1]) if len(message.params) > 1 else None
+        )
+        if buffer is not None:
+            buffer.topic = ""
+        self.on_numeric(message, origin)
+
+    def on_modes_reply(self, message: Message, origin: Buffer | None) -> None:
+        """``324 me #chan +ntl 10``: the channel's modes, asked on join or typed."""
+        buffer = (
+            self._member_buffer(message.params[1]) if len(message.params) > 2 else None
+        )
+        if buffer is None:
+            self.on_numeric(message, origin)
+            return
+        buffer.modes.clear()
+        self._apply_modes(buffer, message.params[2:])
+        if buffer.modes_pending:
+            buffer.modes_pending = False
+            self.state.changed()
+        else:
+            self.on_numeric(message, origin)
+
     def on_names(self, message: Message, origin: Buffer | None) -> None:
         if len(message.params) < 4:
             return
@@ -380,13 +408,16 @@ class Events:
         buffer = self._member_buffer(target)
         if buffer is None:
             return
-        self._apply_prefix_modes(buffer, changes)
+        self._apply_modes(buffer, changes)
         self.emit(buffer, self._line(message, Kind.MODE, text, nick))
 
-    def _apply_prefix_modes(self, buffer: Buffer, changes: tuple[str, ...]) -> None:
-        """Update member prefixes for ``+o``/``-v`` and skip other modes' args."""
+    def _apply_modes(self, buffer: Buffer, changes: tuple[str, ...]) -> None:
+        """Update member prefixes (``+o``/``-v``) and the channel's own modes."""
         state = self.state
+        if not changes:
+            return
         args = list(changes[1:])
+        lists = state.chanmodes[0] if state.chanmodes else ""
         adding = True
         for letter in changes[0]:
             if letter in "+-":
@@ -405,8 +436,16 @@ class Events:
                 member.prefixes = "".join(
                     c for c in state.prefix_chars if c in prefixes
                 )
-            elif state.mode_takes_arg(letter, adding) and args:
-                args.pop(0)
+            elif letter in lists:
+                if args:
+                    args.pop(0)
+            elif adding:
+                takes = state.mode_takes_arg(letter, True)
+                buffer.modes[letter] = args.pop(0) if takes and args else ""
+            else:
+                if state.mode_takes_arg(letter, False) and args:
+                    args.pop(0)
+                buffer.modes.pop(letter, None)
 
     def on_away(self, message: Message, origin: Buffer | None) -> None:
         nick = nick_of(message.source)

@@ -102,6 +102,10 @@ class Buffer:
         self.kind = kind
         self.lines: deque[Line] = deque(maxlen=limit)
         self.topic = ""
+        #: Channel modes that are not lists or prefixes: letter -> argument.
+        self.modes: dict[str, str] = {}
+        #: Set while the MODE query sent on joining is unanswered.
+        self.modes_pending = False
         self.members: dict[str, Member] = {}
         self.activity = Activity.NONE
         self.joined = False
@@ -134,6 +138,25 @@ class Buffer:
 
     def clear(self) -> None:
         self.lines.clear()
+
+    def forget_channel_state(self) -> None:
+        """Drop topic, modes and members: the server will tell them again."""
+        self.topic = ""
+        self.modes.clear()
+        self.modes_pending = False
+        self.members.clear()
+        self.names_pending = False
+
+    @property
+    def mode_string(self) -> str:
+        """The channel modes as ``+ntl 10`` (keys are not shown)."""
+        letters = "".join(sorted(self.modes))
+        args = [
+            self.modes[letter]
+            for letter in sorted(self.modes)
+            if self.modes[letter] and letter != "k"
+        ]
+        return " ".join(["+" + letters, *args]) if letters else ""
 
     def sorted_members(self, prefix_order: str) -> list[Member]:
         """Members as IRC clients list them: by highest prefix, then by nick."""

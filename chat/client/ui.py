@@ -394,6 +394,8 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
     def _topic_text(self, buffer: Buffer) -> str:
         if buffer.kind == Buffer.CHANNEL:
             joined = "" if buffer.joined else " (not joined)"
+            if buffer.mode_string:
+                joined += f" ({buffer.mode_string})"
             return (
                 f"{buffer.name}{joined}: {buffer.topic}"
                 if buffer.topic
