@@ -45,6 +45,7 @@ from chat.client.model import (
     fold_ascii,
     fold_rfc1459,
 )
+from chat.client.replies import REPLIES
 from chat.client.security import (
     CHECKING_SUMMARY,
     REJECTED_SUMMARY,
@@ -439,6 +440,16 @@ class ClientProtocol(LineReceiver):
         self._schedule_ping(self.config.lag_interval)
 
 
+def _awaits_numerics(command: str, params: tuple[str, ...]) -> bool:
+    """Whether *command* is answered with numerics (MODE only when a query)."""
+    command = command.upper()
+    if command == "MODE":
+        return len(params) == 1 or (
+            len(params) == 2 and params[1].lstrip("+") in ("b", "e", "I")
+        )
+    return command in REPLIES
+
+
 #: Commands whose last parameter is free text, always sent with ``:``.
 _FREE_TEXT = frozenset(
     {"PRIVMSG", "NOTICE", "QUIT", "PART", "TOPIC", "AWAY", "KICK", "USER"}
@@ -521,6 +532,9 @@ class Session:
         #: Channels to show once joined: /join targets, and the first --join.
         self.switch_to: set[str] = {self.state.fold(n) for n in config.join[:1]}
         self.labels: dict[str, Buffer] = {}
+        #: Typed commands awaiting numeric replies (without labeled-response),
+        #: oldest first, with the buffer each was typed in.
+        self.asked: list[tuple[str, Buffer]] = []
         self.disconnected_at: float | None = None
         self.quitting = False
         #: Set by `give_up`: no reconnecting until /reconnect.
@@ -614,6 +628,7 @@ class Session:
     def connection_made(self, protocol: ClientProtocol) -> None:
         self.protocol = protocol
         self.caps = set()
+        self.asked.clear()
         self.state.status.state = "registering"
         self._show_trust(Trust.CHECKING)
         self.state.changed()
@@ -753,6 +768,9 @@ class Session:
             if len(self.labels) > 1000:  # replies the server never sent
                 del self.labels[next(iter(self.labels))]
             tags = {"label": label}
+        elif origin is not None and _awaits_numerics(command, params):
+            self.asked.append((command.upper(), origin))
+            del self.asked[:-20]  # answers the server never sent
         self.protocol.send(command, *params, tags=tags)
         return True
 
@@ -760,9 +778,19 @@ class Session:
         """The buffer a labeled reply belongs to, if it still exists."""
         label = message.tags.get("label")
         if label is None:
-            return None
+            return self._asker_of(message.command)
         buffer = self.labels.pop(label, None)
         return buffer if buffer in self.state.buffers else None
+
+    def _asker_of(self, numeric: str) -> Buffer | None:
+        """The buffer of the oldest typed command that *numeric* answers."""
+        for index, (command, buffer) in enumerate(self.asked):
+            replies, ends = REPLIES[command]
+            if numeric in replies:
+                if numeric in ends:
+                    del self.asked[index]
+                return buffer if buffer in self.state.buffers else None
+        return None
 
     def say(self, target: str, text: str, kind: str = Kind.MESSAGE) -> None:
         """Send a message (split to fit) and show it unless the server echoes it."""
