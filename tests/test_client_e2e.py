@@ -335,3 +335,59 @@ class ClientAgainstServerTests(TestCase):
         buffer = session.state.find(name)
         assert buffer is not None
         return buffer
+
+    async def test_ctcp_ignore_and_operator_commands(self) -> None:
+        alice = self.connect("alice", join=("#ops",), state_dir=Path(self.mktemp()))
+        room = await self.joined(alice, "#ops")
+        bob = self.connect("bob", join=("#ops",), state_dir=Path(self.mktemp()))
+        await self.joined(bob, "#ops")
+        await until(alice, lambda: "bob" in members(alice, "#ops"))
+        commands.run(alice, "/ctcp bob VERSION")
+        await until(
+            alice,
+            lambda: any(
+                "CTCP VERSION reply from bob: chat-server" in t
+                for t in texts(alice, "#ops")
+            ),
+        )
+        commands.run(alice, "/op bob")
+        await until(alice, lambda: room.members["bob"].prefixes == "@")
+        commands.run(alice, "/deop bob")
+        commands.run(alice, "/voice bob")
+        await until(alice, lambda: room.members["bob"].prefixes == "+")
+        commands.run(alice, "/ignore bob")
+        bob.say("#ops", "you cannot see this")
+        bob.say("alice", "nor this")
+        await until(bob, lambda: "nor this" in texts(bob, "alice"))
+        # Alice's next reply comes after whatever the server relayed before it.
+        commands.run(alice, "/whois bob")
+        await until(
+            alice,
+            lambda: any(t.startswith("bob is ~bob@") for t in texts(alice, "#ops")),
+        )
+        self.assertNotIn("you cannot see this", texts(alice, "#ops"))
+        commands.run(alice, "/search anything")
+        await until(
+            alice,
+            lambda: (
+                "This server does not offer search (no soju.im/search capability)"
+                in texts(alice, "#ops")
+            ),
+        )
+        commands.run(alice, "/unignore bob")
+        bob.say("#ops", "now you do")
+        await until(alice, lambda: "now you do" in texts(alice, "#ops"))
+        self.assertNotIn("you cannot see this", texts(alice, "#ops"))
+        self.assertIsNone(alice.state.find("bob"))
+        commands.run(alice, "/kickban bob enough")
+        bob_room = bob.state.find("#ops")
+        assert bob_room is not None
+        await until(bob, lambda: not bob_room.joined)
+        await until(alice, lambda: "bob" not in members(alice, "#ops"))
+        self.assertIn("alice kicked you (enough)", texts(bob, "#ops"))
+        bob.join("#ops")
+        await until(
+            bob,
+            lambda: any(line.kind == Kind.ERROR for line in bob.state.current.lines),
+        )
+        self.assertFalse(bob_room.joined)

@@ -40,10 +40,15 @@ def default_config_path() -> Path:
     return Path(base) / "chat-client" / "config.toml"
 
 
-def log_path() -> Path:
-    """``$XDG_STATE_HOME/chat-client/client.log``: tracebacks go there."""
+def default_state_dir() -> Path:
+    """``$XDG_STATE_HOME/chat-client`` (``~/.local/state`` if unset)."""
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "chat-client" / "client.log"
+    return Path(base) / "chat-client"
+
+
+def log_path() -> Path:
+    """``$XDG_STATE_HOME/chat-client/client.log``: errors go there."""
+    return default_state_dir() / "client.log"
 
 
 def _default_nick() -> str:
@@ -77,6 +82,8 @@ class ClientConfig:
     history_lines: int = 50
     #: Where the server's development CA is looked for (relative to the cwd).
     dev_ca: Path = Path("certs/ca.pem")
+    #: Where the ignore list (and conversation logs) are kept.
+    state_dir: Path = field(default_factory=default_state_dir)
 
     @property
     def username(self) -> str:
@@ -97,7 +104,7 @@ class ClientConfig:
 
 
 _FILE_KEYS = {f.name for f in fields(ClientConfig)}
-_PATHS = {"ca", "cert", "dev_ca"}
+_PATHS = {"ca", "cert", "dev_ca", "state_dir"}
 
 
 def _from_table(table: dict[str, Any], source: str) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from zope.interface import implementer
 
 from chat.client.config import ClientConfig, log_path
 from chat.client.events import Events
+from chat.client.ignore import Ignores
 from chat.client.model import (
     Buffer,
     ClientState,
@@ -69,6 +70,7 @@ WANTED_CAPS = (
     "cap-notify",
     "chathistory",
     "draft/chathistory",
+    "soju.im/search",
     "sasl",
 )
 
@@ -239,6 +241,9 @@ class ClientProtocol(LineReceiver):
             parent.messages.extend(batch.messages)
         elif batch.kind in ("chathistory", "draft/chathistory") and batch.params:
             self.session.events.history(batch.params[0], batch.messages)
+        elif batch.kind == "soju.im/search":
+            origin = batch.origin or self.session.search_origin
+            self.session.events.search_results(batch.messages, origin)
         else:
             for inner in batch.messages:
                 self.dispatch(inner, batch.origin)
@@ -525,6 +530,13 @@ class Session:
         self.state.status.server = f"{config.host}:{config.port}"
         self._show_trust(Trust.CHECKING)
         self.events = Events(self)
+        self.ignores = Ignores(
+            config.state_dir / "ignores", lambda text: self.state.fold(text)
+        )
+        if self.ignores.load_error:
+            self.state.error(f"Ignore list: {self.ignores.load_error}")
+        #: Where the results of the last /search are shown.
+        self.search_origin: Buffer | None = None
         self.protocol: ClientProtocol | None = None
         self.service: ClientService | None = None
         self.caps: set[str] = set()

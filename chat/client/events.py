@@ -122,6 +122,26 @@ class Events:
             buffer.history_exhausted = True
         self.state.changed()
 
+    def search_results(self, messages: list[Message], origin: Buffer | None) -> None:
+        """Show a ``soju.im/search`` batch in *origin* (the buffer of /search)."""
+        buffer = origin or self.state.current
+        found = [m for m in messages if m.command in ("PRIVMSG", "NOTICE")]
+        for message in found:
+            if len(message.params) < 2:
+                continue
+            target, text = message.params[0], message.params[-1]
+            nick = nick_of(message.source)
+            where = target if self.state.is_channel(target) else nick
+            if text.startswith("\x01ACTION "):
+                text = "* " + text[8:].rstrip("\x01")
+            self.emit(
+                buffer, self._line(message, Kind.INFO, f"{where} <{nick}> {text}")
+            )
+        count = f"{len(found)} result{'s' if len(found) != 1 else ''}"
+        self.emit(
+            buffer, Line(self.session.clock.seconds(), Kind.INFO, f"Search: {count}")
+        )
+
     # -- helpers ----------------------------------------------------------
 
     def time_of(self, message: Message) -> float:
@@ -160,6 +180,8 @@ class Events:
         notice = message.command == "NOTICE"
         from_server = not message.source or ("!" not in message.source and "." in nick)
         own = bool(nick) and state.is_me(nick) and not from_server
+        if not own and not from_server and self.session.ignores.matches(message.source):
+            return
         kind = Kind.NOTICE if notice else Kind.MESSAGE
         if text.startswith("\x01"):
             ctcp, _, text = text.strip("\x01").partition(" ")
@@ -193,6 +215,14 @@ class Events:
             return
         if reply:
             words = f"CTCP {ctcp} reply from {nick}: {text}"
+            if ctcp == "PING":
+                try:
+                    sent = float(text)
+                except ValueError:
+                    pass
+                else:
+                    took = self.session.clock.seconds() - sent
+                    words = f"CTCP PING reply from {nick}: {took:.3f} s"
             self.emit(self.state.current, self._line(message, Kind.INFO, words))
             return
         answers = {"VERSION": CTCP_VERSION, "PING": text, "TIME": _ctime()}
@@ -466,7 +496,7 @@ class Events:
                 member.account = None if account == "*" else account
 
     def on_invite(self, message: Message, origin: Buffer | None) -> None:
-        if len(message.params) < 2:
+        if len(message.params) < 2 or self.session.ignores.matches(message.source):
             return
         nick = nick_of(message.source)
         invitee, channel = message.params[:2]
