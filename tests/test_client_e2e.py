@@ -19,6 +19,7 @@ from chat.client import commands
 from chat.client.config import ClientConfig
 from chat.client.connection import Session
 from chat.client.model import Buffer, Kind
+from chat.client.notify import Notifier
 from chat.client.security import client_security
 from chat.client.ui import ChatUI
 from tests.client_support import members, screen_runs, texts, until
@@ -391,3 +392,39 @@ class ClientAgainstServerTests(TestCase):
             lambda: any(line.kind == Kind.ERROR for line in bob.state.current.lines),
         )
         self.assertFalse(bob_room.joined)
+
+    async def test_bell_and_notification_on_highlight_and_private_message(
+        self,
+    ) -> None:
+        alice = self.connect("alice", join=("#bells",), highlights=("deploy",))
+        written: list[str] = []
+        spawned: list[list[str]] = []
+        alice.state.line_listeners.append(
+            Notifier(True, "osc777", written.append, spawned.append)
+        )
+        await self.joined(alice, "#bells")
+        bob = self.connect("bob", join=("#bells",))
+        await self.joined(bob, "#bells")
+        bob.say("#bells", "just chatting")
+        bob.say("#bells", "alice: lunch?")
+        await until(alice, lambda: "alice: lunch?" in texts(alice, "#bells"))
+        self.assertEqual(
+            written, ["\a", "\x1b]777;notify;bob in #bells;alice: lunch?\x07"]
+        )
+        written.clear()
+        bob.say("#bells", "the Deploy is done")
+        await until(alice, lambda: "the Deploy is done" in texts(alice, "#bells"))
+        room = alice.state.find("#bells")
+        assert room is not None
+        self.assertTrue(room.lines[-1].highlight)
+        self.assertEqual(written[0], "\a")
+        written.clear()
+        bob.say("alice", "psst\x1b]0;evil\x07")
+        await until(alice, lambda: bool(texts(alice, "bob")))
+        self.assertEqual(
+            written, ["\a", "\x1b]777;notify;bob (private);psst]0;evil\x07"]
+        )
+        alice.say("#bells", "deploy again, alice")
+        await until(alice, lambda: "deploy again, alice" in texts(alice, "#bells"))
+        self.assertEqual(len(written), 2, "own lines do not ring")
+        self.assertEqual(spawned, [])

@@ -13,11 +13,17 @@ from collections.abc import Callable, Sequence
 from typing import cast
 
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
-from twisted.internet.interfaces import IReactorCore, IReactorTCP, IReactorTime
+from twisted.internet.interfaces import (
+    IReactorCore,
+    IReactorProcess,
+    IReactorTCP,
+    IReactorTime,
+)
 from twisted.logger import globalLogBeginner, textFileLogObserver
 
 from chat.client.config import ClientConfig, ConfigError, from_args, log_path
 from chat.client.connection import Session
+from chat.client.notify import Notifier, spawner
 from chat.client.security import Security, SecurityError, client_security
 
 
@@ -35,7 +41,7 @@ def run(config: ClientConfig, security: Security) -> None:
     """Connect and run the UI until /quit."""
     from twisted.internet import reactor
 
-    from chat.client.ui import ChatUI, start_main_loop
+    from chat.client.ui import ChatUI, start_main_loop, terminal_writer
 
     clock = cast(IReactorTime, reactor)
     session = Session(config, clock, security=security)
@@ -69,6 +75,14 @@ def run(config: ClientConfig, security: Security) -> None:
         endpoint = wrapClientTLS(security.options, endpoint)  # type: ignore[assignment, arg-type]
     signal.signal(signal.SIGHUP, lambda *_: clock.callLater(0, terminal_gone))
     loop = start_main_loop(ui, terminal_gone)
+    session.state.line_listeners.append(
+        Notifier(
+            config.bell,
+            config.notify,
+            terminal_writer(loop),
+            spawner(cast(IReactorProcess, reactor)),
+        )
+    )
     try:
         session.start(endpoint)
         core.run()

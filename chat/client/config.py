@@ -14,6 +14,9 @@ Example ``~/.config/chat-client/config.toml``::
     [ui]
     scrollback = 5000
     paste_threshold = 3
+    highlights = ["deploy", "alice-team"]
+    bell = true
+    notify = "auto"   # or "notify-send", "osc777", "osc9"; default "off"
 """
 
 from __future__ import annotations
@@ -80,6 +83,12 @@ class ClientConfig:
     reconnect_initial: float = 1.0
     reconnect_max: float = 120.0
     history_lines: int = 50
+    #: Words (besides your nick) that make a line a highlight.
+    highlights: tuple[str, ...] = ()
+    #: Ring the terminal bell on a highlight or a private message.
+    bell: bool = True
+    #: Desktop notification: off, auto, notify-send, osc777 or osc9.
+    notify: str = "off"
     #: Where the server's development CA is looked for (relative to the cwd).
     dev_ca: Path = Path("certs/ca.pem")
     #: Where the ignore list (and conversation logs) are kept.
@@ -104,6 +113,7 @@ class ClientConfig:
 
 
 _FILE_KEYS = {f.name for f in fields(ClientConfig)}
+NOTIFY_CHOICES = ("off", "auto", "notify-send", "osc777", "osc9")
 _PATHS = {"ca", "cert", "dev_ca", "state_dir"}
 
 
@@ -123,8 +133,13 @@ def _from_table(table: dict[str, Any], source: str) -> dict[str, Any]:
         raise ConfigError(f"{source}: unknown setting(s): {', '.join(unknown)}")
     if isinstance(values.get("join"), str):
         values["join"] = _split_channels(values["join"])
-    if "join" in values:
-        values["join"] = tuple(values["join"])
+    for key in ("join", "highlights"):
+        if isinstance(values.get(key), list):
+            values[key] = tuple(values[key])
+    if values.get("notify", "off") not in NOTIFY_CHOICES:
+        raise ConfigError(
+            f"{source}: notify must be one of {', '.join(NOTIFY_CHOICES)}"
+        )
     for key in _PATHS & set(values):
         values[key] = Path(values[key]).expanduser()
     return values

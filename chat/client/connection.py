@@ -524,7 +524,9 @@ class Session:
         self.security = security or expected_security(config)
         self.clock = clock
         self.state = state or ClientState(
-            nick=config.nick, scrollback=config.scrollback
+            nick=config.nick,
+            scrollback=config.scrollback,
+            highlights=config.highlights,
         )
         self.state.status.nick = config.nick
         self.state.status.server = f"{config.host}:{config.port}"

@@ -7,6 +7,7 @@ state's listeners.  Nothing here knows about sockets or terminals.
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -60,6 +61,19 @@ def fold_ascii(name: str) -> str:
 
 _ASCII = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _RFC1459 = str.maketrans("[]\\~", "{}|^")
+
+
+def _word_in(word: str, text: str) -> bool:
+    """Whether *word* (or a phrase) is in *text* as a whole, ignoring case."""
+    pattern = rf"(?<!\w){re.escape(word)}(?!\w)"
+    return re.search(pattern, text, re.IGNORECASE) is not None
+
+
+def alerts(buffer: Buffer, line: Line) -> bool:
+    """Whether *line* calls for the bell: a highlight or a private message."""
+    if line.own or line.history:
+        return False
+    return line.highlight or (buffer.kind == Buffer.QUERY and line.kind in SPOKEN)
 
 
 def nick_colour(nick: str) -> int:
@@ -213,6 +227,10 @@ class ClientState:
     chanmodes: tuple[str, ...] = ("beI", "k", "l", "imnst")
     fold: Callable[[str], str] = fold_rfc1459
     listeners: list[Callable[[], None]] = field(default_factory=list)
+    #: Called with each line as it is shown (notifications, logs).
+    line_listeners: list[Callable[[Buffer, Line], None]] = field(default_factory=list)
+    #: Words besides our nick that make a line a highlight.
+    highlights: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.buffers:
@@ -300,11 +318,11 @@ class ClientState:
 
     def mentions_me(self, text: str) -> bool:
         """Whether *text* contains our nick as a word."""
-        if not self.nick:
-            return False
-        me = self.fold(self.nick)
         words = "".join(c if c.isalnum() or c in "[]\\`_^{|}-" else " " for c in text)
-        return any(self.fold(word) == me for word in words.split())
+        me = self.fold(self.nick) if self.nick else None
+        if any(self.fold(word) == me for word in words.split()):
+            return True
+        return any(_word_in(word, text) for word in self.highlights if word)
 
     def show(self, buffer: Buffer, line: Line) -> None:
         """Append *line* to *buffer*, mark activity and redraw."""
@@ -316,6 +334,8 @@ class ClientState:
             elif line.kind in SPOKEN:
                 level = Activity.MESSAGES
             buffer.activity = max(buffer.activity, level)
+        for listener in list(self.line_listeners):
+            listener(buffer, line)
         self.changed()
 
     def info(self, text: str, buffer: Buffer | None = None, now: float = 0.0) -> None:

@@ -601,4 +601,23 @@ def start_main_loop(ui: ChatUI, on_terminal_gone: Callable[[], None]) -> urwid.M
     return loop
 
 
-__all__ = ["PALETTE", "ChatUI", "TerminalScreen", "format_line", "start_main_loop"]
+def terminal_writer(loop: urwid.MainLoop) -> Callable[[str], None]:
+    """Write raw text (the bell, notification escapes) to *loop*'s terminal."""
+    screen = loop.screen
+
+    def write(text: str) -> None:
+        if isinstance(screen, urwid.display.raw.Screen):
+            screen.write(text)
+            screen.flush()
+
+    return write
+
+
+__all__ = [
+    "PALETTE",
+    "ChatUI",
+    "TerminalScreen",
+    "format_line",
+    "start_main_loop",
+    "terminal_writer",
+]
