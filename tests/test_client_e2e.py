@@ -428,3 +428,43 @@ class ClientAgainstServerTests(TestCase):
         await until(alice, lambda: "deploy again, alice" in texts(alice, "#bells"))
         self.assertEqual(len(written), 2, "own lines do not ring")
         self.assertEqual(spawned, [])
+
+    async def test_conversation_logs_rotate_and_hide_passwords(self) -> None:
+        state_dir = Path(self.mktemp())
+        alice = self.connect(
+            "alice",
+            join=("#Logged",),
+            state_dir=state_dir,
+            logs_enabled=True,
+            logs_max_bytes=400,
+            logs_keep=2,
+        )
+        await self.joined(alice, "#Logged")
+        bob = self.connect("bob", join=("#logged",), state_dir=Path(self.mktemp()))
+        await self.joined(bob, "#logged")
+        for number in range(20):
+            bob.say("#logged", f"line {number:02} of a longer conversation")
+        last = "line 19 of a longer conversation"
+        await until(alice, lambda: last in texts(alice, "#Logged"))
+        alice.say("NickServ", "IDENTIFY alice hunter2-secret")
+        await until(alice, lambda: bool(texts(alice, "NickServ")))
+        directory = state_dir / "logs" / "localhost"
+        names = {p.name for p in directory.iterdir()}
+        self.assertLessEqual(
+            {"#logged.log", "#logged.log.1", "#logged.log.2", "nickserv.log"}, names
+        )
+        self.assertIn("-server.log", names)
+        self.assertNotIn("#logged.log.3", names)
+        newest = (directory / "#logged.log").read_text()
+        self.assertRegex(newest, r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d <bob> line 19 of a")
+        kept = [
+            (directory / name).read_text()
+            for name in ("#logged.log.2", "#logged.log.1", "#logged.log")
+        ]
+        self.assertNotIn("line 00", "".join(kept))
+        self.assertTrue(all(len(text) < 500 for text in kept))
+        everything = "".join(p.read_text() for p in directory.iterdir())
+        self.assertNotIn("hunter2", everything)
+        mode = (directory / "#logged.log").stat().st_mode & 0o777
+        self.assertEqual(mode, 0o600)
+        self.assertFalse((bob.config.state_dir / "logs").exists(), "off by default")

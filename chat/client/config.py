@@ -17,6 +17,11 @@ Example ``~/.config/chat-client/config.toml``::
     highlights = ["deploy", "alice-team"]
     bell = true
     notify = "auto"   # or "notify-send", "osc777", "osc9"; default "off"
+
+    [logs]
+    enabled = true    # default false
+    max_bytes = 1000000
+    keep = 5
 """
 
 from __future__ import annotations
@@ -89,6 +94,10 @@ class ClientConfig:
     bell: bool = True
     #: Desktop notification: off, auto, notify-send, osc777 or osc9.
     notify: str = "off"
+    #: Conversation logs under state_dir/logs (off by default), rotated by size.
+    logs_enabled: bool = False
+    logs_max_bytes: int = 1_000_000
+    logs_keep: int = 5
     #: Where the server's development CA is looked for (relative to the cwd).
     dev_ca: Path = Path("certs/ca.pem")
     #: Where the ignore list (and conversation logs) are kept.
@@ -121,9 +130,9 @@ def _from_table(table: dict[str, Any], source: str) -> dict[str, Any]:
     """Flatten the TOML tables into `ClientConfig` keyword arguments."""
     values: dict[str, Any] = {}
     for key, value in table.items():
-        if key == "sasl" and isinstance(value, dict):
+        if key in ("sasl", "logs") and isinstance(value, dict):
             for sub, sub_value in value.items():
-                values[f"sasl_{sub}"] = sub_value
+                values[f"{key}_{sub}".replace("-", "_")] = sub_value
         elif key == "ui" and isinstance(value, dict):
             values.update(value)
         else:

@@ -37,6 +37,7 @@ from zope.interface import implementer
 from chat.client.config import ClientConfig, log_path
 from chat.client.events import Events
 from chat.client.ignore import Ignores
+from chat.client.logs import ConversationLogs, file_name
 from chat.client.model import (
     Buffer,
     ClientState,
@@ -539,6 +540,15 @@ class Session:
             self.state.error(f"Ignore list: {self.ignores.load_error}")
         #: Where the results of the last /search are shown.
         self.search_origin: Buffer | None = None
+        self.logs: ConversationLogs | None = None
+        if config.logs_enabled:
+            self.logs = ConversationLogs(
+                config.state_dir / "logs" / file_name(config.host),
+                config.logs_max_bytes,
+                config.logs_keep,
+                lambda why: self.state.error(why, now=self.clock.seconds()),
+            )
+            self.state.line_listeners.append(self.logs)
         self.protocol: ClientProtocol | None = None
         self.service: ClientService | None = None
         self.caps: set[str] = set()
@@ -620,6 +630,8 @@ class Session:
         stopped.addErrback(lambda _: None)
 
         def done(_: None) -> None:
+            if self.logs is not None:
+                self.logs.close()
             if self.on_quit is not None:
                 self.on_quit()
 
