@@ -282,6 +282,30 @@ class InputLine(urwid.Edit):
         self.set_edit_pos(len(text))
 
 
+class BufferEntry(urwid.Text):
+    """One buffer in the buffer list: a left click switches to it."""
+
+    def __init__(self, markup: Markup, index: int, ui: ChatUI) -> None:
+        super().__init__(markup, wrap="ellipsis")
+        self.index = index
+        self.ui = ui
+
+    def mouse_event(
+        self,
+        size: Size,
+        event: str,
+        button: int,
+        col: int,
+        row: int,
+        focus: bool,
+    ) -> bool:
+        if event == "mouse press" and button == 1:
+            self.ui.messages.offset = 0
+            self.ui.state.switch(self.index)
+            return True
+        return False
+
+
 class ChatUI(urwid.WidgetWrap[urwid.Frame]):
     """The whole screen, drawing *session*'s state."""
 
@@ -299,7 +323,7 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
         self.status = urwid.Text("", wrap="ellipsis")
         self.messages = MessageView(self)
         self.input = InputLine(self)
-        self.buffer_list: urwid.SimpleListWalker[urwid.Text] = urwid.SimpleListWalker(
+        self.buffer_list: urwid.SimpleListWalker[BufferEntry] = urwid.SimpleListWalker(
             []
         )
         self.nick_list: urwid.SimpleListWalker[urwid.Text] = urwid.SimpleListWalker([])
@@ -342,7 +366,8 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
         self.topic.set_text(self._header_markup(buffer))
         self.status.set_text(self._status_markup())
         self.buffer_list[:] = [
-            urwid.Text(markup, wrap="ellipsis") for markup in self._buffer_markup()
+            BufferEntry(markup, index, self)
+            for index, markup in enumerate(self._buffer_markup())
         ]
         sidebar = self.columns.options("given", SIDEBAR_WIDTH)
         contents: list[Any] = [(self.messages, self.columns.options("weight", 1))]
@@ -538,7 +563,10 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
             self.messages.scroll(3 if button == 4 else -3)
             self.refresh()
             return True
-        return super().mouse_event(size, event, button, col, row, focus)
+        handled = super().mouse_event(size, event, button, col, row, focus)
+        # A click anywhere leaves the keyboard in the input line.
+        self._w.focus_position = "footer"
+        return handled
 
     def input_filter(self, keys: list[Any], raw: list[int]) -> list[Any]:
         """Spot a multi-line paste: text keys after an Enter in one read."""
