@@ -128,6 +128,8 @@ class TmuxSmokeTests(TestCase):
         )
         self.tmux.type("/quit")
         await eventually(lambda: not self.tmux.alive(), "the client to exit")
+        log = self.workdir / "state" / "chat-client" / "client.log"
+        self.assertEqual(log.read_text(), "", "no errors, so nothing in client.log")
 
     async def shown(self, text: str) -> None:
         await eventually(lambda: text in self.tmux.screen(), repr(text))

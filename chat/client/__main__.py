@@ -7,6 +7,7 @@ network input are handled on one thread, without polling.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -19,21 +20,28 @@ from twisted.internet.interfaces import (
     IReactorTCP,
     IReactorTime,
 )
-from twisted.logger import globalLogBeginner, textFileLogObserver
+from twisted.logger import globalLogBeginner
 
 from chat.client.config import ClientConfig, ConfigError, from_args, log_path
 from chat.client.connection import Session
+from chat.client.errorlog import error_log_observer
 from chat.client.notify import Notifier, spawner
 from chat.client.security import Security, SecurityError, client_security
 
 
-def _start_logging() -> None:
+def _start_logging(config: ClientConfig, session: Session) -> None:
+    """Errors (by default) to client.log, each line naming the connection."""
     path = log_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = path.open("a", encoding="utf-8")
-    logging.basicConfig(stream=handle, level=logging.INFO)
+    logging.basicConfig(stream=handle, level=config.log_level.upper())
+
+    def label() -> str:
+        return f"{config.host}:{config.port} {session.state.nick} pid {os.getpid()}"
+
     globalLogBeginner.beginLoggingTo(
-        [textFileLogObserver(handle)], redirectStandardIO=False
+        [error_log_observer(handle, label, config.log_level)],
+        redirectStandardIO=False,
     )
 
 
@@ -45,6 +53,7 @@ def run(config: ClientConfig, security: Security) -> None:
 
     clock = cast(IReactorTime, reactor)
     session = Session(config, clock, security=security)
+    _start_logging(config, session)
     if security.warning:
         session.state.error(security.warning, now=clock.seconds())
     if security.note:
@@ -97,7 +106,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, SecurityError) as error:
         print(f"chat-client: {error}", file=sys.stderr)
         return 2
-    _start_logging()
     run(config, security)
     return 0
 

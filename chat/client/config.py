@@ -98,6 +98,8 @@ class ClientConfig:
     logs_enabled: bool = False
     logs_max_bytes: int = 1_000_000
     logs_keep: int = 5
+    #: What client.log records: error (the default), warn, info or debug.
+    log_level: str = "error"
     #: Where the server's development CA is looked for (relative to the cwd).
     dev_ca: Path = Path("certs/ca.pem")
     #: Where the ignore list (and conversation logs) are kept.
@@ -123,6 +125,7 @@ class ClientConfig:
 
 _FILE_KEYS = {f.name for f in fields(ClientConfig)}
 NOTIFY_CHOICES = ("off", "auto", "notify-send", "osc777", "osc9")
+LOG_LEVELS = ("error", "warn", "info", "debug")
 _PATHS = {"ca", "cert", "dev_ca", "state_dir"}
 
 
@@ -145,6 +148,8 @@ def _from_table(table: dict[str, Any], source: str) -> dict[str, Any]:
     for key in ("join", "highlights"):
         if isinstance(values.get(key), list):
             values[key] = tuple(values[key])
+    if values.get("log_level", "error") not in LOG_LEVELS:
+        raise ConfigError(f"{source}: log_level must be one of {', '.join(LOG_LEVELS)}")
     if values.get("notify", "off") not in NOTIFY_CHOICES:
         raise ConfigError(
             f"{source}: notify must be one of {', '.join(NOTIFY_CHOICES)}"
@@ -205,6 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--sasl-user", help="account name for SASL login")
     add("--sasl-password", help="password for SASL PLAIN login")
+    add(
+        "--log-level",
+        choices=LOG_LEVELS,
+        help=f"what {log_path()} records (default: error)",
+    )
     add("--config", metavar="FILE", help="TOML settings file")
     return parser
 
@@ -228,6 +238,7 @@ def from_args(argv: Sequence[str] | None = None) -> ClientConfig:
         "plain",
         "sasl_user",
         "sasl_password",
+        "log_level",
     ):
         value = getattr(args, key)
         if value is not None:

@@ -485,6 +485,9 @@ _SHOWN_BEFORE_WELCOME = frozenset(
 class ClientFactory(Factory):
     """Builds a `ClientProtocol` for each connection of a `Session`."""
 
+    #: No "Starting factory" lines in client.log at each reconnect.
+    noisy = False
+
     def __init__(self, session: Session) -> None:
         self.session = session
 
@@ -511,6 +514,8 @@ class _ReportingEndpoint:
 
 class Session:
     """The client across connections: state, rejoins, reconnects, sending."""
+
+    log = Logger()
 
     def __init__(
         self,
@@ -600,6 +605,13 @@ class Session:
     def retry_delay(self, attempt: int) -> float:
         """Backoff policy for the `ClientService`; also shown in the status bar."""
         delay = self._policy(attempt - 1)
+        self.log.debug(
+            "Reconnecting to {host}:{port} in {delay:.1f} s (attempt {attempt})",
+            host=self.config.host,
+            port=self.config.port,
+            delay=delay,
+            attempt=attempt,
+        )
         self.state.status.state = f"reconnecting in {delay:.0f}s"
         self.state.changed()
         return delay
