@@ -8,6 +8,7 @@ from twisted.trial.unittest import TestCase
 
 from chat.client import commands
 from chat.client.model import Buffer, Kind
+from chat.client.networks import single
 from tests.client_support import Wire
 
 
@@ -283,4 +284,31 @@ class SearchCommandTests(TestCase):
         self.assertEqual(wire.lines("#ops"), ["You joined #ops"])
         self.assertEqual(
             typed(wire, "/search #ops x"), ["SEARCH text=x;limit=50;in=#ops"]
+        )
+
+
+class NetworkCommandTests(TestCase):
+    def test_connect_needs_a_host_and_a_numeric_port(self) -> None:
+        wire = in_channel()
+        typed(wire, "/connect")
+        self.assertEqual(wire.lines("#chat")[-1], "Usage: /connect host [port]")
+        typed(wire, "/connect irc.example.org six")
+        self.assertEqual(wire.lines("#chat")[-1], "Usage: /connect host [port]")
+        typed(wire, "/connect irc.example.org 6697")
+        self.assertEqual(
+            wire.lines("#chat")[-1], "This client cannot open more connections"
+        )
+
+    def test_the_only_network_is_left_with_quit(self) -> None:
+        wire = in_channel()
+        single(wire.session)
+        typed(wire, "/disconnect")
+        self.assertEqual(
+            wire.lines("#chat")[-1],
+            "This is the only network; /quit leaves the client",
+        )
+        typed(wire, "/server")
+        self.assertEqual(
+            wire.lines("#chat")[-1],
+            "1: srv (irc.test:6697, connected, TLS, checking the certificate)",
         )

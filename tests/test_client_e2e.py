@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from twisted.internet import reactor as _reactor
+from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.interfaces import IReactorTCP, IReactorTime
 from twisted.trial.unittest import TestCase
@@ -19,13 +20,19 @@ from chat.client import commands
 from chat.client.config import ClientConfig
 from chat.client.connection import Session
 from chat.client.model import Buffer, Kind
+from chat.client.networks import Networks, tcp_connector
 from chat.client.notify import Notifier
 from chat.client.security import client_security
 from chat.client.ui import ChatUI
-from tests.client_support import members, screen_runs, texts, until
+from chat.config import ServerConfig
+from tests.client_support import TIMEOUT, members, screen_runs, texts, until
 from tests.e2e_support import RunningServer, start_server
 
 reactor = cast(IReactorTime, _reactor)
+
+
+def render(ui: ChatUI) -> list[str]:
+    return [row.decode("utf-8") for row in ui.render((80, 14), focus=True).text]
 
 
 def client_certificate_pem(name: str) -> bytes:
@@ -468,3 +475,62 @@ class ClientAgainstServerTests(TestCase):
         mode = (directory / "#logged.log").stat().st_mode & 0o777
         self.assertEqual(mode, 0o600)
         self.assertFalse((bob.config.state_dir / "logs").exists(), "off by default")
+
+    async def test_two_networks_in_one_client(self) -> None:
+        other = start_server(
+            self,
+            config=ServerConfig(server_name="irc.other", network="OtherNet"),
+            cert_dir=self.server.ca_file.parent,
+        )
+        networks = Networks(reactor, tcp_connector(cast(IReactorTCP, reactor)))
+        quitted: Deferred[None] = Deferred()
+        networks.on_quit = lambda: quitted.callback(None)
+        first = networks.open(
+            ClientConfig(
+                host="localhost",
+                port=self.server.tls_port,
+                nick="alice",
+                ca=self.server.ca_file,
+                join=("#here",),
+            )
+        )
+        assert first is not None
+        self.addCleanup(first.quit)
+        ui = ChatUI(networks)
+        await self.joined(first, "#here")
+        commands.run(first, f"/connect localhost {other.tls_port}")
+        self.assertEqual(len(networks.sessions), 2)
+        second = networks.sessions[1]
+        self.addCleanup(second.quit)
+        self.assertIs(networks.current_session, second)
+        await until(second, lambda: second.state.status.server == "OtherNet")
+        commands.run(second, "/join #there")
+        await until(second, lambda: second.state.current.name == "#there")
+        left = [row[:16].rstrip() for row in render(ui)[1:6]]
+        self.assertEqual(
+            left, [" 1 TestNet", " 2  #here", " 3 OtherNet", " 4> #there", ""]
+        )
+        ui.keypress((80, 14), "meta 2")
+        self.assertIs(networks.current_session, first)
+        self.assertEqual(first.state.current.name, "#here")
+        ui.submit("hello network one")
+        await until(first, lambda: "hello network one" in texts(first, "#here"))
+        self.assertNotIn("hello network one", texts(second, "#there"))
+        self.assertIn("[2:#here]", render(ui)[-2])
+        commands.run(first, "/server")
+        listed = texts(first, "#here")[-2:]
+        self.assertTrue(listed[0].startswith("1: TestNet (localhost:"), listed)
+        self.assertTrue(listed[1].startswith("2: OtherNet (localhost:"), listed)
+        ui.keypress((80, 14), "meta 4")
+        commands.run(second, "/disconnect see you")
+        self.assertEqual(networks.sessions, [first])
+        self.assertIn(" 1 server", render(ui)[1])
+        commands.run(first, f"/server localhost {other.tls_port}")
+        moved = networks.current_session
+        self.addCleanup(moved.quit)
+        self.assertEqual(networks.sessions, [moved])
+        await until(moved, lambda: moved.state.status.server == "OtherNet")
+        await self.joined(moved, "#here")
+        commands.run(moved, "/quit")
+        await quitted.addTimeout(TIMEOUT, reactor)
+        self.assertEqual(moved.state.status.state, "disconnected")

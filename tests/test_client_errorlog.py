@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from typing import cast
 
 from twisted.internet import reactor as _reactor
@@ -22,16 +23,16 @@ reactor = cast(IReactorTime, _reactor)
 
 
 class ErrorLogTests(TestCase):
-    def capture(self, label: str, level: str = "error") -> io.StringIO:
+    def capture(self, level: str = "error") -> io.StringIO:
         handle = io.StringIO()
-        observer = error_log_observer(handle, lambda: label, level)
+        observer = error_log_observer(handle, level=level)
         globalLogPublisher.addObserver(observer)
         self.addCleanup(globalLogPublisher.removeObserver, observer)
         return handle
 
     async def test_retries_and_factory_noise_stay_out(self) -> None:
-        errors = self.capture("127.0.0.1 alice")
-        everything = self.capture("127.0.0.1 alice", "debug")
+        errors = self.capture()
+        everything = self.capture("debug")
         port = free_port()
         config = ClientConfig(
             host="127.0.0.1",
@@ -54,11 +55,15 @@ class ErrorLogTests(TestCase):
         await deferLater(reactor, 0, lambda: None)
         self.assertEqual(errors.getvalue(), "")
         debug = everything.getvalue()
-        self.assertIn(f"[127.0.0.1 alice] Reconnecting to 127.0.0.1:{port} in", debug)
+        self.assertIn(
+            f"[127.0.0.1:{port} alice pid {os.getpid()}] "
+            f"Reconnecting to 127.0.0.1:{port} in",
+            debug,
+        )
         self.assertNotIn("Starting factory", debug)
 
     def test_an_error_names_the_connection(self) -> None:
-        handle = self.capture("irc.test:6697 alice")
+        handle = self.capture()
         wire = Wire()
         wire.register()
 
@@ -71,7 +76,8 @@ class ErrorLogTests(TestCase):
         first = text.splitlines()[0]
         self.assertRegex(
             first,
-            r"^\d{4}-\d\d-\d\dT[\d:]+\S* \[irc.test:6697 alice\] Could not handle",
+            r"^\d{4}-\d\d-\d\dT[\d:]+\S* "
+            r"\[irc.test:6697 alice pid \d+\] Could not handle",
         )
         self.assertIn("RuntimeError: a bug in a handler", text)
         self.assertIn("Could not handle a PRIVMSG message", wire.lines()[-1])

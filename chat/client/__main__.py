@@ -7,13 +7,11 @@ network input are handled on one thread, without polling.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import cast
 
-from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.interfaces import (
     IReactorCore,
     IReactorProcess,
@@ -24,23 +22,20 @@ from twisted.logger import globalLogBeginner
 
 from chat.client.config import ClientConfig, ConfigError, from_args, log_path
 from chat.client.connection import Session
-from chat.client.errorlog import error_log_observer
+from chat.client.errorlog import connection_label, error_log_observer
+from chat.client.networks import Networks, tcp_connector
 from chat.client.notify import Notifier, spawner
 from chat.client.security import Security, SecurityError, client_security
 
 
-def _start_logging(config: ClientConfig, session: Session) -> None:
+def _start_logging(config: ClientConfig) -> None:
     """Errors (by default) to client.log, each line naming the connection."""
     path = log_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = path.open("a", encoding="utf-8")
     logging.basicConfig(stream=handle, level=config.log_level.upper())
-
-    def label() -> str:
-        return f"{config.host}:{config.port} {session.state.nick} pid {os.getpid()}"
-
     globalLogBeginner.beginLoggingTo(
-        [error_log_observer(handle, label, config.log_level)],
+        [error_log_observer(handle, connection_label, config.log_level)],
         redirectStandardIO=False,
     )
 
@@ -52,8 +47,9 @@ def run(config: ClientConfig, security: Security) -> None:
     from chat.client.ui import ChatUI, start_main_loop, terminal_writer
 
     clock = cast(IReactorTime, reactor)
-    session = Session(config, clock, security=security)
-    _start_logging(config, session)
+    _start_logging(config)
+    networks = Networks(clock, tcp_connector(cast(IReactorTCP, reactor)))
+    session = networks.add(Session(config, clock, security=security))
     if security.warning:
         session.state.error(security.warning, now=clock.seconds())
     if security.note:
@@ -72,19 +68,14 @@ def run(config: ClientConfig, security: Security) -> None:
 
     def terminal_gone() -> None:
         """The terminal closed (SIGHUP or end of input): leave at once."""
-        session.quit("Terminal closed")
+        networks.quit("Terminal closed")
         stop()
 
-    session.on_quit = stop
-    ui = ChatUI(session, schedule=later, paste_threshold=config.paste_threshold)
-    endpoint = HostnameEndpoint(
-        cast(IReactorTCP, reactor), config.host, config.port, 15
-    )
-    if security.options is not None:
-        endpoint = wrapClientTLS(security.options, endpoint)  # type: ignore[assignment, arg-type]
+    networks.on_quit = stop
+    ui = ChatUI(networks, schedule=later, paste_threshold=config.paste_threshold)
     signal.signal(signal.SIGHUP, lambda *_: clock.callLater(0, terminal_gone))
     loop = start_main_loop(ui, terminal_gone)
-    session.state.line_listeners.append(
+    networks.line_listeners.append(
         Notifier(
             config.bell,
             config.notify,
@@ -93,7 +84,7 @@ def run(config: ClientConfig, security: Security) -> None:
         )
     )
     try:
-        session.start(endpoint)
+        tcp_connector(cast(IReactorTCP, reactor))(session, security)
         core.run()
     finally:
         loop.stop()

@@ -462,6 +462,63 @@ def reconnect(session: Session, args: str, buffer: Buffer) -> None:
     session.reconnect()
 
 
+def _host_port(
+    session: Session, args: str, name: str, buffer: Buffer
+) -> tuple[str, int | None] | None:
+    words = args.split()
+    if not words or len(words) > 2 or (len(words) == 2 and not words[1].isdigit()):
+        _usage(session, name, buffer)
+        return None
+    return words[0], int(words[1]) if len(words) == 2 else None
+
+
+@command("connect", "/connect host [port]", "Connect to another network as well")
+def connect(session: Session, args: str, buffer: Buffer) -> None:
+    target = _host_port(session, args, "connect", buffer)
+    if target is None:
+        return
+    if session.networks is None:
+        _error(session, "This client cannot open more connections", buffer)
+        return
+    session.networks.connect(*target, like=session)
+
+
+@command(
+    "server",
+    "/server [host [port]]",
+    "List networks, or move this one to another server",
+)
+def server(session: Session, args: str, buffer: Buffer) -> None:
+    networks = session.networks
+    if not args:
+        for number, other in enumerate(networks.sessions if networks else [session]):
+            status = other.state.status
+            config = other.config
+            _info(
+                session,
+                f"{number + 1}: {status.server} ({config.host}:{config.port}, "
+                f"{status.state}, {status.security})",
+                buffer,
+            )
+        return
+    target = _host_port(session, args, "server", buffer)
+    if target is None:
+        return
+    if networks is None:
+        _error(session, "This client cannot open more connections", buffer)
+        return
+    networks.move(session, *target)
+
+
+@command("disconnect", "/disconnect [message]", "Leave this buffer's network")
+def disconnect(session: Session, args: str, buffer: Buffer) -> None:
+    networks = session.networks
+    if networks is None or len(networks.sessions) < 2:
+        _error(session, "This is the only network; /quit leaves the client", buffer)
+        return
+    networks.close(session, args or "Leaving")
+
+
 @command("help", "/help [command]", "List commands, or explain one")
 def help_(session: Session, args: str, buffer: Buffer) -> None:
     name = args.lstrip("/").lower()
@@ -486,4 +543,7 @@ def help_(session: Session, args: str, buffer: Buffer) -> None:
 
 @command("quit", "/quit [message]", "Disconnect and leave the client")
 def quit_(session: Session, args: str, buffer: Buffer) -> None:
-    session.quit(args or "Leaving")
+    if session.networks is not None:
+        session.networks.quit(args or "Leaving")
+    else:
+        session.quit(args or "Leaving")

@@ -13,7 +13,7 @@ import base64
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet.defer import Deferred, succeed
@@ -56,6 +56,9 @@ from chat.client.security import (
     expected_security,
 )
 from chat.message import Message, MessageParseError, parse
+
+if TYPE_CHECKING:
+    from chat.client.networks import Networks
 
 #: Capabilities requested when the server offers them (issue 3).
 WANTED_CAPS = (
@@ -187,7 +190,8 @@ class ClientProtocol(LineReceiver):
             # Data arrives only after the TLS handshake, certificate checks
             # included, has succeeded.
             self._heard = True
-            self.session.secured()
+            if ISSLTransport.providedBy(self.transport):
+                self.session.secured()
         text = line.rstrip(b"\r").decode("utf-8", "replace")
         if not text.strip():
             return
@@ -569,6 +573,8 @@ class Session:
         #: Set by `give_up`: no reconnecting until /reconnect.
         self.gave_up = False
         self.on_quit: Callable[[], None] | None = None
+        #: The client's networks, when this session is one of several.
+        self.networks: Networks | None = None
         self._label_count = 0
         self._policy = backoffPolicy(
             initialDelay=config.reconnect_initial,

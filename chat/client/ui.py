@@ -22,11 +22,13 @@ from chat.client.model import (
     NICK_COLOURS,
     Activity,
     Buffer,
+    ClientState,
     Kind,
     Line,
     Trust,
     nick_colour,
 )
+from chat.client.networks import Networks, single
 
 _NICK_FOREGROUNDS = (
     "light red",
@@ -82,7 +84,6 @@ _MARKER_ATTRS = {
     Activity.HIGHLIGHT: "buffer.highlight",
 }
 
-_log = Logger()
 
 SIDEBAR_WIDTH = 16
 #: Below this many columns the buffer and nick lists are hidden.
@@ -301,7 +302,7 @@ class BufferEntry(urwid.Text):
     ) -> bool:
         if event == "mouse press" and button == 1:
             self.ui.messages.offset = 0
-            self.ui.state.switch(self.index)
+            self.ui.networks.switch(self.index)
             return True
         return False
 
@@ -311,12 +312,13 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
 
     def __init__(
         self,
-        session: Session,
+        networks: Networks | Session,
         schedule: Callable[[Callable[[], None]], None] | None = None,
         paste_threshold: int = 3,
     ) -> None:
-        self.session = session
-        self.state = session.state
+        if isinstance(networks, Session):
+            networks = single(networks)
+        self.networks = networks
         self.paste_threshold = paste_threshold
         self.pending_paste: list[str] | None = None
         self.topic = urwid.Text("", wrap="ellipsis")
@@ -340,8 +342,17 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
             focus_part="footer",
         )
         super().__init__(frame)
-        self.state.listeners.append(self.changed)
+        networks.listeners.append(self.changed)
         self.refresh()
+
+    @property
+    def session(self) -> Session:
+        """The network of the current buffer."""
+        return self.networks.current_session
+
+    @property
+    def state(self) -> ClientState:
+        return self.session.state
 
     # -- redraw -------------------------------------------------------------
 
@@ -440,7 +451,7 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
         parts: Markup = [
             time.strftime("[%H:%M] "),
             f"[{status.nick}{modes}] ",
-            f"[{self.state.active + 1}:{buffer.name}] ",
+            f"[{self.networks.current_index() + 1}:{buffer.name}] ",
             f"[{status.server}: {status.state}] ",
         ]
         if status.lag is not None:
@@ -458,11 +469,19 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
         return parts
 
     def _buffer_markup(self) -> Iterable[Markup]:
-        for index, buffer in enumerate(self.state.buffers):
-            active = index == self.state.active
+        """One row per buffer, numbered across networks, grouped by network."""
+        several = len(self.networks.sessions) > 1
+        current = self.networks.current_index()
+        for index, (session, buffer) in enumerate(self.networks.entries()):
+            active = index == current
             marker = ">" if active else MARKERS[buffer.activity]
             attr = "buffer.active" if active else _MARKER_ATTRS[buffer.activity]
-            yield [(attr, f"{index + 1:>2}{marker}{buffer.name}")]
+            name = buffer.name
+            if buffer.kind == Buffer.SERVER and several:
+                name = session.state.status.server
+            elif buffer.kind != Buffer.SERVER and several:
+                name = " " + name
+            yield [(attr, f"{index + 1:>2}{marker}{name}")]
 
     def _nick_markup(self, buffer: Buffer) -> Iterable[Markup]:
         members = buffer.sorted_members(self.state.prefix_chars)
@@ -499,7 +518,9 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
         try:
             commands.run(self.session, text)
         except Exception:
-            _log.failure("Command {text!r} failed", text=text)
+            Logger(namespace=__name__, source=self.session).failure(
+                "Command {text!r} failed", text=text
+            )
             self.state.error(
                 f"That did not work (details in {log_path()})", self.state.current
             )
@@ -530,16 +551,16 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
                 self.state.info(f"Paste of {len(lines)} lines cancelled")
             self.refresh()
             return None
-        state = self.state
+        networks = self.networks
         if key.startswith("meta ") and key[5:].isdigit():
             number = int(key[5:]) or 10
-            state.switch(number - 1)
+            networks.switch(number - 1)
         elif key in ("meta right", "ctrl n"):
-            state.cycle(1)
+            networks.cycle(1)
         elif key in ("meta left", "ctrl p"):
-            state.cycle(-1)
+            networks.cycle(-1)
         elif key == "meta a":
-            state.switch_to_activity()
+            networks.switch_to_activity()
         elif key in ("page up", "page down"):
             height = max(_box(size)[1] - 3, 2)
             self.messages.scroll(height - 1 if key == "page up" else 1 - height)
