@@ -159,6 +159,40 @@ class InteropMixin:
                 any(" users  " in t for t in texts(alice, name)), texts(alice, name)
             )
 
+    async def rejoin_rebuilds(self, case: TestCase) -> None:
+        """A topic cleared while away is not shown after the rejoin."""
+        port = self.start_daemon(case)
+        await eventually(lambda: _listening(port), f"{self.binary} to listen")
+        alice = self.session(case, port, "alice")
+        await until(alice, lambda: "alice" in members(alice, "#interop"))
+        room = alice.state.find("#interop")
+        assert room is not None
+        alice.send("MODE", "#interop", "-t+s")
+        alice.send("TOPIC", "#interop", "Old topic")
+        await until(
+            alice,
+            lambda: (
+                room.topic == "Old topic"
+                and "t" not in room.modes
+                and "s" in room.modes
+            ),
+        )
+        bob = self.session(case, port, "bob")
+        await until(alice, lambda: "bob" in members(alice, "#interop"))
+        assert alice.service is not None
+        await alice.service.stopService()
+        await until(bob, lambda: "alice" not in members(bob, "#interop"))
+        bob.send("TOPIC", "#interop", "")
+        await until(
+            bob, lambda: any("cleared the topic" in t for t in texts(bob, "#interop"))
+        )
+        alice.reconnect()
+        await until(alice, lambda: room.joined and not room.modes_pending)
+        await until(alice, lambda: members(alice, "#interop") == {"alice", "bob"})
+        case.assertEqual(room.topic, "")
+        case.assertIn("s", room.modes, "refilled from the 324 asked on rejoin")
+        case.assertNotIn("t", room.modes)
+
 
 def _listening(port: int) -> bool:
     import socket
@@ -181,6 +215,9 @@ class NgircdTests(InteropMixin, TestCase):
 
     async def test_list_answer_in_the_typing_buffer(self) -> None:
         await self.list_where_typed(self)
+
+    async def test_rejoin_rebuilds_the_topic(self) -> None:
+        await self.rejoin_rebuilds(self)
 
 
 class InspircdTests(InteropMixin, TestCase):
