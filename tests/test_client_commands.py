@@ -7,8 +7,9 @@ from pathlib import Path
 from twisted.trial.unittest import TestCase
 
 from chat.client import commands
+from chat.client.connection import Session
 from chat.client.model import Buffer, Kind
-from chat.client.networks import single
+from chat.client.networks import Networks, single
 from tests.client_support import Wire
 
 
@@ -312,3 +313,32 @@ class NetworkCommandTests(TestCase):
             wire.lines("#chat")[-1],
             "1: srv (irc.test:6697, connected, TLS, checking the certificate)",
         )
+
+    def test_connect_and_server_pass_on_no_secrets(self) -> None:
+        wire = Wire(
+            nick="alice",
+            password="server-pass",
+            sasl_user="alice",
+            sasl_password="sasl-pass",
+        )
+        wire.register()
+        opened: list[Session] = []
+        networks = Networks(wire.clock, lambda session, _: opened.append(session))
+        networks.add(wire.session)
+        typed(wire, "/connect other.example 7000")
+        (other,) = opened
+        config = other.config
+        self.assertEqual(
+            (config.host, config.port, config.nick), ("other.example", 7000, "alice")
+        )
+        self.assertEqual(
+            (config.password, config.sasl_user, config.sasl_password),
+            (None, None, None),
+        )
+        self.assertIs(networks.current_session, other)
+        commands.run(other, "/server third.example")
+        self.assertEqual(len(opened), 2)
+        self.assertEqual(
+            (opened[1].config.host, opened[1].config.port), ("third.example", 7000)
+        )
+        self.assertEqual(networks.sessions, [wire.session, opened[1]])

@@ -96,15 +96,20 @@ class Networks:
         return session
 
     def connect(self, host: str, port: int | None, like: Session) -> Session | None:
-        """/connect: a new network with *like*'s settings but *host* and *port*."""
-        config = replace(like.config, host=host, port=port or like.config.port, join=())
+        """/connect: a new network with *like*'s settings (not its secrets)."""
+        config = replace(
+            _without_secrets(like.config),
+            host=host,
+            port=port or like.config.port,
+            join=(),
+        )
         return self.open(config)
 
     def move(self, session: Session, host: str, port: int | None) -> Session | None:
         """/server: leave *session*'s server for another, keeping its channels."""
         channels = tuple(b.name for b in session.state.channels() if b.joined)
         config = replace(
-            session.config,
+            _without_secrets(session.config),
             host=host,
             port=port or session.config.port,
             join=channels or session.config.join,
@@ -190,6 +195,14 @@ class Networks:
     def _error(self, session: Session | None, text: str) -> None:
         if session is not None:
             session.state.error(text, session.state.current, now=self.clock.seconds())
+
+
+def _without_secrets(config: ClientConfig) -> ClientConfig:
+    """*config* without the server password, SASL login or client certificate.
+
+    They were meant for one server; another host must not receive them.
+    """
+    return replace(config, password=None, sasl_user=None, sasl_password=None, cert=None)
 
 
 def single(session: Session) -> Networks:
