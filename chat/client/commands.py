@@ -535,7 +535,8 @@ def help_(session: Session, args: str, buffer: Buffer) -> None:
     _info(
         session,
         "Keys: Alt+1..9 / Alt+Left/Right / Ctrl+N/P switch buffers, "
-        "Alt+A goes to the most active one, PageUp/PageDown scroll, "
+        "Alt+A goes to the most active one, a click in the buffer list "
+        "switches too, PageUp/PageDown and the mouse wheel scroll, "
         "Tab completes, Up/Down recall input",
         buffer,
     )

@@ -6,6 +6,7 @@ Example ``~/.config/chat-client/config.toml``::
     port = 6697
     nick = "alice"
     join = ["#team", "#random"]
+    log_level = "error"   # what client.log records: error, warn, info, debug
 
     [sasl]
     user = "alice"
