@@ -48,7 +48,8 @@ def run(config: ClientConfig, security: Security) -> None:
 
     clock = cast(IReactorTime, reactor)
     _start_logging(config)
-    networks = Networks(clock, tcp_connector(cast(IReactorTCP, reactor)))
+    connect = tcp_connector(cast(IReactorTCP, reactor))
+    networks = Networks(clock, connect)
     session = networks.add(Session(config, clock, security=security))
     if security.warning:
         session.state.error(security.warning, now=clock.seconds())
@@ -84,7 +85,7 @@ def run(config: ClientConfig, security: Security) -> None:
         )
     )
     try:
-        tcp_connector(cast(IReactorTCP, reactor))(session, security)
+        connect(session, security)
         core.run()
     finally:
         loop.stop()
