@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import cast
 
 from twisted.internet import reactor as _reactor
@@ -30,7 +31,13 @@ TIMEOUT = 20.0
 
 def make_session(**settings: object) -> Session:
     """A session on a `Clock` with no jitter, for nick ``alice`` by default."""
-    values: dict[str, object] = {"nick": "alice", "host": "irc.test", "port": 6697}
+    values: dict[str, object] = {
+        "nick": "alice",
+        "host": "irc.test",
+        "port": 6697,
+        # Never the user's own ignore list or logs (trial runs in _trial_temp).
+        "state_dir": Path("client-state"),
+    }
     values.update(settings)
     return Session(ClientConfig(**values), Clock(), jitter=lambda: 0.0)  # type: ignore[arg-type]
 

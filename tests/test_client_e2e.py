@@ -67,6 +67,7 @@ class ClientAgainstServerTests(TestCase):
         """A client session for *nick*, verifying the server as *verify_as*."""
         settings.setdefault("ca", self.server.ca_file)
         settings.setdefault("dev_ca", Path("no-such-dir/ca.pem"))
+        settings.setdefault("state_dir", Path(self.mktemp()))
         config = ClientConfig(
             host=verify_as,
             port=self.server.tls_port,
