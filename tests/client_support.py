@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import cast
 
 from twisted.internet import reactor as _reactor
@@ -21,6 +22,7 @@ from zope.interface import implementer
 
 from chat.client.config import ClientConfig
 from chat.client.connection import ClientProtocol, Session
+from chat.client.ui import ChatUI
 
 reactor = cast(IReactorTime, _reactor)
 #: Seconds an end-to-end test waits for one expected change.
@@ -29,7 +31,13 @@ TIMEOUT = 20.0
 
 def make_session(**settings: object) -> Session:
     """A session on a `Clock` with no jitter, for nick ``alice`` by default."""
-    values: dict[str, object] = {"nick": "alice", "host": "irc.test", "port": 6697}
+    values: dict[str, object] = {
+        "nick": "alice",
+        "host": "irc.test",
+        "port": 6697,
+        # Never the user's own ignore list or logs (trial runs in _trial_temp).
+        "state_dir": Path("client-state"),
+    }
     values.update(settings)
     return Session(ClientConfig(**values), Clock(), jitter=lambda: 0.0)  # type: ignore[arg-type]
 
@@ -108,6 +116,20 @@ def until(session: Session, check: Callable[[], bool]) -> Deferred[None]:
     session.state.listeners.append(listener)
     listener()
     return done.addTimeout(TIMEOUT, reactor)
+
+
+def screen_runs(
+    ui: ChatUI, cols: int = 120, rows: int = 14
+) -> list[list[tuple[str | None, str]]]:
+    """The rendered screen as rows of (innermost attribute, text) runs."""
+    canvas = ui.render((cols, rows), focus=True)
+    return [
+        [
+            (getattr(attr, "layers", (attr,))[0], text.decode("utf-8"))
+            for attr, _, text in row
+        ]
+        for row in canvas.content()
+    ]
 
 
 def members(session: Session, name: str) -> set[str]:

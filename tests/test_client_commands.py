@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from twisted.trial.unittest import TestCase
 
 from chat.client import commands
+from chat.client.connection import Session
 from chat.client.model import Buffer, Kind
+from chat.client.networks import Networks, single
 from tests.client_support import Wire
 
 
@@ -146,3 +150,195 @@ class CommandTests(TestCase):
         sent = typed(wire, "word " * 200)
         self.assertEqual(len(sent), 3)
         self.assertTrue(all(len(line.encode()) < 512 for line in sent))
+
+
+class OperatorCommandTests(TestCase):
+    def test_op_deop_voice_devoice(self) -> None:
+        wire = in_channel()
+        self.assertEqual(typed(wire, "/op bob carol"), ["MODE #chat +oo bob carol"])
+        self.assertEqual(typed(wire, "/deop bob"), ["MODE #chat -o bob"])
+        self.assertEqual(
+            typed(wire, "/voice #other a b c d"),
+            ["MODE #other +vvv a b c", "MODE #other +v d"],
+        )
+        self.assertEqual(typed(wire, "/devoice a"), ["MODE #chat -v a"])
+        self.assertEqual(typed(wire, "/op"), [])
+        self.assertIn("Usage: /op", wire.lines("#chat")[-1])
+
+    def test_ban_unban_kickban(self) -> None:
+        wire = in_channel()
+        self.assertEqual(typed(wire, "/ban bob"), ["MODE #chat +b bob!*@*"])
+        self.assertEqual(
+            typed(wire, "/unban *!*@evil.example"), ["MODE #chat -b *!*@evil.example"]
+        )
+        self.assertEqual(
+            typed(wire, "/kickban bob spamming links"),
+            ["MODE #chat +b bob!*@*", "KICK #chat bob :spamming links"],
+        )
+
+
+class CtcpCommandTests(TestCase):
+    def test_ctcp_version_and_ping(self) -> None:
+        wire = in_channel()
+        self.assertEqual(
+            typed(wire, "/ctcp bob version"), ["PRIVMSG bob :\x01VERSION\x01"]
+        )
+        wire.clock.advance(100)
+        wire.sent()
+        self.assertEqual(
+            typed(wire, "/ctcp bob PING"), ["PRIVMSG bob :\x01PING 100.000\x01"]
+        )
+        wire.clock.advance(0.25)
+        wire.feed(":bob!b@h NOTICE alice :\x01PING 100.000\x01")
+        self.assertEqual(wire.lines("#chat")[-1], "CTCP PING reply from bob: 0.250 s")
+
+    def test_ctcp_ping_is_answered(self) -> None:
+        wire = in_channel()
+        wire.feed(":bob!b@h PRIVMSG alice :\x01PING 12345\x01")
+        self.assertEqual(wire.sent(), ["NOTICE bob :\x01PING 12345\x01"])
+
+
+class IgnoreCommandTests(TestCase):
+    def test_ignore_hides_and_persists(self) -> None:
+        state_dir = Path(self.mktemp())
+        wire = Wire(nick="alice", state_dir=state_dir)
+        wire.register()
+        wire.feed(":alice!a@h JOIN #chat")
+        wire.state.switch(1)
+        typed(wire, "/ignore Bob")
+        self.assertEqual((state_dir / "ignores").read_text(), "Bob!*@*\n")
+        wire.feed(
+            ":bob!b@h PRIVMSG #chat :spam",
+            ":bob!b@h PRIVMSG alice :more spam",
+            ":carol!c@h PRIVMSG #chat :hello",
+        )
+        self.assertNotIn("spam", wire.lines("#chat"))
+        self.assertIsNone(wire.state.find("bob"))
+        self.assertIn("hello", wire.lines("#chat"))
+        typed(wire, "/ignore *!*@evil.example")
+
+        again = Wire(nick="alice", state_dir=state_dir)
+        again.register()
+        again.feed(
+            ":alice!a@h JOIN #chat",
+            ":bob!b@h PRIVMSG #chat :still spam",
+            ":mallory!m@evil.example PRIVMSG #chat :evil",
+            ":carol!c@h PRIVMSG #chat :hi",
+        )
+        self.assertEqual(again.lines("#chat")[-1], "hi")
+        again.state.switch(1)
+        typed(again, "/ignore")
+        self.assertEqual(
+            again.lines("#chat")[-2:],
+            ["Ignoring Bob!*@*", "Ignoring *!*@evil.example"],
+        )
+        typed(again, "/unignore bob")
+        self.assertEqual(again.lines("#chat")[-1], "No longer ignoring Bob!*@*")
+        again.feed(":bob!b@h PRIVMSG #chat :forgiven")
+        self.assertEqual(again.lines("#chat")[-1], "forgiven")
+        self.assertEqual((state_dir / "ignores").read_text(), "*!*@evil.example\n")
+
+    def test_brackets_in_nicks_match_themselves(self) -> None:
+        wire = Wire(nick="alice", state_dir=Path(self.mktemp()))
+        wire.register()
+        typed(wire, "/ignore [bot]")
+        wire.feed(":b!x@h PRIVMSG alice :not the bot", ":[bot]!x@h PRIVMSG alice :bot")
+        self.assertEqual(wire.lines("b"), ["not the bot"])
+        self.assertIsNone(wire.state.find("[bot]"))
+
+
+class SearchCommandTests(TestCase):
+    def test_search_needs_the_capability(self) -> None:
+        wire = in_channel()
+        self.assertEqual(typed(wire, "/search hello"), [])
+        self.assertEqual(
+            wire.lines("#chat")[-1],
+            "This server does not offer search (no soju.im/search capability)",
+        )
+
+    def test_search_results_in_the_current_buffer(self) -> None:
+        wire = Wire()
+        wire.register(caps="batch server-time soju.im/search")
+        wire.feed(":alice!a@h JOIN #chat", ":alice!a@h JOIN #ops")
+        wire.state.switch(1)
+        wire.sent()
+        self.assertEqual(
+            typed(wire, "/search deploy; friday"),
+            ["SEARCH text=deploy\\:\\sfriday;limit=50;in=#chat"],
+        )
+        wire.feed(
+            ":srv BATCH +s soju.im/search",
+            "@batch=s;time=2026-01-02T10:00:00.000Z :bob!b@h PRIVMSG #chat"
+            " :deploy; friday ok?",
+            "@batch=s;time=2026-01-03T10:00:00.000Z :bob!b@h PRIVMSG #chat"
+            " :\x01ACTION deploy; friday\x01",
+            ":srv BATCH -s",
+        )
+        self.assertEqual(
+            wire.lines("#chat")[-3:],
+            [
+                "#chat <bob> deploy; friday ok?",
+                "#chat <bob> * deploy; friday",
+                "Search: 2 results",
+            ],
+        )
+        self.assertEqual(wire.lines("#ops"), ["You joined #ops"])
+        self.assertEqual(
+            typed(wire, "/search #ops x"), ["SEARCH text=x;limit=50;in=#ops"]
+        )
+
+
+class NetworkCommandTests(TestCase):
+    def test_connect_needs_a_host_and_a_numeric_port(self) -> None:
+        wire = in_channel()
+        typed(wire, "/connect")
+        self.assertEqual(wire.lines("#chat")[-1], "Usage: /connect host [port]")
+        typed(wire, "/connect irc.example.org six")
+        self.assertEqual(wire.lines("#chat")[-1], "Usage: /connect host [port]")
+        typed(wire, "/connect irc.example.org 6697")
+        self.assertEqual(
+            wire.lines("#chat")[-1], "This client cannot open more connections"
+        )
+
+    def test_the_only_network_is_left_with_quit(self) -> None:
+        wire = in_channel()
+        single(wire.session)
+        typed(wire, "/disconnect")
+        self.assertEqual(
+            wire.lines("#chat")[-1],
+            "This is the only network; /quit leaves the client",
+        )
+        typed(wire, "/server")
+        self.assertEqual(
+            wire.lines("#chat")[-1],
+            "1: srv (irc.test:6697, connected, TLS, checking the certificate)",
+        )
+
+    def test_connect_and_server_pass_on_no_secrets(self) -> None:
+        wire = Wire(
+            nick="alice",
+            password="server-pass",
+            sasl_user="alice",
+            sasl_password="sasl-pass",
+        )
+        wire.register()
+        opened: list[Session] = []
+        networks = Networks(wire.clock, lambda session, _: opened.append(session))
+        networks.add(wire.session)
+        typed(wire, "/connect other.example 7000")
+        (other,) = opened
+        config = other.config
+        self.assertEqual(
+            (config.host, config.port, config.nick), ("other.example", 7000, "alice")
+        )
+        self.assertEqual(
+            (config.password, config.sasl_user, config.sasl_password),
+            (None, None, None),
+        )
+        self.assertIs(networks.current_session, other)
+        commands.run(other, "/server third.example")
+        self.assertEqual(len(opened), 2)
+        self.assertEqual(
+            (opened[1].config.host, opened[1].config.port), ("third.example", 7000)
+        )
+        self.assertEqual(networks.sessions, [wire.session, opened[1]])

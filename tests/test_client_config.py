@@ -96,13 +96,13 @@ class SecurityTests(TestCase):
     def test_insecure_warns(self) -> None:
         security = client_security(ClientConfig(insecure=True))
         self.assertIsNotNone(security.options)
-        self.assertEqual(security.summary, "TLS, NOT VERIFIED")
+        self.assertEqual(security.summary, "TLS UNVERIFIED (--insecure)")
         self.assertIn("NOT checked", security.warning or "")
 
     def test_verified_by_default(self) -> None:
         config = ClientConfig(host="irc.example.org", dev_ca=Path("missing.pem"))
         security = client_security(config)
-        self.assertEqual(security.summary, "TLS, verified")
+        self.assertEqual(security.summary, "TLS verified (system trust store)")
         self.assertIsNone(security.warning)
 
     def test_dev_ca_only_for_localhost(self) -> None:
@@ -113,7 +113,7 @@ class SecurityTests(TestCase):
         )
         self.assertIn("is not a PEM certificate", str(error))
         security = client_security(ClientConfig(host="irc.example.org", dev_ca=path))
-        self.assertEqual(security.summary, "TLS, verified")
+        self.assertEqual(security.summary, "TLS verified (system trust store)")
 
     def test_failures_in_words(self) -> None:
         verify = Failure(SSL.Error([("SSL routines", "", "certificate verify failed")]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from twisted.trial.unittest import TestCase
 
+from chat.client import commands
 from chat.client.model import Activity, Buffer, Kind
 from tests.client_support import Wire
 
@@ -17,6 +18,7 @@ def joined(caps: str = "") -> Wire:
         ":srv 332 alice #chat :Welcome to chat",
         ":srv 353 alice = #chat :alice @bob +carol",
         ":srv 366 alice #chat :End of /NAMES list",
+        ":srv 324 alice #chat +nt",
     )
     wire.sent()
     wire.state.switch(1)
@@ -265,6 +267,46 @@ class NumericTests(TestCase):
             ":srv BATCH -x",
         )
         self.assertEqual(wire.lines("bob"), ["bob is ~b@host (Bob)"])
+
+    def test_list_answer_stays_in_the_buffer_it_was_typed_in(self) -> None:
+        wire = joined()
+        wire.feed(":alice!a@h JOIN #two")
+        wire.state.switch(0)
+        commands.run(wire.session, "/list")
+        self.assertIn("LIST", wire.sent())
+        wire.feed(
+            ":srv 321 alice Channel :Users  Name",
+            ":srv 322 alice #chat 3 :Welcome to chat",
+            ":srv 322 alice #two 1 :",
+            ":srv 323 alice :End of LIST",
+        )
+        self.assertEqual(
+            wire.lines()[-4:],
+            [
+                "Channels (name, users, topic):",
+                "#chat  3 users  Welcome to chat",
+                "#two  1 users  ",
+                "End of channel list",
+            ],
+        )
+        self.assertFalse(any(t.startswith("#chat  ") for t in wire.lines("#chat")))
+        self.assertEqual(wire.lines("#two"), ["You joined #two"])
+        self.assertEqual(wire.session.asked, [])
+
+    def test_replies_go_to_each_asking_buffer_in_order(self) -> None:
+        wire = joined()
+        query = wire.state.open("bob")
+        wire.session.send("WHOIS", "bob", origin=query)
+        wire.session.send("MODE", "#chat", origin=wire.state.server_buffer)
+        wire.feed(
+            ":srv 311 alice bob ~b host * :Bob",
+            ":srv 318 alice bob :End",
+            ":srv 324 alice #chat +nt",
+            ":srv 329 alice #chat 1700000000",
+        )
+        self.assertEqual(wire.lines("bob"), ["bob is ~b@host (Bob)"])
+        self.assertIn("Modes of #chat: +nt", wire.lines())
+        self.assertEqual(wire.session.asked, [])
 
     def test_names_of_another_channel_in_words(self) -> None:
         wire = joined()

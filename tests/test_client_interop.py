@@ -9,6 +9,7 @@ with that reason.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,6 +20,7 @@ from twisted.internet.endpoints import HostnameEndpoint
 from twisted.internet.interfaces import IReactorTCP, IReactorTime
 from twisted.trial.unittest import SkipTest, TestCase
 
+from chat.client import commands
 from chat.client.config import ClientConfig
 from chat.client.connection import Session
 from chat.client.model import Kind
@@ -78,6 +80,8 @@ class InteropMixin:
             else None
         )
         if path is None:
+            if os.environ.get("CI"):
+                raise AssertionError(f"{self.binary} must be installed in CI")
             raise SkipTest(f"{self.binary} is not installed (Debian package)")
         directory = Path(case.mktemp()).resolve()
         directory.mkdir(parents=True)
@@ -137,6 +141,65 @@ class InteropMixin:
             lambda: bob.state.find("#interop").members["bob"].prefixes == "+",  # type: ignore[union-attr]
         )
 
+    async def list_where_typed(self, case: TestCase) -> None:
+        """/list typed in the server buffer is answered there, not per channel."""
+        port = self.start_daemon(case)
+        await eventually(lambda: _listening(port), f"{self.binary} to listen")
+        alice = self.session(case, port, "alice")
+        await until(alice, lambda: bool(texts(alice, "#interop")))
+        commands.run(alice, "/join #second")
+        await until(alice, lambda: "You joined #second" in texts(alice, "#second"))
+        alice.state.switch(0)
+        commands.run(alice, "/list")
+        await until(alice, lambda: "End of channel list" in texts(alice, "server"))
+        listed = {t.split()[0] for t in texts(alice, "server") if " users  " in t}
+        case.assertLessEqual({"#interop", "#second"}, listed)
+        for name in ("#interop", "#second"):
+            case.assertFalse(
+                any(" users  " in t for t in texts(alice, name)), texts(alice, name)
+            )
+
+    async def rejoin_rebuilds(self, case: TestCase) -> None:
+        """A topic cleared while away is not shown after the rejoin."""
+        port = self.start_daemon(case)
+        await eventually(lambda: _listening(port), f"{self.binary} to listen")
+        alice = self.session(case, port, "alice")
+        await until(alice, lambda: "alice" in members(alice, "#interop"))
+        room = alice.state.find("#interop")
+        assert room is not None
+        alice.send("MODE", "#interop", "-t+s")
+        alice.send("TOPIC", "#interop", "Old topic")
+        await until(
+            alice,
+            lambda: (
+                room.topic == "Old topic"
+                and "t" not in room.modes
+                and "s" in room.modes
+            ),
+        )
+        bob = self.session(case, port, "bob")
+        await until(alice, lambda: "bob" in members(alice, "#interop"))
+        assert alice.service is not None
+        await alice.service.stopService()
+        await until(bob, lambda: "alice" not in members(bob, "#interop"))
+        bob.send("TOPIC", "#interop", "")
+        await until(
+            bob, lambda: any("cleared the topic" in t for t in texts(bob, "#interop"))
+        )
+        alice.reconnect()
+        await until(alice, lambda: room.joined and not room.modes_pending)
+        await until(alice, lambda: members(alice, "#interop") == {"alice", "bob"})
+        case.assertEqual(room.topic, "")
+        case.assertIn("s", room.modes, "refilled from the 324 asked on rejoin")
+        case.assertNotIn("t", room.modes)
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
 
 class NgircdTests(InteropMixin, TestCase):
     binary = "ngircd"
@@ -149,6 +212,12 @@ class NgircdTests(InteropMixin, TestCase):
 
     async def test_two_clients_chat(self) -> None:
         await self.chat(self)
+
+    async def test_list_answer_in_the_typing_buffer(self) -> None:
+        await self.list_where_typed(self)
+
+    async def test_rejoin_rebuilds_the_topic(self) -> None:
+        await self.rejoin_rebuilds(self)
 
 
 class InspircdTests(InteropMixin, TestCase):

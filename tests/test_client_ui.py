@@ -227,6 +227,27 @@ class KeyTests(TestCase):
         ui.mouse_event((80, 14), "mouse press", 5, 30, 5, True)
         self.assertIn("line 29", "\n".join(screen(ui)))
 
+    def test_click_in_the_buffer_list_switches(self) -> None:
+        wire, ui = setup_ui()
+        wire.feed(":alice!a@h JOIN #other")
+        wire.state.switch(1)
+        for number in range(30):
+            wire.feed(f":bob!b@h PRIVMSG #chat :line {number}")
+        ui.mouse_event((80, 14), "mouse press", 4, 30, 5, True)
+        self.assertTrue(ui.messages.offset)
+        self.assertTrue(ui.mouse_event((80, 14), "mouse press", 1, 4, 3, True))
+        self.assertEqual(wire.state.current.name, "#other")
+        self.assertEqual(ui.messages.offset, 0)
+        self.assertIn(" 3>#other", screen(ui)[3])
+        ui.mouse_event((80, 14), "mouse press", 1, 2, 1, True)
+        self.assertEqual(wire.state.current, wire.state.server_buffer)
+        ui.mouse_event((80, 14), "mouse press", 3, 2, 2, True)
+        self.assertEqual(wire.state.current, wire.state.server_buffer, "right click")
+        ui.mouse_event((80, 14), "mouse press", 1, 2, 9, True)
+        self.assertEqual(wire.state.current, wire.state.server_buffer, "below the list")
+        typed(ui, "hi")
+        self.assertEqual(ui.input.edit_text, "hi", "typing still goes to the input")
+
     def test_scrolling_past_the_top_loads_history(self) -> None:
         wire, ui = setup_ui(caps="batch server-time chathistory")
         wire.sent()

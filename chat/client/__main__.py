@@ -12,22 +12,31 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import cast
 
-from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
-from twisted.internet.interfaces import IReactorCore, IReactorTCP, IReactorTime
-from twisted.logger import globalLogBeginner, textFileLogObserver
+from twisted.internet.interfaces import (
+    IReactorCore,
+    IReactorProcess,
+    IReactorTCP,
+    IReactorTime,
+)
+from twisted.logger import globalLogBeginner
 
 from chat.client.config import ClientConfig, ConfigError, from_args, log_path
 from chat.client.connection import Session
+from chat.client.errorlog import connection_label, error_log_observer
+from chat.client.networks import Networks, tcp_connector
+from chat.client.notify import Notifier, spawner
 from chat.client.security import Security, SecurityError, client_security
 
 
-def _start_logging() -> None:
+def _start_logging(config: ClientConfig) -> None:
+    """Errors (by default) to client.log, each line naming the connection."""
     path = log_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = path.open("a", encoding="utf-8")
-    logging.basicConfig(stream=handle, level=logging.INFO)
+    logging.basicConfig(stream=handle, level=config.log_level.upper())
     globalLogBeginner.beginLoggingTo(
-        [textFileLogObserver(handle)], redirectStandardIO=False
+        [error_log_observer(handle, connection_label, config.log_level)],
+        redirectStandardIO=False,
     )
 
 
@@ -35,11 +44,13 @@ def run(config: ClientConfig, security: Security) -> None:
     """Connect and run the UI until /quit."""
     from twisted.internet import reactor
 
-    from chat.client.ui import ChatUI, start_main_loop
+    from chat.client.ui import ChatUI, start_main_loop, terminal_writer
 
     clock = cast(IReactorTime, reactor)
-    session = Session(config, clock)
-    session.state.status.security = security.summary
+    _start_logging(config)
+    connect = tcp_connector(cast(IReactorTCP, reactor))
+    networks = Networks(clock, connect)
+    session = networks.add(Session(config, clock, security=security))
     if security.warning:
         session.state.error(security.warning, now=clock.seconds())
     if security.note:
@@ -58,20 +69,23 @@ def run(config: ClientConfig, security: Security) -> None:
 
     def terminal_gone() -> None:
         """The terminal closed (SIGHUP or end of input): leave at once."""
-        session.quit("Terminal closed")
+        networks.quit("Terminal closed")
         stop()
 
-    session.on_quit = stop
-    ui = ChatUI(session, schedule=later, paste_threshold=config.paste_threshold)
-    endpoint = HostnameEndpoint(
-        cast(IReactorTCP, reactor), config.host, config.port, 15
-    )
-    if security.options is not None:
-        endpoint = wrapClientTLS(security.options, endpoint)  # type: ignore[assignment, arg-type]
+    networks.on_quit = stop
+    ui = ChatUI(networks, schedule=later, paste_threshold=config.paste_threshold)
     signal.signal(signal.SIGHUP, lambda *_: clock.callLater(0, terminal_gone))
     loop = start_main_loop(ui, terminal_gone)
+    networks.line_listeners.append(
+        Notifier(
+            config.bell,
+            config.notify,
+            terminal_writer(loop),
+            spawner(cast(IReactorProcess, reactor)),
+        )
+    )
     try:
-        session.start(endpoint)
+        connect(session, security)
         core.run()
     finally:
         loop.stop()
@@ -84,7 +98,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, SecurityError) as error:
         print(f"chat-client: {error}", file=sys.stderr)
         return 2
-    _start_logging()
     run(config, security)
     return 0
 

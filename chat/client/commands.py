@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from chat.client.connection import Session
 from chat.client.model import Buffer, Kind
+from chat.message import escape_tag_value
 
 Handler = Callable[[Session, str, Buffer], None]
 
@@ -167,6 +168,74 @@ def mode(session: Session, args: str, buffer: Buffer) -> None:
     session.send("MODE", *words, origin=buffer)
 
 
+def _member_modes(change: str, name: str) -> Handler:
+    """/op, /voice and their undoing: ``MODE #channel +oo nick nick``."""
+
+    def handler(session: Session, args: str, buffer: Buffer) -> None:
+        channel, rest = _channel_arg(session, args, buffer)
+        nicks = rest.split()
+        if channel is None or not nicks:
+            _usage(session, name, buffer)
+            return
+        sign, letter = change[0], change[1]
+        for start in range(0, len(nicks), _MODES_PER_LINE):
+            chunk = nicks[start : start + _MODES_PER_LINE]
+            session.send("MODE", channel, sign + letter * len(chunk), *chunk)
+
+    return command(name, f"/{name} [#channel] nick [nick ...]", _MODE_HELP[name])(
+        handler
+    )
+
+
+#: Mode changes per MODE line (the RFC's minimum for ISUPPORT MODES).
+_MODES_PER_LINE = 3
+_MODE_HELP = {
+    "op": "Make people channel operators",
+    "deop": "Take channel operator status away",
+    "voice": "Let people speak in a moderated channel",
+    "devoice": "Take voice away",
+}
+op = _member_modes("+o", "op")
+deop = _member_modes("-o", "deop")
+voice = _member_modes("+v", "voice")
+devoice = _member_modes("-v", "devoice")
+
+
+def ban_mask(text: str) -> str:
+    """A ban mask for *text*: a nick becomes ``nick!*@*``, masks stay."""
+    return text if "!" in text or "@" in text else f"{text}!*@*"
+
+
+@command("ban", "/ban [#channel] nick|mask", "Ban someone from a channel")
+def ban(session: Session, args: str, buffer: Buffer) -> None:
+    channel, rest = _channel_arg(session, args, buffer)
+    if channel is None or not rest.split():
+        _usage(session, "ban", buffer)
+        return
+    session.send("MODE", channel, "+b", ban_mask(rest.split()[0]))
+
+
+@command("unban", "/unban [#channel] nick|mask", "Lift a ban")
+def unban(session: Session, args: str, buffer: Buffer) -> None:
+    channel, rest = _channel_arg(session, args, buffer)
+    if channel is None or not rest.split():
+        _usage(session, "unban", buffer)
+        return
+    session.send("MODE", channel, "-b", ban_mask(rest.split()[0]))
+
+
+@command("kickban", "/kickban [#channel] nick [reason]", "Ban someone, then kick them")
+def kickban(session: Session, args: str, buffer: Buffer) -> None:
+    channel, rest = _channel_arg(session, args, buffer)
+    nick, _, reason = rest.partition(" ")
+    if channel is None or not nick:
+        _usage(session, "kickban", buffer)
+        return
+    session.send("MODE", channel, "+b", ban_mask(nick), origin=buffer)
+    params = (channel, nick, reason.strip()) if reason.strip() else (channel, nick)
+    session.send("KICK", *params, origin=buffer)
+
+
 # -- talking ----------------------------------------------------------------
 
 
@@ -205,6 +274,54 @@ def notice(session: Session, args: str, buffer: Buffer) -> None:
         _usage(session, "notice", buffer)
         return
     session.say(target, text, Kind.NOTICE)
+
+
+@command("ctcp", "/ctcp nick VERSION|PING|TIME [args]", "Ask a client a CTCP query")
+def ctcp(session: Session, args: str, buffer: Buffer) -> None:
+    nick, _, rest = args.partition(" ")
+    query, _, extra = rest.strip().partition(" ")
+    if not nick or not query:
+        _usage(session, "ctcp", buffer)
+        return
+    query = query.upper()
+    if query == "PING" and not extra:
+        extra = f"{session.clock.seconds():.3f}"
+    body = f"\x01{query} {extra}\x01" if extra else f"\x01{query}\x01"
+    if session.send("PRIVMSG", nick, body):
+        _info(session, f"CTCP {query} sent to {nick}", buffer)
+
+
+@command("ignore", "/ignore [nick|mask]", "Hide someone's messages (no mask: list)")
+def ignore(session: Session, args: str, buffer: Buffer) -> None:
+    ignores = session.ignores
+    if not args:
+        if not ignores.masks:
+            _info(session, "Nobody is ignored", buffer)
+        for mask in ignores.masks:
+            _info(session, f"Ignoring {mask}", buffer)
+        return
+    try:
+        mask = ignores.add(args.split()[0])
+    except OSError as error:
+        _error(session, f"Cannot save the ignore list: {error.strerror}", buffer)
+        return
+    _info(session, f"Ignoring {mask} (saved in {ignores.path})", buffer)
+
+
+@command("unignore", "/unignore nick|mask", "Show someone's messages again")
+def unignore(session: Session, args: str, buffer: Buffer) -> None:
+    if not args:
+        _usage(session, "unignore", buffer)
+        return
+    try:
+        removed = session.ignores.remove(args.split()[0])
+    except OSError as error:
+        _error(session, f"Cannot save the ignore list: {error.strerror}", buffer)
+        return
+    if removed is None:
+        _error(session, f"{args.split()[0]} is not ignored; /ignore lists", buffer)
+    else:
+        _info(session, f"No longer ignoring {removed}", buffer)
 
 
 # -- you --------------------------------------------------------------------
@@ -254,6 +371,41 @@ def who(session: Session, args: str, buffer: Buffer) -> None:
 @command("list", "/list [pattern]", "List the server's channels")
 def list_(session: Session, args: str, buffer: Buffer) -> None:
     session.send("LIST", *args.split(), origin=buffer)
+
+
+@command(
+    "search",
+    "/search [#channel|nick] words",
+    "Search the server's history (soju.im/search; this buffer by default)",
+)
+def search(session: Session, args: str, buffer: Buffer) -> None:
+    if "soju.im/search" not in session.caps:
+        _error(
+            session,
+            "This server does not offer search (no soju.im/search capability)",
+            buffer,
+        )
+        return
+    first, _, rest = args.partition(" ")
+    target: str | None = None
+    words = args
+    if first and (session.state.is_channel(first) or session.state.find(first)):
+        target, words = first, rest.strip()
+    elif buffer.kind != Buffer.SERVER:
+        target = buffer.name
+    if not words:
+        _usage(session, "search", buffer)
+        return
+    attributes = {"text": words, "limit": "50"}
+    if target is not None:
+        attributes["in"] = target
+    wire = ";".join(
+        f"{key}={escape_tag_value(value)}" for key, value in attributes.items()
+    )
+    session.search_origin = buffer
+    where = f" in {target}" if target else ""
+    _info(session, f"Searching{where} for {words!r}", buffer)
+    session.send("SEARCH", wire, origin=buffer)
 
 
 @command("quote", "/quote RAW LINE", "Send a raw IRC line to the server")
@@ -310,6 +462,63 @@ def reconnect(session: Session, args: str, buffer: Buffer) -> None:
     session.reconnect()
 
 
+def _host_port(
+    session: Session, args: str, name: str, buffer: Buffer
+) -> tuple[str, int | None] | None:
+    words = args.split()
+    if not words or len(words) > 2 or (len(words) == 2 and not words[1].isdigit()):
+        _usage(session, name, buffer)
+        return None
+    return words[0], int(words[1]) if len(words) == 2 else None
+
+
+@command("connect", "/connect host [port]", "Connect to another network as well")
+def connect(session: Session, args: str, buffer: Buffer) -> None:
+    target = _host_port(session, args, "connect", buffer)
+    if target is None:
+        return
+    if session.networks is None:
+        _error(session, "This client cannot open more connections", buffer)
+        return
+    session.networks.connect(*target, like=session)
+
+
+@command(
+    "server",
+    "/server [host [port]]",
+    "List networks, or move this one to another server",
+)
+def server(session: Session, args: str, buffer: Buffer) -> None:
+    networks = session.networks
+    if not args:
+        for number, other in enumerate(networks.sessions if networks else [session]):
+            status = other.state.status
+            config = other.config
+            _info(
+                session,
+                f"{number + 1}: {status.server} ({config.host}:{config.port}, "
+                f"{status.state}, {status.security})",
+                buffer,
+            )
+        return
+    target = _host_port(session, args, "server", buffer)
+    if target is None:
+        return
+    if networks is None:
+        _error(session, "This client cannot open more connections", buffer)
+        return
+    networks.move(session, *target)
+
+
+@command("disconnect", "/disconnect [message]", "Leave this buffer's network")
+def disconnect(session: Session, args: str, buffer: Buffer) -> None:
+    networks = session.networks
+    if networks is None or len(networks.sessions) < 2:
+        _error(session, "This is the only network; /quit leaves the client", buffer)
+        return
+    networks.close(session, args or "Leaving")
+
+
 @command("help", "/help [command]", "List commands, or explain one")
 def help_(session: Session, args: str, buffer: Buffer) -> None:
     name = args.lstrip("/").lower()
@@ -326,7 +535,8 @@ def help_(session: Session, args: str, buffer: Buffer) -> None:
     _info(
         session,
         "Keys: Alt+1..9 / Alt+Left/Right / Ctrl+N/P switch buffers, "
-        "Alt+A goes to the most active one, PageUp/PageDown scroll, "
+        "Alt+A goes to the most active one, a click in the buffer list "
+        "switches too, PageUp/PageDown and the mouse wheel scroll, "
         "Tab completes, Up/Down recall input",
         buffer,
     )
@@ -334,4 +544,7 @@ def help_(session: Session, args: str, buffer: Buffer) -> None:
 
 @command("quit", "/quit [message]", "Disconnect and leave the client")
 def quit_(session: Session, args: str, buffer: Buffer) -> None:
-    session.quit(args or "Leaving")
+    if session.networks is not None:
+        session.networks.quit(args or "Leaving")
+    else:
+        session.quit(args or "Leaving")

@@ -6,6 +6,7 @@ Example ``~/.config/chat-client/config.toml``::
     port = 6697
     nick = "alice"
     join = ["#team", "#random"]
+    log_level = "error"   # what client.log records: error, warn, info, debug
 
     [sasl]
     user = "alice"
@@ -14,6 +15,14 @@ Example ``~/.config/chat-client/config.toml``::
     [ui]
     scrollback = 5000
     paste_threshold = 3
+    highlights = ["deploy", "alice-team"]
+    bell = true
+    notify = "auto"   # or "notify-send", "osc777", "osc9"; default "off"
+
+    [logs]
+    enabled = true    # default false
+    max_bytes = 1000000
+    keep = 5
 """
 
 from __future__ import annotations
@@ -40,10 +49,15 @@ def default_config_path() -> Path:
     return Path(base) / "chat-client" / "config.toml"
 
 
-def log_path() -> Path:
-    """``$XDG_STATE_HOME/chat-client/client.log``: tracebacks go there."""
+def default_state_dir() -> Path:
+    """``$XDG_STATE_HOME/chat-client`` (``~/.local/state`` if unset)."""
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "chat-client" / "client.log"
+    return Path(base) / "chat-client"
+
+
+def log_path() -> Path:
+    """``$XDG_STATE_HOME/chat-client/client.log``: errors go there."""
+    return default_state_dir() / "client.log"
 
 
 def _default_nick() -> str:
@@ -75,8 +89,22 @@ class ClientConfig:
     reconnect_initial: float = 1.0
     reconnect_max: float = 120.0
     history_lines: int = 50
+    #: Words (besides your nick) that make a line a highlight.
+    highlights: tuple[str, ...] = ()
+    #: Ring the terminal bell on a highlight or a private message.
+    bell: bool = True
+    #: Desktop notification: off, auto, notify-send, osc777 or osc9.
+    notify: str = "off"
+    #: Conversation logs under state_dir/logs (off by default), rotated by size.
+    logs_enabled: bool = False
+    logs_max_bytes: int = 1_000_000
+    logs_keep: int = 5
+    #: What client.log records: error (the default), warn, info or debug.
+    log_level: str = "error"
     #: Where the server's development CA is looked for (relative to the cwd).
     dev_ca: Path = Path("certs/ca.pem")
+    #: Where the ignore list (and conversation logs) are kept.
+    state_dir: Path = field(default_factory=default_state_dir)
 
     @property
     def username(self) -> str:
@@ -97,16 +125,18 @@ class ClientConfig:
 
 
 _FILE_KEYS = {f.name for f in fields(ClientConfig)}
-_PATHS = {"ca", "cert", "dev_ca"}
+NOTIFY_CHOICES = ("off", "auto", "notify-send", "osc777", "osc9")
+LOG_LEVELS = ("error", "warn", "info", "debug")
+_PATHS = {"ca", "cert", "dev_ca", "state_dir"}
 
 
 def _from_table(table: dict[str, Any], source: str) -> dict[str, Any]:
     """Flatten the TOML tables into `ClientConfig` keyword arguments."""
     values: dict[str, Any] = {}
     for key, value in table.items():
-        if key == "sasl" and isinstance(value, dict):
+        if key in ("sasl", "logs") and isinstance(value, dict):
             for sub, sub_value in value.items():
-                values[f"sasl_{sub}"] = sub_value
+                values[f"{key}_{sub}".replace("-", "_")] = sub_value
         elif key == "ui" and isinstance(value, dict):
             values.update(value)
         else:
@@ -116,8 +146,15 @@ def _from_table(table: dict[str, Any], source: str) -> dict[str, Any]:
         raise ConfigError(f"{source}: unknown setting(s): {', '.join(unknown)}")
     if isinstance(values.get("join"), str):
         values["join"] = _split_channels(values["join"])
-    if "join" in values:
-        values["join"] = tuple(values["join"])
+    for key in ("join", "highlights"):
+        if isinstance(values.get(key), list):
+            values[key] = tuple(values[key])
+    if values.get("log_level", "error") not in LOG_LEVELS:
+        raise ConfigError(f"{source}: log_level must be one of {', '.join(LOG_LEVELS)}")
+    if values.get("notify", "off") not in NOTIFY_CHOICES:
+        raise ConfigError(
+            f"{source}: notify must be one of {', '.join(NOTIFY_CHOICES)}"
+        )
     for key in _PATHS & set(values):
         values[key] = Path(values[key]).expanduser()
     return values
@@ -174,6 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--sasl-user", help="account name for SASL login")
     add("--sasl-password", help="password for SASL PLAIN login")
+    add(
+        "--log-level",
+        choices=LOG_LEVELS,
+        help=f"what {log_path()} records (default: error)",
+    )
     add("--config", metavar="FILE", help="TOML settings file")
     return parser
 
@@ -197,6 +239,7 @@ def from_args(argv: Sequence[str] | None = None) -> ClientConfig:
         "plain",
         "sasl_user",
         "sasl_password",
+        "log_level",
     ):
         value = getattr(args, key)
         if value is not None:

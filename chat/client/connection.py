@@ -13,7 +13,7 @@ import base64
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet.defer import Deferred, succeed
@@ -36,9 +36,29 @@ from zope.interface import implementer
 
 from chat.client.config import ClientConfig, log_path
 from chat.client.events import Events
-from chat.client.model import Buffer, ClientState, Kind, Line, fold_ascii, fold_rfc1459
-from chat.client.security import describe_failure
+from chat.client.ignore import Ignores
+from chat.client.logs import ConversationLogs, file_name
+from chat.client.model import (
+    Buffer,
+    ClientState,
+    Kind,
+    Line,
+    Trust,
+    fold_ascii,
+    fold_rfc1459,
+)
+from chat.client.replies import REPLIES
+from chat.client.security import (
+    CHECKING_SUMMARY,
+    REJECTED_SUMMARY,
+    Security,
+    describe_failure,
+    expected_security,
+)
 from chat.message import Message, MessageParseError, parse
+
+if TYPE_CHECKING:
+    from chat.client.networks import Networks
 
 #: Capabilities requested when the server offers them (issue 3).
 WANTED_CAPS = (
@@ -54,6 +74,7 @@ WANTED_CAPS = (
     "cap-notify",
     "chathistory",
     "draft/chathistory",
+    "soju.im/search",
     "sasl",
 )
 
@@ -120,6 +141,7 @@ class ClientProtocol(LineReceiver):
         self._ping_token: str | None = None
         self._ping_sent = 0.0
         self._ping_count = 0
+        self._heard = False
 
     # -- connection life ----------------------------------------------------
 
@@ -164,6 +186,12 @@ class ClientProtocol(LineReceiver):
     # -- input --------------------------------------------------------------
 
     def lineReceived(self, line: bytes) -> None:
+        if not self._heard:
+            # Data arrives only after the TLS handshake, certificate checks
+            # included, has succeeded.
+            self._heard = True
+            if ISSLTransport.providedBy(self.transport):
+                self.session.secured()
         text = line.rstrip(b"\r").decode("utf-8", "replace")
         if not text.strip():
             return
@@ -218,6 +246,9 @@ class ClientProtocol(LineReceiver):
             parent.messages.extend(batch.messages)
         elif batch.kind in ("chathistory", "draft/chathistory") and batch.params:
             self.session.events.history(batch.params[0], batch.messages)
+        elif batch.kind == "soju.im/search":
+            origin = batch.origin or self.session.search_origin
+            self.session.events.search_results(batch.messages, origin)
         else:
             for inner in batch.messages:
                 self.dispatch(inner, batch.origin)
@@ -419,6 +450,16 @@ class ClientProtocol(LineReceiver):
         self._schedule_ping(self.config.lag_interval)
 
 
+def _awaits_numerics(command: str, params: tuple[str, ...]) -> bool:
+    """Whether *command* is answered with numerics (MODE only when a query)."""
+    command = command.upper()
+    if command == "MODE":
+        return len(params) == 1 or (
+            len(params) == 2 and params[1].lstrip("+") in ("b", "e", "I")
+        )
+    return command in REPLIES
+
+
 #: Commands whose last parameter is free text, always sent with ``:``.
 _FREE_TEXT = frozenset(
     {"PRIVMSG", "NOTICE", "QUIT", "PART", "TOPIC", "AWAY", "KICK", "USER"}
@@ -448,6 +489,9 @@ _SHOWN_BEFORE_WELCOME = frozenset(
 class ClientFactory(Factory):
     """Builds a `ClientProtocol` for each connection of a `Session`."""
 
+    #: No "Starting factory" lines in client.log at each reconnect.
+    noisy = False
+
     def __init__(self, session: Session) -> None:
         self.session = session
 
@@ -475,21 +519,45 @@ class _ReportingEndpoint:
 class Session:
     """The client across connections: state, rejoins, reconnects, sending."""
 
+    log = Logger()
+
     def __init__(
         self,
         config: ClientConfig,
         clock: IReactorTime,
         state: ClientState | None = None,
         jitter: Callable[[], float] = random.random,
+        security: Security | None = None,
     ) -> None:
         self.config = config
+        #: What the connection promises; the status bar shows how far it got.
+        self.security = security or expected_security(config)
         self.clock = clock
         self.state = state or ClientState(
-            nick=config.nick, scrollback=config.scrollback
+            nick=config.nick,
+            scrollback=config.scrollback,
+            highlights=config.highlights,
         )
         self.state.status.nick = config.nick
         self.state.status.server = f"{config.host}:{config.port}"
+        self._show_trust(Trust.CHECKING)
         self.events = Events(self)
+        self.ignores = Ignores(
+            config.state_dir / "ignores", lambda text: self.state.fold(text)
+        )
+        if self.ignores.load_error:
+            self.state.error(f"Ignore list: {self.ignores.load_error}")
+        #: Where the results of the last /search are shown.
+        self.search_origin: Buffer | None = None
+        self.logs: ConversationLogs | None = None
+        if config.logs_enabled:
+            self.logs = ConversationLogs(
+                config.state_dir / "logs" / file_name(config.host),
+                config.logs_max_bytes,
+                config.logs_keep,
+                lambda why: self.state.error(why, now=self.clock.seconds()),
+            )
+            self.state.line_listeners.append(self.logs)
         self.protocol: ClientProtocol | None = None
         self.service: ClientService | None = None
         self.caps: set[str] = set()
@@ -497,11 +565,16 @@ class Session:
         #: Channels to show once joined: /join targets, and the first --join.
         self.switch_to: set[str] = {self.state.fold(n) for n in config.join[:1]}
         self.labels: dict[str, Buffer] = {}
+        #: Typed commands awaiting numeric replies (without labeled-response),
+        #: oldest first, with the buffer each was typed in.
+        self.asked: list[tuple[str, Buffer]] = []
         self.disconnected_at: float | None = None
         self.quitting = False
         #: Set by `give_up`: no reconnecting until /reconnect.
         self.gave_up = False
         self.on_quit: Callable[[], None] | None = None
+        #: The client's networks, when this session is one of several.
+        self.networks: Networks | None = None
         self._label_count = 0
         self._policy = backoffPolicy(
             initialDelay=config.reconnect_initial,
@@ -538,6 +611,13 @@ class Session:
     def retry_delay(self, attempt: int) -> float:
         """Backoff policy for the `ClientService`; also shown in the status bar."""
         delay = self._policy(attempt - 1)
+        self.log.debug(
+            "Reconnecting to {host}:{port} in {delay:.1f} s (attempt {attempt})",
+            host=self.config.host,
+            port=self.config.port,
+            delay=delay,
+            attempt=attempt,
+        )
         self.state.status.state = f"reconnecting in {delay:.0f}s"
         self.state.changed()
         return delay
@@ -568,6 +648,8 @@ class Session:
         stopped.addErrback(lambda _: None)
 
         def done(_: None) -> None:
+            if self.logs is not None:
+                self.logs.close()
             if self.on_quit is not None:
                 self.on_quit()
 
@@ -590,8 +672,30 @@ class Session:
     def connection_made(self, protocol: ClientProtocol) -> None:
         self.protocol = protocol
         self.caps = set()
+        self.asked.clear()
         self.state.status.state = "registering"
+        self._show_trust(Trust.CHECKING)
         self.state.changed()
+
+    def secured(self) -> None:
+        """The server's first line arrived: a verified handshake is complete."""
+        self._show_trust(Trust.VERIFIED)
+        self.state.changed()
+
+    def _show_trust(self, trust: str) -> None:
+        """Set the status bar's security state; unverified states stay so."""
+        status = self.state.status
+        security = self.security
+        if not security.encrypted:
+            status.trust, status.security = Trust.PLAIN, security.summary
+        elif not security.verifies:
+            status.trust, status.security = Trust.UNVERIFIED, security.summary
+        elif trust == Trust.VERIFIED:
+            status.trust, status.security = trust, security.summary
+        elif trust == Trust.UNVERIFIED:
+            status.trust, status.security = trust, REJECTED_SUMMARY
+        else:
+            status.trust, status.security = Trust.CHECKING, CHECKING_SUMMARY
 
     def registered(self, protocol: ClientProtocol, server: str) -> None:
         state = self.state
@@ -629,9 +733,10 @@ class Session:
             seen = [line.time for line in buffer.lines if line.kind != Kind.GAP]
             buffer.resume_from = max(seen, default=None)
             buffer.joined = buffer.kind == Buffer.SERVER
-            buffer.members.clear()
+            buffer.forget_channel_state()
             state.show(buffer, Line(now, Kind.GAP, f"Disconnected: {why}"))
         if tls_problem is not None:
+            self._show_trust(Trust.UNVERIFIED)
             self.give_up(
                 tls_problem + " Not retrying; type /reconnect after fixing it."
             )
@@ -707,6 +812,9 @@ class Session:
             if len(self.labels) > 1000:  # replies the server never sent
                 del self.labels[next(iter(self.labels))]
             tags = {"label": label}
+        elif origin is not None and _awaits_numerics(command, params):
+            self.asked.append((command.upper(), origin))
+            del self.asked[:-20]  # answers the server never sent
         self.protocol.send(command, *params, tags=tags)
         return True
 
@@ -714,9 +822,19 @@ class Session:
         """The buffer a labeled reply belongs to, if it still exists."""
         label = message.tags.get("label")
         if label is None:
-            return None
+            return self._asker_of(message.command)
         buffer = self.labels.pop(label, None)
         return buffer if buffer in self.state.buffers else None
+
+    def _asker_of(self, numeric: str) -> Buffer | None:
+        """The buffer of the oldest typed command that *numeric* answers."""
+        for index, (command, buffer) in enumerate(self.asked):
+            replies, ends = REPLIES[command]
+            if numeric in replies:
+                if numeric in ends:
+                    del self.asked[index]
+                return buffer if buffer in self.state.buffers else None
+        return None
 
     def say(self, target: str, text: str, kind: str = Kind.MESSAGE) -> None:
         """Send a message (split to fit) and show it unless the server echoes it."""

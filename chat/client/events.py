@@ -76,6 +76,8 @@ class Events:
             "NOTE": self.on_standard_reply,
             "REGISTER": self.on_registration,
             "VERIFY": self.on_registration,
+            "324": self.on_modes_reply,
+            "331": self.on_no_topic,
             "332": self.on_topic_reply,
             "353": self.on_names,
             "366": self.on_names_end,
@@ -120,6 +122,26 @@ class Events:
             buffer.history_exhausted = True
         self.state.changed()
 
+    def search_results(self, messages: list[Message], origin: Buffer | None) -> None:
+        """Show a ``soju.im/search`` batch in *origin* (the buffer of /search)."""
+        buffer = origin or self.state.current
+        found = [m for m in messages if m.command in ("PRIVMSG", "NOTICE")]
+        for message in found:
+            if len(message.params) < 2:
+                continue
+            target, text = message.params[0], message.params[-1]
+            nick = nick_of(message.source)
+            where = target if self.state.is_channel(target) else nick
+            if text.startswith("\x01ACTION "):
+                text = "* " + text[8:].rstrip("\x01")
+            self.emit(
+                buffer, self._line(message, Kind.INFO, f"{where} <{nick}> {text}")
+            )
+        count = f"{len(found)} result{'s' if len(found) != 1 else ''}"
+        self.emit(
+            buffer, Line(self.session.clock.seconds(), Kind.INFO, f"Search: {count}")
+        )
+
     # -- helpers ----------------------------------------------------------
 
     def time_of(self, message: Message) -> float:
@@ -158,6 +180,8 @@ class Events:
         notice = message.command == "NOTICE"
         from_server = not message.source or ("!" not in message.source and "." in nick)
         own = bool(nick) and state.is_me(nick) and not from_server
+        if not own and not from_server and self.session.ignores.matches(message.source):
+            return
         kind = Kind.NOTICE if notice else Kind.MESSAGE
         if text.startswith("\x01"):
             ctcp, _, text = text.strip("\x01").partition(" ")
@@ -191,6 +215,14 @@ class Events:
             return
         if reply:
             words = f"CTCP {ctcp} reply from {nick}: {text}"
+            if ctcp == "PING":
+                try:
+                    sent = float(text)
+                except ValueError:
+                    pass
+                else:
+                    took = self.session.clock.seconds() - sent
+                    words = f"CTCP PING reply from {nick}: {took:.3f} s"
             self.emit(self.state.current, self._line(message, Kind.INFO, words))
             return
         answers = {"VERSION": CTCP_VERSION, "PING": text, "TIME": _ctime()}
@@ -211,7 +243,9 @@ class Events:
         if state.is_me(nick):
             buffer = state.open(channel)
             buffer.joined = True
-            buffer.members.clear()
+            # Rebuilt from the 332/353/366 that follow and the 324 asked for.
+            buffer.forget_channel_state()
+            buffer.modes_pending = self.session.send("MODE", channel)
             buffer.history_exhausted = False
             self.emit(buffer, self._line(message, Kind.JOIN, f"You joined {channel}"))
             self.session.joined(buffer)
@@ -328,6 +362,30 @@ class Events:
         buffer.topic = strip_formatting(message.params[2])
         self.emit(buffer, self._line(message, Kind.TOPIC, f"Topic: {buffer.topic}"))
 
+    def on_no_topic(self, message: Message, origin: Buffer | None) -> None:
+        buffer = (
+            self._member_buffer(message.params[1]) if len(message.params) > 1 else None
+        )
+        if buffer is not None:
+            buffer.topic = ""
+        self.on_numeric(message, origin)
+
+    def on_modes_reply(self, message: Message, origin: Buffer | None) -> None:
+        """``324 me #chan +ntl 10``: the channel's modes, asked on join or typed."""
+        buffer = (
+            self._member_buffer(message.params[1]) if len(message.params) > 2 else None
+        )
+        if buffer is None:
+            self.on_numeric(message, origin)
+            return
+        buffer.modes.clear()
+        self._apply_modes(buffer, message.params[2:])
+        if buffer.modes_pending:
+            buffer.modes_pending = False
+            self.state.changed()
+        else:
+            self.on_numeric(message, origin)
+
     def on_names(self, message: Message, origin: Buffer | None) -> None:
         if len(message.params) < 4:
             return
@@ -380,13 +438,16 @@ class Events:
         buffer = self._member_buffer(target)
         if buffer is None:
             return
-        self._apply_prefix_modes(buffer, changes)
+        self._apply_modes(buffer, changes)
         self.emit(buffer, self._line(message, Kind.MODE, text, nick))
 
-    def _apply_prefix_modes(self, buffer: Buffer, changes: tuple[str, ...]) -> None:
-        """Update member prefixes for ``+o``/``-v`` and skip other modes' args."""
+    def _apply_modes(self, buffer: Buffer, changes: tuple[str, ...]) -> None:
+        """Update member prefixes (``+o``/``-v``) and the channel's own modes."""
         state = self.state
+        if not changes:
+            return
         args = list(changes[1:])
+        lists = state.chanmodes[0] if state.chanmodes else ""
         adding = True
         for letter in changes[0]:
             if letter in "+-":
@@ -405,8 +466,16 @@ class Events:
                 member.prefixes = "".join(
                     c for c in state.prefix_chars if c in prefixes
                 )
-            elif state.mode_takes_arg(letter, adding) and args:
-                args.pop(0)
+            elif letter in lists:
+                if args:
+                    args.pop(0)
+            elif adding:
+                takes = state.mode_takes_arg(letter, True)
+                buffer.modes[letter] = args.pop(0) if takes and args else ""
+            else:
+                if state.mode_takes_arg(letter, False) and args:
+                    args.pop(0)
+                buffer.modes.pop(letter, None)
 
     def on_away(self, message: Message, origin: Buffer | None) -> None:
         nick = nick_of(message.source)
@@ -427,7 +496,7 @@ class Events:
                 member.account = None if account == "*" else account
 
     def on_invite(self, message: Message, origin: Buffer | None) -> None:
-        if len(message.params) < 2:
+        if len(message.params) < 2 or self.session.ignores.matches(message.source):
             return
         nick = nick_of(message.source)
         invitee, channel = message.params[:2]

@@ -7,6 +7,7 @@ state's listeners.  Nothing here knows about sockets or terminals.
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -62,6 +63,19 @@ _ASCII = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz
 _RFC1459 = str.maketrans("[]\\~", "{}|^")
 
 
+def _word_in(word: str, text: str) -> bool:
+    """Whether *word* (or a phrase) is in *text* as a whole, ignoring case."""
+    pattern = rf"(?<!\w){re.escape(word)}(?!\w)"
+    return re.search(pattern, text, re.IGNORECASE) is not None
+
+
+def alerts(buffer: Buffer, line: Line) -> bool:
+    """Whether *line* calls for the bell: a highlight or a private message."""
+    if line.own or line.history:
+        return False
+    return line.highlight or (buffer.kind == Buffer.QUERY and line.kind in SPOKEN)
+
+
 def nick_colour(nick: str) -> int:
     """A stable colour index for *nick* (the same in every session)."""
     return zlib.crc32(fold_rfc1459(nick).encode("utf-8")) % NICK_COLOURS
@@ -102,6 +116,10 @@ class Buffer:
         self.kind = kind
         self.lines: deque[Line] = deque(maxlen=limit)
         self.topic = ""
+        #: Channel modes that are not lists or prefixes: letter -> argument.
+        self.modes: dict[str, str] = {}
+        #: Set while the MODE query sent on joining is unanswered.
+        self.modes_pending = False
         self.members: dict[str, Member] = {}
         self.activity = Activity.NONE
         self.joined = False
@@ -135,6 +153,25 @@ class Buffer:
     def clear(self) -> None:
         self.lines.clear()
 
+    def forget_channel_state(self) -> None:
+        """Drop topic, modes and members: the server will tell them again."""
+        self.topic = ""
+        self.modes.clear()
+        self.modes_pending = False
+        self.members.clear()
+        self.names_pending = False
+
+    @property
+    def mode_string(self) -> str:
+        """The channel modes as ``+ntl 10`` (keys are not shown)."""
+        letters = "".join(sorted(self.modes))
+        args = [
+            self.modes[letter]
+            for letter in sorted(self.modes)
+            if self.modes[letter] and letter != "k"
+        ]
+        return " ".join(["+" + letters, *args]) if letters else ""
+
     def sorted_members(self, prefix_order: str) -> list[Member]:
         """Members as IRC clients list them: by highest prefix, then by nick."""
 
@@ -147,6 +184,18 @@ class Buffer:
         return sorted(self.members.values(), key=rank)
 
 
+class Trust:
+    """How far the connection's security is established."""
+
+    PLAIN = "plain"  # no TLS at all
+    UNVERIFIED = "unverified"  # TLS, but the certificate is unchecked or was bad
+    CHECKING = "checking"  # TLS, the handshake has not proved the certificate yet
+    VERIFIED = "verified"  # the certificate was checked and is good
+
+    #: States shown as an alarm in the status bar and the header.
+    ALARMING = frozenset({PLAIN, UNVERIFIED})
+
+
 @dataclass(slots=True)
 class Status:
     """What the status bar shows."""
@@ -157,6 +206,7 @@ class Status:
     lag: float | None = None
     away: bool = False
     security: str = ""
+    trust: str = Trust.CHECKING
     user_modes: str = ""
 
 
@@ -177,6 +227,10 @@ class ClientState:
     chanmodes: tuple[str, ...] = ("beI", "k", "l", "imnst")
     fold: Callable[[str], str] = fold_rfc1459
     listeners: list[Callable[[], None]] = field(default_factory=list)
+    #: Called with each line as it is shown (notifications, logs).
+    line_listeners: list[Callable[[Buffer, Line], None]] = field(default_factory=list)
+    #: Words besides our nick that make a line a highlight.
+    highlights: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.buffers:
@@ -264,11 +318,11 @@ class ClientState:
 
     def mentions_me(self, text: str) -> bool:
         """Whether *text* contains our nick as a word."""
-        if not self.nick:
-            return False
-        me = self.fold(self.nick)
         words = "".join(c if c.isalnum() or c in "[]\\`_^{|}-" else " " for c in text)
-        return any(self.fold(word) == me for word in words.split())
+        me = self.fold(self.nick) if self.nick else None
+        if any(self.fold(word) == me for word in words.split()):
+            return True
+        return any(_word_in(word, text) for word in self.highlights if word)
 
     def show(self, buffer: Buffer, line: Line) -> None:
         """Append *line* to *buffer*, mark activity and redraw."""
@@ -280,6 +334,8 @@ class ClientState:
             elif line.kind in SPOKEN:
                 level = Activity.MESSAGES
             buffer.activity = max(buffer.activity, level)
+        for listener in list(self.line_listeners):
+            listener(buffer, line)
         self.changed()
 
     def info(self, text: str, buffer: Buffer | None = None, now: float = 0.0) -> None:

@@ -127,6 +127,27 @@ ANSWERS = frozenset(
 )
 
 
+#: Without labeled-response, which numerics answer a typed command, and which
+#: of them end the answer: command -> (replies, last replies).
+REPLIES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    command: (frozenset(numerics.split()), frozenset(ends.split()))
+    for command, numerics, ends in (
+        ("LIST", "321 322 323", "323"),
+        ("WHOIS", "276 301 311 312 313 317 318 319 320 330 338 378 379 671", "318"),
+        ("WHOWAS", "312 314 369 406", "369"),
+        ("WHO", "352 354 315", "315"),
+        ("NAMES", "353 366", "366"),
+        ("TOPIC", "331 332 333", "331 333"),
+        ("MODE", "221 324 329 367 368 346 347 348 349", "221 329 368 347 349"),
+        ("INVITE", "341", "341"),
+        ("AWAY", "305 306", "305 306"),
+        ("ISON", "303", "303"),
+        ("USERHOST", "302", "302"),
+        ("MOTD", "375 372 376 422", "376 422"),
+    )
+}
+
+
 def describe(message: Message) -> str | None:
     """The words to show for numeric *message*, or ``None`` to hide it."""
     params = message.params

@@ -45,12 +45,39 @@ class PlatformPlus:
 
 @dataclass(frozen=True, slots=True)
 class Security:
-    """How to wrap the connection, and a phrase for the status bar."""
+    """How to wrap the connection, and phrases for the status bar.
+
+    *summary* is what the status bar shows once the handshake proved the
+    certificate good (with *verifies*), or at once (without: plain text or
+    ``--insecure``, shown as a warning).
+    """
 
     options: object | None
     summary: str
     warning: str | None = None
     note: str | None = None
+    verifies: bool = True
+    encrypted: bool = True
+
+
+#: The status bar's words for the states without a checked certificate.
+PLAIN_SUMMARY = "NOT ENCRYPTED (--plain)"
+INSECURE_SUMMARY = "TLS UNVERIFIED (--insecure)"
+REJECTED_SUMMARY = "TLS UNVERIFIED: certificate rejected"
+CHECKING_SUMMARY = "TLS, checking the certificate"
+
+
+def expected_security(config: ClientConfig) -> Security:
+    """What *config* promises, without loading any certificate (no options)."""
+    if config.plain:
+        return Security(None, PLAIN_SUMMARY, verifies=False, encrypted=False)
+    if config.insecure:
+        return Security(None, INSECURE_SUMMARY, verifies=False)
+    if config.ca is not None:
+        return Security(None, f"TLS verified (CA {config.ca.name})")
+    if config.host in LOCAL_HOSTS and config.dev_ca.exists():
+        return Security(None, f"TLS verified (dev CA {config.dev_ca})")
+    return Security(None, "TLS verified (system trust store)")
 
 
 def _load_ca(path: Path) -> ssl.Certificate:
@@ -75,11 +102,14 @@ def _load_client_cert(path: Path) -> ssl.PrivateCertificate:
 
 def client_security(config: ClientConfig) -> Security:
     """Build the TLS options for *config* (``options`` is None with --plain)."""
+    expected = expected_security(config)
     if config.plain:
         return Security(
             None,
-            "plain text",
+            expected.summary,
             "Not encrypted (--plain): anyone on the path can read this session.",
+            verifies=False,
+            encrypted=False,
         )
     client_cert = _load_client_cert(config.cert) if config.cert else None
     if config.insecure:
@@ -91,26 +121,24 @@ def client_security(config: ClientConfig) -> Security:
             }
         return Security(
             ssl.CertificateOptions(verify=False, **extra),
-            "TLS, NOT VERIFIED",
+            expected.summary,
             "--insecure: the server's certificate is NOT checked; "
             "anyone could be pretending to be this server.",
+            verifies=False,
         )
     trusted: list[ssl.Certificate] = []
-    summary = "TLS, verified"
     note = None
     if config.ca is not None:
         trusted.append(_load_ca(config.ca))
-        summary = f"TLS, verified with {config.ca}"
     elif config.host in LOCAL_HOSTS and config.dev_ca.exists():
         trusted.append(_load_ca(config.dev_ca))
-        summary = f"TLS, dev CA {config.dev_ca}"
         note = f"Trusting the server's development CA {config.dev_ca} for {config.host}"
     options = ssl.optionsForClientTLS(
         config.host,
         trustRoot=PlatformPlus(trusted),
         clientCertificate=client_cert,
     )
-    return Security(options, summary, note=note)
+    return Security(options, expected.summary, note=note)
 
 
 def describe_failure(

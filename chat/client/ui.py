@@ -18,7 +18,17 @@ from chat.client import commands
 from chat.client.completion import Completer
 from chat.client.config import log_path
 from chat.client.connection import Session
-from chat.client.model import NICK_COLOURS, Activity, Buffer, Kind, Line, nick_colour
+from chat.client.model import (
+    NICK_COLOURS,
+    Activity,
+    Buffer,
+    ClientState,
+    Kind,
+    Line,
+    Trust,
+    nick_colour,
+)
+from chat.client.networks import Networks, single
 
 _NICK_FOREGROUNDS = (
     "light red",
@@ -35,10 +45,13 @@ _NICK_FOREGROUNDS = (
     "white",
 )
 
-PALETTE: list[tuple[str, str, str]] = [
+PALETTE: list[tuple[str, str, str] | tuple[str, str, str, str]] = [
     ("topic", "white", "dark blue"),
     ("status", "white", "dark blue"),
     ("status.warn", "yellow,bold", "dark blue"),
+    # White on red, and reverse video on a monochrome terminal.
+    ("status.danger", "white,bold", "dark red", "standout"),
+    ("status.secure", "light green", "dark blue"),
     ("time", "dark gray", ""),
     ("own", "white,bold", ""),
     ("highlight", "yellow,bold", "dark red"),
@@ -71,7 +84,6 @@ _MARKER_ATTRS = {
     Activity.HIGHLIGHT: "buffer.highlight",
 }
 
-_log = Logger()
 
 SIDEBAR_WIDTH = 16
 #: Below this many columns the buffer and nick lists are hidden.
@@ -271,24 +283,49 @@ class InputLine(urwid.Edit):
         self.set_edit_pos(len(text))
 
 
+class BufferEntry(urwid.Text):
+    """One buffer in the buffer list: a left click switches to it."""
+
+    def __init__(self, markup: Markup, index: int, ui: ChatUI) -> None:
+        super().__init__(markup, wrap="ellipsis")
+        self.index = index
+        self.ui = ui
+
+    def mouse_event(
+        self,
+        size: Size,
+        event: str,
+        button: int,
+        col: int,
+        row: int,
+        focus: bool,
+    ) -> bool:
+        if event == "mouse press" and button == 1:
+            self.ui.messages.offset = 0
+            self.ui.networks.switch(self.index)
+            return True
+        return False
+
+
 class ChatUI(urwid.WidgetWrap[urwid.Frame]):
     """The whole screen, drawing *session*'s state."""
 
     def __init__(
         self,
-        session: Session,
+        networks: Networks | Session,
         schedule: Callable[[Callable[[], None]], None] | None = None,
         paste_threshold: int = 3,
     ) -> None:
-        self.session = session
-        self.state = session.state
+        if isinstance(networks, Session):
+            networks = single(networks)
+        self.networks = networks
         self.paste_threshold = paste_threshold
         self.pending_paste: list[str] | None = None
         self.topic = urwid.Text("", wrap="ellipsis")
         self.status = urwid.Text("", wrap="ellipsis")
         self.messages = MessageView(self)
         self.input = InputLine(self)
-        self.buffer_list: urwid.SimpleListWalker[urwid.Text] = urwid.SimpleListWalker(
+        self.buffer_list: urwid.SimpleListWalker[BufferEntry] = urwid.SimpleListWalker(
             []
         )
         self.nick_list: urwid.SimpleListWalker[urwid.Text] = urwid.SimpleListWalker([])
@@ -305,8 +342,17 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
             focus_part="footer",
         )
         super().__init__(frame)
-        self.state.listeners.append(self.changed)
+        networks.listeners.append(self.changed)
         self.refresh()
+
+    @property
+    def session(self) -> Session:
+        """The network of the current buffer."""
+        return self.networks.current_session
+
+    @property
+    def state(self) -> ClientState:
+        return self.session.state
 
     # -- redraw -------------------------------------------------------------
 
@@ -328,10 +374,11 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
     def refresh(self) -> None:
         state = self.state
         buffer = state.current
-        self.topic.set_text(self._topic_text(buffer))
+        self.topic.set_text(self._header_markup(buffer))
         self.status.set_text(self._status_markup())
         self.buffer_list[:] = [
-            urwid.Text(markup, wrap="ellipsis") for markup in self._buffer_markup()
+            BufferEntry(markup, index, self)
+            for index, markup in enumerate(self._buffer_markup())
         ]
         sidebar = self.columns.options("given", SIDEBAR_WIDTH)
         contents: list[Any] = [(self.messages, self.columns.options("weight", 1))]
@@ -361,9 +408,30 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
             self.refresh()
         return super().render(size, focus)
 
+    def _header_markup(self, buffer: Buffer) -> Markup:
+        """The topic bar, led by an alarm when the connection is not verified."""
+        status = self.state.status
+        markup: Markup = []
+        if status.trust in Trust.ALARMING:
+            markup.append(("status.danger", f" {status.security} "))
+            markup.append(" ")
+        markup.append(self._topic_text(buffer))
+        return markup
+
+    def _security_markup(self) -> tuple[str, str]:
+        status = self.state.status
+        if status.trust in Trust.ALARMING:
+            return ("status.danger", f" {status.security} ")
+        if status.trust == Trust.VERIFIED:
+            # The server buffer's header says with which CA.
+            return ("status.secure", "[TLS verified]")
+        return ("status", f"[{status.security}]")
+
     def _topic_text(self, buffer: Buffer) -> str:
         if buffer.kind == Buffer.CHANNEL:
             joined = "" if buffer.joined else " (not joined)"
+            if buffer.mode_string:
+                joined += f" ({buffer.mode_string})"
             return (
                 f"{buffer.name}{joined}: {buffer.topic}"
                 if buffer.topic
@@ -371,7 +439,10 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
             )
         if buffer.kind == Buffer.QUERY:
             return f"Private conversation with {buffer.name}"
-        return f"{self.state.status.server} - {self.state.status.security}"
+        status = self.state.status
+        if status.trust in Trust.ALARMING:
+            return status.server
+        return f"{status.server} - {status.security}"
 
     def _status_markup(self) -> Markup:
         status = self.state.status
@@ -380,30 +451,37 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
         parts: Markup = [
             time.strftime("[%H:%M] "),
             f"[{status.nick}{modes}] ",
-            f"[{self.state.active + 1}:{buffer.name}] ",
+            f"[{self.networks.current_index() + 1}:{buffer.name}] ",
             f"[{status.server}: {status.state}] ",
         ]
         if status.lag is not None:
             parts.append(f"[lag {status.lag:.1f}s] ")
         if status.away:
             parts.append(("status.warn", "[away] "))
-        if status.security:
-            warn = "NOT" in status.security or "plain" in status.security
-            parts.append(("status.warn" if warn else "status", f"[{status.security}] "))
         if self.messages.offset:
             parts.append(("status.warn", "[-- more below --] "))
         if self.pending_paste is not None:
             parts.append(
-                ("status.warn", f"Send {len(self.pending_paste)} pasted lines? (y/n)")
+                ("status.warn", f"Send {len(self.pending_paste)} pasted lines? (y/n) ")
             )
+        if status.security:
+            parts.append(self._security_markup())
         return parts
 
     def _buffer_markup(self) -> Iterable[Markup]:
-        for index, buffer in enumerate(self.state.buffers):
-            active = index == self.state.active
+        """One row per buffer, numbered across networks, grouped by network."""
+        several = len(self.networks.sessions) > 1
+        current = self.networks.current_index()
+        for index, (session, buffer) in enumerate(self.networks.entries()):
+            active = index == current
             marker = ">" if active else MARKERS[buffer.activity]
             attr = "buffer.active" if active else _MARKER_ATTRS[buffer.activity]
-            yield [(attr, f"{index + 1:>2}{marker}{buffer.name}")]
+            name = buffer.name
+            if buffer.kind == Buffer.SERVER and several:
+                name = session.state.status.server
+            elif buffer.kind != Buffer.SERVER and several:
+                name = " " + name
+            yield [(attr, f"{index + 1:>2}{marker}{name}")]
 
     def _nick_markup(self, buffer: Buffer) -> Iterable[Markup]:
         members = buffer.sorted_members(self.state.prefix_chars)
@@ -440,7 +518,9 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
         try:
             commands.run(self.session, text)
         except Exception:
-            _log.failure("Command {text!r} failed", text=text)
+            Logger(namespace=__name__, source=self.session).failure(
+                "Command {text!r} failed", text=text
+            )
             self.state.error(
                 f"That did not work (details in {log_path()})", self.state.current
             )
@@ -471,16 +551,16 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
                 self.state.info(f"Paste of {len(lines)} lines cancelled")
             self.refresh()
             return None
-        state = self.state
+        networks = self.networks
         if key.startswith("meta ") and key[5:].isdigit():
             number = int(key[5:]) or 10
-            state.switch(number - 1)
+            networks.switch(number - 1)
         elif key in ("meta right", "ctrl n"):
-            state.cycle(1)
+            networks.cycle(1)
         elif key in ("meta left", "ctrl p"):
-            state.cycle(-1)
+            networks.cycle(-1)
         elif key == "meta a":
-            state.switch_to_activity()
+            networks.switch_to_activity()
         elif key in ("page up", "page down"):
             height = max(_box(size)[1] - 3, 2)
             self.messages.scroll(height - 1 if key == "page up" else 1 - height)
@@ -504,7 +584,10 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
             self.messages.scroll(3 if button == 4 else -3)
             self.refresh()
             return True
-        return super().mouse_event(size, event, button, col, row, focus)
+        handled = super().mouse_event(size, event, button, col, row, focus)
+        # A click anywhere leaves the keyboard in the input line.
+        self._w.focus_position = "footer"
+        return handled
 
     def input_filter(self, keys: list[Any], raw: list[int]) -> list[Any]:
         """Spot a multi-line paste: text keys after an Enter in one read."""
@@ -567,4 +650,23 @@ def start_main_loop(ui: ChatUI, on_terminal_gone: Callable[[], None]) -> urwid.M
     return loop
 
 
-__all__ = ["PALETTE", "ChatUI", "TerminalScreen", "format_line", "start_main_loop"]
+def terminal_writer(loop: urwid.MainLoop) -> Callable[[str], None]:
+    """Write raw text (the bell, notification escapes) to *loop*'s terminal."""
+    screen = loop.screen
+
+    def write(text: str) -> None:
+        if isinstance(screen, urwid.display.raw.Screen):
+            screen.write(text)
+            screen.flush()
+
+    return write
+
+
+__all__ = [
+    "PALETTE",
+    "ChatUI",
+    "TerminalScreen",
+    "format_line",
+    "start_main_loop",
+    "terminal_writer",
+]
