@@ -59,8 +59,11 @@ class Limits:
     flood_max_queued: int = 50
     #: Bytes queued for a client that does not read before ``SendQ exceeded``.
     sendq_bytes: int = 1024 * 1024
-    #: Addresses or networks exempt from per-address limits and fakelag.
+    #: Addresses or networks exempt from the per-address connection limits
+    #: (not from fakelag: a flooder on the same machine is still paced).
     exempt: tuple[str, ...] = ("127.0.0.1", "::1")
+    #: Addresses or networks exempt from fakelag; none by default.
+    fakelag_exempt: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

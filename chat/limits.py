@@ -15,8 +15,10 @@
   address; a refused connection gets a `Refusal` protocol that says
   ``ERROR`` and hangs up, keeping no other state.
 
-Exempt addresses (``limits.exempt``, addresses or networks) skip the
-per-address limits and fakelag; operators (user mode ``o``) skip fakelag.
+Exempt addresses (``limits.exempt``, addresses or networks; loopback by
+default) skip the per-address connection limits only.  Fakelag is skipped
+only by the addresses in ``limits.fakelag_exempt`` (none by default) and by
+operators (user mode ``o``), as in Ergo.
 Everything timed runs on the server's injected clock, and the counters in
 ``ChatServer.stats`` (`STAT_NAMES`) count what the limits did.
 """
@@ -115,7 +117,7 @@ def _exempt_networks(entries: tuple[str, ...]) -> tuple[Network, ...]:
         try:
             networks += parse_networks((entry,))
         except ValueError as error:
-            log.error("Ignoring limits.exempt entry: {error}", error=str(error))
+            log.error("Ignoring an exempt entry in [limits]: {error}", error=str(error))
     return tuple(networks)
 
 
@@ -174,9 +176,9 @@ class TokenBucket:
 
 
 def protect(conn: ChatProtocol) -> None:
-    """Give a new connection its fakelag (unless exempt) and send queue."""
+    """Give a new connection its fakelag (unless fakelag-exempt) and send queue."""
     limits = conn.server.config.limits
-    if not is_exempt(conn.address, limits.exempt):
+    if not is_exempt(conn.address, limits.fakelag_exempt):
         conn.flood = FloodControl(conn, limits, conn.server.clock)
     cast(IConsumer, conn.transport).registerProducer(SendQueue(conn), True)
 
