@@ -28,8 +28,10 @@ from chat.relay import Relay
 from chat.router import Audience, Router
 from chat.services import Services
 from chat.storage.sqlite import SQLiteStore
+from chat.version import DISTRIBUTION, __version__
 
-VERSION = "chat-server-0.1.0"
+#: What VERSION answers: the distribution and its version (`chat.version`).
+VERSION = f"{DISTRIBUTION}-{__version__}"
 
 
 @dataclass(frozen=True, slots=True)

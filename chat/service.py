@@ -22,6 +22,7 @@ from twisted.application.service import MultiService, Service
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred, gatherResults, succeed
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import (
     IAddress,
     IListeningPort,
@@ -41,6 +42,7 @@ from chat.history import HistoryConfig
 from chat.history.sqlite import FILENAME as HISTORY_FILE
 from chat.history.sqlite import SQLiteHistory
 from chat.logging import observer_for
+from chat.preflight import check_directory, check_listeners
 from chat.server import ChatServer
 from chat.tls import (
     DevCertificate,
@@ -114,6 +116,10 @@ class TrackedTLSFactory(_Tracking, TLSServerFactory):
     """A TLS listener's factory."""
 
 
+class ListenError(Exception):
+    """A listener could not open its port; the message says which and why."""
+
+
 class Listener(Service):
     """Listen on one endpoint while the service runs."""
 
@@ -145,6 +151,12 @@ class Listener(Service):
         self._pending.addErrback(failures.append)
         if failures:
             self._pending = None
+            error = failures[0].value
+            if isinstance(error, CannotListenError):
+                # Short: a daemonizing twistd shows only 100 bytes of it.
+                reason = getattr(error.socketError, "strerror", None) or error
+                where = f"{error.interface or '*'}:{error.port}"
+                raise ListenError(f"cannot listen on {where}: {reason}")
             failures[0].raiseException()
 
     def _listening(self, port: IListeningPort) -> IListeningPort:
@@ -409,13 +421,15 @@ def makeService(
     handle_signals: bool = False,
     twistd_options: Mapping[str, Any] | None = None,
     storage: bool = True,
+    check_ports: bool = False,
 ) -> ChatService:
     """The whole server as a service; raises `ConfigError` or `TLSConfigError`.
 
     *reload_config* reads the configuration again on reload (default: keep
     *config*); *handle_signals* makes ``SIGHUP`` reload; *twistd_options*
     say where twistd logs, for ``--log-format json``; without *storage*
-    accounts and history stay in memory.
+    accounts and history stay in memory; *check_ports* tries each TCP port
+    first (`chat.preflight`), so that one in use is a one-line error.
     """
     if reactor is None:
         from twisted.internet import reactor as default_reactor
@@ -424,11 +438,20 @@ def makeService(
     descriptions = listener_descriptions(config)
     if not descriptions:
         raise ConfigError("nothing to listen on: give --port or --listen")
+    if check_ports:
+        check_listeners(descriptions)
+    if storage:
+        check_directory(config.data_dir, "data directory")
     server = ChatServer(config, reactor, load_motd(config.motd_file))
     tls = dev = None
     if any(d.startswith(TLS_PREFIX) for d in descriptions):
         options, dev = load_tls(config)
         tls = ReloadableServerTLS(options)
+    elif config.cert is not None or config.key is not None:
+        raise ConfigError(
+            "--cert/--key are set but no listener uses TLS: give --port or "
+            "--listen tls:..., or leave them out"
+        )
     service = ChatService(
         config,
         server,

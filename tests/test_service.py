@@ -286,11 +286,12 @@ class PluginTests(TestCase):
     def test_found_by_twistd(self) -> None:
         plugin = self.plugin()
         options = plugin.options()
-        options.parseOptions(["--port", "7000", "--cert-dir", self.mktemp()])
+        # Port 0: the plugin tries the port before building the service.
+        options.parseOptions(["--port", "0", "--cert-dir", self.mktemp()])
         service = plugin.makeService(options)
         self.assertIsInstance(service, ChatService)
         self.assertEqual(
-            [listener.description for listener in service.listeners], ["tls:tcp:7000"]
+            [listener.description for listener in service.listeners], ["tls:tcp:0"]
         )
 
     def test_bad_certificate_exits_with_a_message(self) -> None:
