@@ -12,7 +12,9 @@ without touching open connections.
 
 from __future__ import annotations
 
+import shlex
 import signal
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
@@ -293,10 +295,7 @@ class ChatService(MultiService):
             ca=str(dev.ca),
         )
         log.warn(
-            "Connect with: python -m chat.client --host localhost --port {port} "
-            "--ca {ca}",
-            port=self.tls_port(),
-            ca=str(dev.ca),
+            "Connect with: {command}", command=client_command(self.tls_port(), dev.ca)
         )
 
     def stopService(self) -> Deferred[None]:
@@ -392,6 +391,23 @@ class ChatService(MultiService):
             self.tls.replace(tls)
         log.info("Configuration reloaded")
         return True
+
+
+def _shown(path: Path) -> str:
+    """*path* relative to the working directory when inside it, shell-quoted."""
+    absolute = path.absolute()
+    try:
+        shown = absolute.relative_to(Path.cwd())
+    except ValueError:
+        shown = absolute
+    return shlex.quote(str(shown))
+
+
+def client_command(port: int | None, ca: Path) -> str:
+    """The command line of our client connecting to this server through *ca*,
+    with the Python the server runs on (the venv's, in a checkout)."""
+    python = _shown(Path(sys.executable))
+    return f"{python} -m chat.client --host localhost --port {port} --ca {_shown(ca)}"
 
 
 def load_tls(config: ServerConfig) -> tuple[Any, DevCertificate | None]:

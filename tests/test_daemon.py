@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import sys
@@ -105,6 +106,28 @@ class DaemonTests(TestCase):
         self.assertIn(f"--port {daemon.port} --ca", log)
         await daemon.stop(client)
         self.assertIn("Server Shut Down.", daemon.logfile.read_text())
+
+    async def test_connect_hint_works_from_where_the_server_runs(self) -> None:
+        daemon = await start_daemon(self)
+        [hint] = [
+            line.split("Connect with: ", 1)[1]
+            for line in daemon.logfile.read_text().splitlines()
+            if "Connect with: " in line
+        ]
+        argv = shlex.split(hint)
+        self.assertEqual(argv[1:3], ["-m", "chat.client"])
+        self.assertEqual(argv[argv.index("--port") + 1], str(daemon.port))
+        self.assertTrue((daemon.rundir / argv[argv.index("--ca") + 1]).is_file())
+        # The same interpreter and module start (--help: no terminal needed).
+        out, err, code = await getProcessOutputAndValue(
+            argv[0],
+            [*argv[1:], "--help"],
+            env=dict(os.environ),
+            path=str(daemon.rundir),
+        )
+        self.assertEqual(code, 0, err)
+        self.assertIn(b"--ca", out)
+        await daemon.stop(await daemon.client("hinted"))
 
     async def test_json_log_lines(self) -> None:
         daemon = await start_daemon(self, "--log-format=json")

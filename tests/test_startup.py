@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 import socket
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ from twisted.trial.unittest import SkipTest, TestCase
 from chat.config import ConfigError, ServerConfig
 from chat.preflight import check_directory, check_listeners, tcp_address
 from chat.server import ChatServer
-from chat.service import Listener, ListenError, makeService
+from chat.service import Listener, ListenError, client_command, makeService
 from chat.version import __version__
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -198,3 +199,23 @@ class PreflightTests(TestCase):
 
     def test_version_comes_from_setup_cfg(self) -> None:
         self.assertEqual(__version__, setup_cfg_version())
+
+
+class DefaultPortTests(TestCase):
+    def test_make_run_server_and_client_agree(self) -> None:
+        from chat.client.config import DEFAULT_PORT
+
+        makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+        [make_port] = re.findall(r"^PORT \?= (\d+)$", makefile, re.MULTILINE)
+        self.assertEqual(int(make_port), ServerConfig().port)
+        self.assertEqual(DEFAULT_PORT, ServerConfig().port)
+
+    def test_client_command_is_relative_to_the_checkout(self) -> None:
+        here = Path.cwd()
+        command = client_command(6697, here / "certs" / "ca.pem")
+        python = Path(sys.executable).absolute()
+        shown = python.relative_to(here) if python.is_relative_to(here) else python
+        self.assertEqual(
+            command,
+            f"{shown} -m chat.client --host localhost --port 6697 --ca certs/ca.pem",
+        )
