@@ -43,6 +43,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from chat import events
 from chat.config import Limits
 from chat.message import Message
 
@@ -212,8 +213,10 @@ class FloodControl:
         """Close the connection if too many lines wait behind the fakelag."""
         if self._resume is None or self.conn.closing:
             return
-        if waiting.count(b"\n") > self.max_queued:
+        lines = waiting.count(b"\n")
+        if lines > self.max_queued:
             self.conn.server.stats["flood_kills"] += 1
+            events.flood_kill(self.conn, lines)
             self.conn.close("Excess Flood")
 
     def _resume_reading(self) -> None:
@@ -310,6 +313,7 @@ class SendQueue:
         self._drop = None
         if not self.conn.closing:
             self.conn.server.stats["sendq_kills"] += 1
+            events.sendq_kill(self.conn, self.queued)
             self.conn.close("SendQ exceeded", abort=True)
 
 

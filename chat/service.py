@@ -309,6 +309,7 @@ class ChatService(MultiService):
             cluster = self.cluster
             stopped.addCallback(lambda _: cluster.stopService())
         stopped.addCallback(lambda _: self._close_storage())
+        stopped.addCallback(lambda _: self.server.events.stop())
         return stopped
 
     def _disconnect_clients(self) -> Deferred[None]:

@@ -149,6 +149,17 @@ class TLSServerFactory(TLSMemoryBIOFactory):
         self.handshake_failures = 0
 
 
+def tls_version(transport: object) -> str | None:
+    """The TLS version (``TLSv1.3``) of a connection over *transport*, or None
+    when it is not TLS or its handshake has not finished."""
+    get_handle = getattr(transport, "getHandle", None)
+    handle = get_handle() if callable(get_handle) else None
+    if not isinstance(handle, SSL.Connection):
+        return None
+    version = handle.get_protocol_version_name()
+    return None if version in ("", "Unknown") else str(version)
+
+
 # -- the development CA ---------------------------------------------------------
 
 

@@ -133,8 +133,17 @@ class DaemonTests(TestCase):
         daemon = await start_daemon(self, "--log-format=json")
         await daemon.stop(await daemon.client("jason"))
         events = [json.loads(line) for line in daemon.logfile.read_text().splitlines()]
-        formats = [event.get("log_format", "") for event in events]
-        self.assertTrue(any("DEVELOPMENT CERTIFICATE" in f for f in formats), formats)
-        self.assertIn("Server Shut Down.", formats)
+        messages = [event["message"] for event in events]
+        self.assertTrue(any("DEVELOPMENT CERTIFICATE" in m for m in messages), messages)
+        self.assertIn("Server Shut Down.", messages)
+        for event in events:
+            self.assertLessEqual({"time", "level", "event", "message"}, set(event))
+            self.assertFalse([key for key in event if key.startswith("log_")], event)
+        names = [event["event"] for event in events]
+        for name in ("connect", "register", "disconnect"):
+            self.assertIn(name, names)
+        [connect] = [event for event in events if event["event"] == "connect"]
+        self.assertEqual(connect["address"], "127.0.0.1")
+        self.assertRegex(connect["tls"], r"^TLSv1\.[23]$")
         [listening] = [e for e in events if e.get("description", "").startswith("tls")]
         self.assertEqual(listening["address"], f"127.0.0.1:{daemon.port}")

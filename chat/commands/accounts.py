@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from twisted.internet.defer import maybeDeferred
 from twisted.python.failure import Failure
 
-from chat import numerics
+from chat import events, numerics
 from chat.accounts import log_in, password_problem, registration_allowed
 from chat.casemap import valid_nick
 from chat.commands import command
@@ -131,14 +131,18 @@ def _stepped(
     if isinstance(step, Challenge):
         send_challenge(conn, server, step.data)
         return
+    method = f"SASL {session.mechanism.name}"
     if isinstance(step, Success) and conn.account is None:
         conn.sasl = None
-        log_in(conn, server, step.account)
+        log_in(conn, server, step.account, method)
         conn.reply(numerics.RPL_SASLSUCCESS, "SASL authentication successful")
     else:
         text = "SASL authentication failed"
-        if isinstance(step, Failed) and step.throttled:
+        throttled = isinstance(step, Failed) and step.throttled
+        if throttled:
             text += ": too many failed attempts, try again later"
+        why = "throttled" if throttled else "bad credentials"
+        events.login_failed(conn, method, session.mechanism.attempted, why)
         abort(conn, numerics.ERR_SASLFAIL, text)
     try_register(conn, server)
 
@@ -185,7 +189,7 @@ def handle_register(conn: ChatProtocol, server: ChatServer, msg: Message) -> Non
                 )
             )
             if conn.account is None:
-                log_in(conn, server, account)
+                log_in(conn, server, account, "REGISTER")
 
         later.run(write)
 
