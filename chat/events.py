@@ -15,6 +15,8 @@ all, so a storm from many addresses stays bounded too.
 Nothing here is given a password or a message body: fields hold names,
 addresses, mechanisms and reasons.  Text a client chose (a quit or kill
 reason, an attempted name) is shown quoted, with control characters escaped.
+Fields whose names start with ``_`` only help the text line (the JSON log
+leaves them out).
 """
 
 from __future__ import annotations
@@ -171,11 +173,11 @@ def connected(conn: ChatProtocol, tls: str | None) -> None:
     over = tls or "plaintext"
     conn.server.events.emit(
         "connect",
-        "Connection from {address} port {port} ({over})",
+        "Connection from {address} port {port} ({_over})",
         address=conn.address,
         port=getattr(conn.transport.getPeer(), "port", None),
         tls=tls,
-        over=over,
+        _over=over,
     )
 
 
@@ -183,13 +185,13 @@ def registered(conn: ChatProtocol, tls: str | None) -> None:
     """*conn* completed registration."""
     conn.server.events.emit(
         "register",
-        "Registered {nick}!{user}@{host} from {address} ({over}, account {shown})",
+        "Registered {nick}!{user}@{host} from {address} ({_over}, account {_shown})",
         user=conn.username,
         host=conn.host,
         account=conn.account,
-        shown=conn.account or "none",
+        _shown=conn.account or "none",
         tls=tls,
-        over=tls or "plaintext",
+        _over=tls or "plaintext",
         **_who(conn),
     )
 
@@ -198,9 +200,9 @@ def disconnected(conn: ChatProtocol, reason: str) -> None:
     """*conn*'s connection ended for *reason* (a quit message, a timeout...)."""
     conn.server.events.emit(
         "disconnect",
-        "Closed {nick} from {address}: {shown}",
+        "Closed {nick} from {address}: {_shown}",
         reason=reason,
-        shown=quoted(reason),
+        _shown=quoted(reason),
         registered=conn.registered,
         **_who(conn),
     )
@@ -257,9 +259,9 @@ def login_failed(
     conn.server.events.abuse(
         "login-failed",
         conn.address,
-        "Failed login: {nick} from {address} as {shown} ({method}: {why})",
+        "Failed login: {nick} from {address} as {_shown} ({method}: {why})",
         account=account,
-        shown=quoted(account) if account is not None else "unknown",
+        _shown=quoted(account) if account is not None else "unknown",
         method=method,
         why=why,
         **_who(conn),
@@ -270,11 +272,11 @@ def opered(conn: ChatProtocol, name: str) -> None:
     """*conn* became an IRC operator as *name*."""
     conn.server.events.emit(
         "oper",
-        "OPER: {mask} from {address} is now an operator (as {shown})",
+        "OPER: {mask} from {address} is now an operator (as {_shown})",
         LogLevel.warn,
         mask=conn.hostmask,
         operator=name,
-        shown=quoted(name),
+        _shown=quoted(name),
         **_who(conn),
     )
 
@@ -284,10 +286,10 @@ def oper_failed(conn: ChatProtocol, name: str, why: str) -> None:
     conn.server.events.abuse(
         "oper-failed",
         conn.address,
-        "Failed OPER: {mask} from {address} as {shown} ({why})",
+        "Failed OPER: {mask} from {address} as {_shown} ({why})",
         mask=conn.hostmask,
         operator=name,
-        shown=quoted(name),
+        _shown=quoted(name),
         why=why,
         **_who(conn),
     )
@@ -297,13 +299,13 @@ def killed(conn: ChatProtocol, victim: ChatProtocol, reason: str) -> None:
     """Operator *conn* KILLed *victim* for *reason*."""
     conn.server.events.emit(
         "kill",
-        "KILL: {mask} killed {victim} ({victim_address}): {shown}",
+        "KILL: {mask} killed {victim} ({victim_address}): {_shown}",
         LogLevel.warn,
         mask=conn.hostmask,
         victim=victim.hostmask,
         victim_address=victim.address,
         reason=reason,
-        shown=quoted(reason),
+        _shown=quoted(reason),
         **_who(conn),
     )
 

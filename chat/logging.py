@@ -8,7 +8,8 @@ Each object (`json_record`) holds ``time`` (UTC, ISO 8601), ``level``,
 ``event`` (the stable name of a `chat.events` event, else ``log``),
 ``system`` (the logger's namespace), ``message`` (the text line), a
 ``traceback`` for failures, and the event's own fields; Twisted's internal
-keys (``log_logger``, ``log_source``...) are left out.
+keys (``log_logger``, ``log_source``...) and the text-only helpers of
+`chat.events` (``_shown``...) are left out.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def json_record(event: LogEvent) -> dict[str, object]:
     if isinstance(failure, Failure):
         record["traceback"] = failure.getTraceback()
     for key, value in event.items():
-        if key.startswith("log_") or key in record:
+        if key.startswith(("log_", "_")) or key in record:
             continue
         if "isError" in event and key in _LEGACY_KEYS:
             continue

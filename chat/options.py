@@ -84,7 +84,13 @@ SIGTERM sends ERROR to every client and exits.  Listener changes (--port,
             "process list, prefer the config file.",
         ],
         ["data-dir", None, None, "Directory for stored data (default: data)."],
-        ["log-format", None, None, "Log format: text (default) or json (lines)."],
+        [
+            "log-format",
+            None,
+            None,
+            "Log format: text (default) or json (one object per line: time, "
+            "level, event, message and the event's fields).",
+        ],
         [
             "metrics",
             None,
