@@ -458,7 +458,9 @@ def makeService(
     if check_ports:
         check_listeners(descriptions)
     if storage:
-        check_directory(config.data_dir, "data directory")
+        # twistd changes to --rundir before the stores open.
+        rundir = Path((twistd_options or {}).get("rundir") or ".")
+        check_directory(rundir / config.data_dir, "data directory")
     server = ChatServer(config, reactor, load_motd(config.motd_file))
     tls = dev = None
     if any(d.startswith(TLS_PREFIX) for d in descriptions):

@@ -122,6 +122,11 @@ def _stepped(
 ) -> None:
     """Answer the outcome of one SASL step."""
     session.busy = False
+    method = f"SASL {session.mechanism.name}"
+    if isinstance(step, Failed):
+        # Logged even when the client has gone meanwhile.
+        why = "throttled" if step.throttled else "bad credentials"
+        events.login_failed(conn, method, session.mechanism.attempted, why)
     if conn.closing:
         return
     if conn.sasl is not session:
@@ -131,18 +136,14 @@ def _stepped(
     if isinstance(step, Challenge):
         send_challenge(conn, server, step.data)
         return
-    method = f"SASL {session.mechanism.name}"
     if isinstance(step, Success) and conn.account is None:
         conn.sasl = None
         log_in(conn, server, step.account, method)
         conn.reply(numerics.RPL_SASLSUCCESS, "SASL authentication successful")
     else:
         text = "SASL authentication failed"
-        throttled = isinstance(step, Failed) and step.throttled
-        if throttled:
+        if isinstance(step, Failed) and step.throttled:
             text += ": too many failed attempts, try again later"
-        why = "throttled" if throttled else "bad credentials"
-        events.login_failed(conn, method, session.mechanism.attempted, why)
         abort(conn, numerics.ERR_SASLFAIL, text)
     try_register(conn, server)
 
