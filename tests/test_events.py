@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.logger import LogEvent, Logger, LogLevel, capturedLogs, formatEvent
 from twisted.trial.unittest import TestCase
@@ -193,6 +195,23 @@ class LoginEventTests(TestCase):
         logged = text_of(events)
         for secret in ("wrong-pass-9", PASSWORD, plain("alice", PASSWORD)):
             self.assertNotIn(secret, logged)
+
+    def test_failed_sasl_is_logged_when_the_client_left_meanwhile(self) -> None:
+        held: list[tuple[Any, tuple[Any, ...], Deferred[Any]]] = []
+
+        def worker(work: Any, *args: Any) -> Deferred[Any]:
+            held.append((work, args, Deferred()))
+            return held[-1][2]
+
+        self.harness.server.accounts.worker = worker
+        with capturedLogs() as events:
+            client = sasl_connect(self.harness, "alice")
+            client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {plain('alice', 'bad-9')}")
+            client.send("QUIT :gone")
+            [(work, args, waiting)] = held
+            waiting.callback(work(*args))
+        [failed] = named(events, "login-failed")
+        self.assertEqual((failed["nick"], failed["account"]), ("alice", "alice"))
 
     def test_nickserv_identify(self) -> None:
         client = self.harness.register("bob")
