@@ -53,6 +53,8 @@ class ChatServer(Factory):
 
     protocol = ChatProtocol
     log = Logger()
+    #: No "Starting factory <...>" lines: `chat.events` logs what matters.
+    noisy = False
 
     def __init__(
         self,
