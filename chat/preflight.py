@@ -72,14 +72,22 @@ def check_port(description: str, address: tuple[str, int]) -> None:
 
 
 def check_listeners(descriptions: list[str]) -> None:
-    """Check that every TCP listener in *descriptions* can bind its port."""
+    """Check that every TCP listener in *descriptions* can bind its port,
+    and that no two of them want the same one."""
+    seen: dict[tuple[str, int], str] = {}
     for description in descriptions:
         inner = description.removeprefix("tls:")
         if inner[:1].isdigit():
             inner = f"tcp:{inner}"
         address = tcp_address(inner)
-        if address is not None:
-            check_port(description, address)
+        if address is None:
+            continue
+        if address in seen:
+            raise ConfigError(
+                f"cannot listen on {description}: {seen[address]} uses that port"
+            )
+        seen[address] = description
+        check_port(description, address)
 
 
 def check_directory(path: Path, what: str) -> None:

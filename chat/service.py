@@ -211,6 +211,9 @@ class ChatService(MultiService):
         self.storage_ready: Deferred[None] = succeed(None)
         #: Given to twistd's application as its log observer (JSON logs).
         self.log_observer: ILogObserver | None = None
+        #: In twistd's foreground: a port that cannot be opened (one the
+        #: start-up check could not foresee) exits with one line.
+        self.exit_on_listen_error = False
         #: The link to the other nodes in cluster mode (`chat.cluster`).
         self.cluster: Service | None = None
 
@@ -272,6 +275,14 @@ class ChatService(MultiService):
         return None
 
     # -- start and stop -------------------------------------------------
+
+    def privilegedStartService(self) -> None:
+        try:
+            super().privilegedStartService()
+        except ListenError as error:
+            if not self.exit_on_listen_error:
+                raise  # a daemonizing twistd reports it to the terminal
+            raise SystemExit(f"chat: {error}") from None
 
     def startService(self) -> None:
         if self.data_dir is not None:
@@ -485,6 +496,9 @@ def makeService(
     if config.metrics is not None:
         service.add_metrics(config.metrics)
     service.log_observer = observer_for(config.log_format, twistd_options)
+    service.exit_on_listen_error = bool(
+        twistd_options and twistd_options.get("nodaemon")
+    )
     if storage:
         service.data_dir = config.data_dir
     if config.cluster.redis:

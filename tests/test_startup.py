@@ -97,6 +97,16 @@ class StartupErrorTests(TestCase):
         self.assertNotIn("An error has occurred", line)
         self.assertFalse((twistd.dir / "chat.pid").exists())
 
+    async def test_same_port_twice(self) -> None:
+        twistd = Twistd(self)
+        with held_port() as held:
+            port = held.getsockname()[1]
+        listen = f"--listen=tcp:{port}:interface=127.0.0.1"
+        result = await twistd.run("-n", "chat", listen, listen)
+        self.assertOneLine(
+            result, f"chat: cannot listen on tcp:{port}", "uses that port"
+        )
+
     async def test_data_directory_that_cannot_be_made(self) -> None:
         twistd = Twistd(self)
         (twistd.dir / "file").write_text("not a directory")
@@ -189,6 +199,25 @@ class PreflightTests(TestCase):
         self.assertEqual(
             str(error), "cannot listen on 127.0.0.1:6697: Address already in use"
         )
+
+    def test_listen_error_in_the_foreground_exits_with_one_line(self) -> None:
+        class Refusing:
+            def listen(self, factory: IProtocolFactory) -> object:
+                error = OSError(98, "Address already in use")
+                return fail(CannotListenError("127.0.0.1", 6697, error))
+
+        config = ServerConfig(port=None, listen=("tcp:0",))
+        service = makeService(
+            config, twistd_options={"nodaemon": True, "logfile": None}, storage=False
+        )
+        service.listeners[0].endpoint = Refusing()  # type: ignore[assignment]
+        error = self.assertRaises(SystemExit, service.privilegedStartService)
+        self.assertEqual(
+            str(error), "chat: cannot listen on 127.0.0.1:6697: Address already in use"
+        )
+        daemon = makeService(config, twistd_options={"logfile": "x"}, storage=False)
+        daemon.listeners[0].endpoint = Refusing()  # type: ignore[assignment]
+        self.assertRaises(ListenError, daemon.privilegedStartService)
 
     def test_certificate_needs_a_tls_listener(self) -> None:
         config = ServerConfig(
