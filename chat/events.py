@@ -281,15 +281,15 @@ def opered(conn: ChatProtocol, name: str) -> None:
     )
 
 
-def oper_failed(conn: ChatProtocol, name: str, why: str) -> None:
-    """An OPER attempt as *name* by *conn* failed for *why*."""
+def oper_failed(conn: ChatProtocol, name: str | None, why: str) -> None:
+    """An OPER attempt as operator *name* (None: not one) failed for *why*."""
     conn.server.events.abuse(
         "oper-failed",
         conn.address,
         "Failed OPER: {mask} from {address} as {_shown} ({why})",
         mask=conn.hostmask,
         operator=name,
-        _shown=quoted(name),
+        _shown=quoted(name) if name is not None else "an unknown name",
         why=why,
         **_who(conn),
     )

@@ -246,13 +246,16 @@ class OperatorEventTests(TestCase):
 
     def test_oper_kill_chghost_wallops(self) -> None:
         with capturedLogs() as events:
+            self.alice.send("OPER swapped-pass-6 admin")
             self.alice.send("OPER admin wrong-pass-5")
             self.alice.send(f"OPER admin {OPER_PASSWORD}")
             self.alice.send(f"WALLOPS :{BODY}")
             self.alice.send("CHGHOST bob robert example.org")
             self.alice.send("KILL bob :spamming")
-        [failed] = named(events, "oper-failed")
+        unknown, failed = named(events, "oper-failed")
+        self.assertEqual((unknown["operator"], unknown["why"]), (None, "unknown name"))
         self.assertEqual((failed["operator"], failed["nick"]), ("admin", "alice"))
+        self.assertEqual(failed["why"], "wrong password")
         [oper] = named(events, "oper")
         self.assertEqual(oper["operator"], "admin")
         self.assertEqual(oper["log_level"], LogLevel.warn)
@@ -270,7 +273,7 @@ class OperatorEventTests(TestCase):
         [gone] = named(events, "disconnect")
         self.assertEqual(gone["reason"], "Killed (alice (spamming))")
         logged = text_of(events)
-        for secret in (OPER_PASSWORD, "wrong-pass-5", BODY):
+        for secret in (OPER_PASSWORD, "wrong-pass-5", "swapped-pass-6", BODY):
             self.assertNotIn(secret, logged)
 
     def test_every_event_is_documented(self) -> None:

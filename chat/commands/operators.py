@@ -60,7 +60,7 @@ def handle_oper(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     operators = server.config.operators
     if not operators:
         conn.reply(numerics.ERR_NOOPERHOST, "No O-lines for your host")
-        events.oper_failed(conn, name, "no operators configured")
+        events.oper_failed(conn, None, "no operators configured")
         return
     encoded = operators.get(name)
     response = conn.responder()
@@ -69,7 +69,12 @@ def handle_oper(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     )
 
     def checked(matched: bool) -> None:
-        _finish_oper(conn, response, name, encoded is not None and matched)
+        known = encoded is not None
+        if not (known and matched):
+            # An unknown name is not logged: it may be a password typed first.
+            why = "wrong password" if known else "unknown name"
+            events.oper_failed(conn, name if known else None, why)
+        _finish_oper(conn, response, name, known and matched)
 
     def failed(failure: Failure) -> None:
         log.failure("OPER check for {name!r} failed", failure, name=name)
@@ -99,7 +104,6 @@ def _finish_oper(
             )
         )
         response.finish()
-        events.oper_failed(conn, name, "wrong name or password")
         return
     response.send(
         Message(
