@@ -4,7 +4,7 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-PORT ?= 8080
+PORT ?= 6697
 SOURCES := setup.cfg pyproject.toml $(shell find chat twisted -name '*.py' 2>/dev/null)
 
 .PHONY: run test lint coverage clean

@@ -143,6 +143,7 @@ class ChatServer(Server):
             "max_channels = 2000\n"
             "sendq_bytes = 16777216\n"
             'exempt = ["127.0.0.1", "::1"]\n'
+            'fakelag_exempt = ["127.0.0.1", "::1"]\n'
             "[timeouts]\n"
             "registration = 120\n"
             "ping_interval = 600\n"

@@ -26,7 +26,7 @@ from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
 from twisted.internet.threads import deferToThread
 
-from chat import numerics, passwords
+from chat import events, numerics, passwords
 from chat.casemap import casefold
 from chat.identity import account_changed
 from chat.limits import is_exempt
@@ -265,10 +265,14 @@ def registration_allowed(conn: ChatProtocol, server: ChatServer) -> bool:
     return server.accounts.may_register(conn.address)
 
 
-def log_in(conn: ChatProtocol, server: ChatServer, account: Account) -> None:
-    """Log *conn* in to *account*: 900, account-notify, ``+o`` for operators,
-    and channel ``+o`` where the account is a registered operator."""
+def log_in(
+    conn: ChatProtocol, server: ChatServer, account: Account, method: str
+) -> None:
+    """Log *conn* in to *account* with *method* (``SASL PLAIN``, ``NickServ
+    IDENTIFY``...): 900, account-notify, ``+o`` for operators, channel
+    ``+o`` where the account is a registered operator, and the log line."""
     conn.account = account.name
+    events.logged_in(conn, account.name, method)
     conn.reply(
         numerics.RPL_LOGGEDIN,
         conn.hostmask,

@@ -25,6 +25,10 @@ class ConfigError(ValueError):
     """A configuration value or file is wrong; the message says which."""
 
 
+class ConfigFileError(ConfigError):
+    """The configuration file cannot be read or holds a bad setting."""
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     """Protocol limits; those with an ISUPPORT token are advertised."""
@@ -59,8 +63,11 @@ class Limits:
     flood_max_queued: int = 50
     #: Bytes queued for a client that does not read before ``SendQ exceeded``.
     sendq_bytes: int = 1024 * 1024
-    #: Addresses or networks exempt from per-address limits and fakelag.
+    #: Addresses or networks exempt from the per-address connection limits
+    #: (not from fakelag: a flooder on the same machine is still paced).
     exempt: tuple[str, ...] = ("127.0.0.1", "::1")
+    #: Addresses or networks exempt from fakelag; none by default.
+    fakelag_exempt: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,9 +273,9 @@ def read_file(path: Path) -> dict[str, Any]:
         with path.open("rb") as f:
             data = tomllib.load(f)
     except OSError as error:
-        raise ConfigError(f"cannot read {path}: {error.strerror}") from error
+        raise ConfigFileError(f"cannot read {path}: {error.strerror}") from error
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path} is not valid TOML: {error}") from error
+        raise ConfigFileError(f"{path} is not valid TOML: {error}") from error
     values: dict[str, Any] = {}
     for key, value in data.items():
         name = key.replace("-", "_")
@@ -276,7 +283,7 @@ def read_file(path: Path) -> dict[str, Any]:
         try:
             values[name] = check(name, value)
         except ConfigError as error:
-            raise ConfigError(f"{path}: {error}") from error
+            raise ConfigFileError(f"{path}: {error}") from error
         if name in PATHS and not values[name].is_absolute():
             values[name] = path.parent / values[name]
     return values

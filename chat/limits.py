@@ -15,8 +15,10 @@
   address; a refused connection gets a `Refusal` protocol that says
   ``ERROR`` and hangs up, keeping no other state.
 
-Exempt addresses (``limits.exempt``, addresses or networks) skip the
-per-address limits and fakelag; operators (user mode ``o``) skip fakelag.
+Exempt addresses (``limits.exempt``, addresses or networks; loopback by
+default) skip the per-address connection limits only.  Fakelag is skipped
+only by the addresses in ``limits.fakelag_exempt`` (none by default) and by
+operators (user mode ``o``), as in Ergo.
 Everything timed runs on the server's injected clock, and the counters in
 ``ChatServer.stats`` (`STAT_NAMES`) count what the limits did.
 """
@@ -41,6 +43,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from chat import events
 from chat.config import Limits
 from chat.message import Message
 
@@ -115,7 +118,7 @@ def _exempt_networks(entries: tuple[str, ...]) -> tuple[Network, ...]:
         try:
             networks += parse_networks((entry,))
         except ValueError as error:
-            log.error("Ignoring limits.exempt entry: {error}", error=str(error))
+            log.error("Ignoring an exempt entry in [limits]: {error}", error=str(error))
     return tuple(networks)
 
 
@@ -174,9 +177,9 @@ class TokenBucket:
 
 
 def protect(conn: ChatProtocol) -> None:
-    """Give a new connection its fakelag (unless exempt) and send queue."""
+    """Give a new connection its fakelag (unless fakelag-exempt) and send queue."""
     limits = conn.server.config.limits
-    if not is_exempt(conn.address, limits.exempt):
+    if not is_exempt(conn.address, limits.fakelag_exempt):
         conn.flood = FloodControl(conn, limits, conn.server.clock)
     cast(IConsumer, conn.transport).registerProducer(SendQueue(conn), True)
 
@@ -210,8 +213,10 @@ class FloodControl:
         """Close the connection if too many lines wait behind the fakelag."""
         if self._resume is None or self.conn.closing:
             return
-        if waiting.count(b"\n") > self.max_queued:
+        lines = waiting.count(b"\n")
+        if lines > self.max_queued:
             self.conn.server.stats["flood_kills"] += 1
+            events.flood_kill(self.conn, lines)
             self.conn.close("Excess Flood")
 
     def _resume_reading(self) -> None:
@@ -308,6 +313,7 @@ class SendQueue:
         self._drop = None
         if not self.conn.closing:
             self.conn.server.stats["sendq_kills"] += 1
+            events.sendq_kill(self.conn, self.queued)
             self.conn.close("SendQ exceeded", abort=True)
 
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from twisted.python import usage
 
-from chat.config import ConfigError, ServerConfig, check, load_config
+from chat.config import (
+    ConfigError,
+    ConfigFileError,
+    ServerConfig,
+    check,
+    load_config,
+)
+from chat.version import DISTRIBUTION, __version__
 
 #: Options whose value is a setting, by option name -> `ServerConfig` field.
 SETTINGS = {
@@ -30,8 +38,9 @@ class Options(usage.Options):
     """``twistd chat [options]``: the IRC server's settings."""
 
     synopsis = "[options]"
-    longdesc = """\
-An IRC server speaking TLS (1.2 and newer) on --port, 6697 by default.
+    longdesc = f"""\
+{DISTRIBUTION} {__version__}: an IRC server speaking TLS (1.2 and newer) on
+--port, 6697 by default.
 
 Every option can also be set in a TOML file given with --config, with the
 same names (server-name or server_name, motd, listen = [...], ...) and the
@@ -75,7 +84,13 @@ SIGTERM sends ERROR to every client and exits.  Listener changes (--port,
             "process list, prefer the config file.",
         ],
         ["data-dir", None, None, "Directory for stored data (default: data)."],
-        ["log-format", None, None, "Log format: text (default) or json (lines)."],
+        [
+            "log-format",
+            None,
+            None,
+            "Log format: text (default) or json (one object per line: time, "
+            "level, event, message and the event's fields).",
+        ],
         [
             "metrics",
             None,
@@ -138,8 +153,16 @@ SIGTERM sends ERROR to every client and exits.  Listener changes (--port,
         }
         return replace(config, cluster=check("cluster", merged))
 
+    def opt_version(self) -> None:
+        """Show the chat-server version and exit."""
+        print(f"{DISTRIBUTION} {__version__}")
+        sys.exit(0)
+
     def postOptions(self) -> None:
         try:
             self.config = self.load()
+        except ConfigFileError as error:
+            # The file is wrong, not the command line: no usage text.
+            raise SystemExit(f"chat: {error}") from error
         except ConfigError as error:
             raise usage.UsageError(str(error)) from error

@@ -14,6 +14,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IConsumer,
     IDelayedCall,
+    IHandshakeListener,
     ITCPTransport,
     ITransport,
 )
@@ -21,14 +22,16 @@ from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
-from chat import numerics
+from chat import events, numerics
 from chat.casemap import casefold
 from chat.commands import COMMANDS
 from chat.labeled import Response
 from chat.limits import FloodControl, SendQueue, protect
 from chat.message import Message, MessageParseError, parse
 from chat.relay import PROFILE_CAPS, Relay
+from chat.tls import tls_version
 
 if TYPE_CHECKING:
     from chat.channel import Channel
@@ -45,6 +48,7 @@ MAX_PARAMS = 15
 MAX_CLIENT_TAG_DATA = 4094
 
 
+@implementer(IHandshakeListener)
 class ChatProtocol(LineReceiver):
     """One client connection and the state of the user behind it."""
 
@@ -142,6 +146,12 @@ class ChatProtocol(LineReceiver):
             self.server.config.timeouts.registration, self._registration_timeout
         )
         self.server.connection_made(self)
+        if not self.secure:
+            events.connected(self, None)  # over TLS: once the handshake is done
+
+    def handshakeCompleted(self) -> None:
+        """The TLS handshake finished (`IHandshakeListener`): log the connection."""
+        events.connected(self, tls_version(self.transport))
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self.flood is not None:

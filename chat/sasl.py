@@ -62,6 +62,11 @@ Step = Challenge | Success | Failed
 class Mechanism:
     """One authentication exchange of one mechanism."""
 
+    #: The mechanism's SASL name.
+    name = ""
+    #: The account name the client tried, once known (for the log).
+    attempted: str | None = None
+
     def step(self, response: bytes) -> Deferred[Step]:
         """Handle the client's next *response*."""
         raise NotImplementedError
@@ -83,6 +88,8 @@ def _logged(result: Deferred[Account | None]) -> Deferred[Step]:
 class Plain(Mechanism):
     """PLAIN (RFC 4616): ``authzid NUL authcid NUL password``."""
 
+    name = "PLAIN"
+
     def __init__(self, accounts: Accounts, address: str) -> None:
         self.accounts = accounts
         self.address = address
@@ -95,6 +102,7 @@ class Plain(Mechanism):
             authzid, authcid, password = (part.decode("utf-8") for part in parts)
         except UnicodeDecodeError:
             return succeed(Failed())
+        self.attempted = authcid or None
         if not authcid or (authzid and casefold(authzid) != casefold(authcid)):
             return succeed(Failed())
         return _logged(self.accounts.authenticate(authcid, password, self.address))
@@ -116,6 +124,8 @@ class External(Mechanism):
 
     The response is the authorization identity, empty or the account name.
     """
+
+    name = "EXTERNAL"
 
     def __init__(self, accounts: Accounts, certfp: str | None) -> None:
         self.accounts = accounts
@@ -163,6 +173,8 @@ class ScramSha256(Mechanism):
     exactly like a known one, so the exchange does not tell who exists.
     """
 
+    name = "SCRAM-SHA-256"
+
     #: A per-process secret for the salts of accounts that do not exist.
     _fake_salt_key = os.urandom(32)
 
@@ -196,6 +208,7 @@ class ScramSha256(Mechanism):
         if any(key == "m" for key, _ in attributes[2:]):
             return succeed(Failed())
         name = _unescape_name(attributes[0][1])
+        self.attempted = name or None
         client_nonce = attributes[1][1]
         if not name or not client_nonce:
             return succeed(Failed())

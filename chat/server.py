@@ -11,15 +11,16 @@ from twisted.internet.interfaces import IAddress, IReactorTime, ISSLTransport
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 
-from chat import casemap
+from chat import casemap, events
 from chat.accounts import Accounts
 from chat.casemap import casefold
 from chat.channel import Channel
 from chat.config import ServerConfig
+from chat.events import EventLog
 from chat.history import QUERY_LIMIT, HistoryStore
 from chat.history.memory import MemoryHistory
 from chat.history.record import remember_events
-from chat.limits import ConnectionLimiter, Refusal, new_stats
+from chat.limits import ConnectionLimiter, Refusal, address_key, new_stats
 from chat.message import Message
 from chat.monitor import MONITOR_LIMIT, Monitors
 from chat.network import Network, SingleServer
@@ -28,8 +29,11 @@ from chat.relay import Relay
 from chat.router import Audience, Router
 from chat.services import Services
 from chat.storage.sqlite import SQLiteStore
+from chat.tls import tls_version
+from chat.version import DISTRIBUTION, __version__
 
-VERSION = "chat-server-0.1.0"
+#: What VERSION answers: the distribution and its version (`chat.version`).
+VERSION = f"{DISTRIBUTION}-{__version__}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +53,8 @@ class ChatServer(Factory):
 
     protocol = ChatProtocol
     log = Logger()
+    #: No "Starting factory <...>" lines: `chat.events` logs what matters.
+    noisy = False
 
     def __init__(
         self,
@@ -76,6 +82,8 @@ class ChatServer(Factory):
         #: Counters for the metrics endpoint: `chat.limits.STAT_NAMES`.
         self.stats: dict[str, int] = new_stats()
         self.limiter = ConnectionLimiter()
+        #: The operator's log (`chat.events`).
+        self.events = EventLog(clock)
         #: Message history; `chat.service` puts an SQLite store here.
         self.history: HistoryStore = MemoryHistory(clock)
         self.monitors = Monitors()
@@ -108,6 +116,7 @@ class ChatServer(Factory):
         reason = self.limiter.refusal(host, self.config.limits, self.clock.seconds())
         if reason is not None:
             self.stats["connections_refused"] += 1
+            events.refused(self, host, address_key(host), reason)
             return Refusal(reason, self.clock, self.config.timeouts.close_grace)
         conn = ChatProtocol(self)
         conn.factory = self
@@ -135,6 +144,8 @@ class ChatServer(Factory):
         """
         if announce is None:
             announce = "all" if conn.node is None else "none"
+        if conn.node is None:
+            events.disconnected(conn, reason)
         self.connections.discard(conn)
         self.limiter.remove(conn)
         if conn.registered:
@@ -193,6 +204,7 @@ class ChatServer(Factory):
                 self.network.user_changed(conn, old)
 
     def mark_registered(self, conn: ChatProtocol) -> None:
+        events.registered(conn, tls_version(conn.transport))
         conn.registered = True
         self.registered_count += 1
         self.mode_counts.update(conn.modes)

@@ -12,7 +12,9 @@ without touching open connections.
 
 from __future__ import annotations
 
+import shlex
 import signal
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
@@ -22,6 +24,7 @@ from twisted.application.service import MultiService, Service
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred, gatherResults, succeed
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import (
     IAddress,
     IListeningPort,
@@ -41,6 +44,7 @@ from chat.history import HistoryConfig
 from chat.history.sqlite import FILENAME as HISTORY_FILE
 from chat.history.sqlite import SQLiteHistory
 from chat.logging import observer_for
+from chat.preflight import check_directory, check_listeners
 from chat.server import ChatServer
 from chat.tls import (
     DevCertificate,
@@ -114,6 +118,10 @@ class TrackedTLSFactory(_Tracking, TLSServerFactory):
     """A TLS listener's factory."""
 
 
+class ListenError(Exception):
+    """A listener could not open its port; the message says which and why."""
+
+
 class Listener(Service):
     """Listen on one endpoint while the service runs."""
 
@@ -145,6 +153,12 @@ class Listener(Service):
         self._pending.addErrback(failures.append)
         if failures:
             self._pending = None
+            error = failures[0].value
+            if isinstance(error, CannotListenError):
+                # Short: a daemonizing twistd shows only 100 bytes of it.
+                reason = getattr(error.socketError, "strerror", None) or error
+                where = f"{error.interface or '*'}:{error.port}"
+                raise ListenError(f"cannot listen on {where}: {reason}")
             failures[0].raiseException()
 
     def _listening(self, port: IListeningPort) -> IListeningPort:
@@ -197,6 +211,9 @@ class ChatService(MultiService):
         self.storage_ready: Deferred[None] = succeed(None)
         #: Given to twistd's application as its log observer (JSON logs).
         self.log_observer: ILogObserver | None = None
+        #: In twistd's foreground: a port that cannot be opened (one the
+        #: start-up check could not foresee) exits with one line.
+        self.exit_on_listen_error = False
         #: The link to the other nodes in cluster mode (`chat.cluster`).
         self.cluster: Service | None = None
 
@@ -259,6 +276,14 @@ class ChatService(MultiService):
 
     # -- start and stop -------------------------------------------------
 
+    def privilegedStartService(self) -> None:
+        try:
+            super().privilegedStartService()
+        except ListenError as error:
+            if not self.exit_on_listen_error:
+                raise  # a daemonizing twistd reports it to the terminal
+            raise SystemExit(f"chat: {error}") from None
+
     def startService(self) -> None:
         if self.data_dir is not None:
             self._open_storage(self.data_dir)
@@ -281,10 +306,7 @@ class ChatService(MultiService):
             ca=str(dev.ca),
         )
         log.warn(
-            "Connect with: python -m chat.client --host localhost --port {port} "
-            "--ca {ca}",
-            port=self.tls_port(),
-            ca=str(dev.ca),
+            "Connect with: {command}", command=client_command(self.tls_port(), dev.ca)
         )
 
     def stopService(self) -> Deferred[None]:
@@ -298,6 +320,7 @@ class ChatService(MultiService):
             cluster = self.cluster
             stopped.addCallback(lambda _: cluster.stopService())
         stopped.addCallback(lambda _: self._close_storage())
+        stopped.addCallback(lambda _: self.server.events.stop())
         return stopped
 
     def _disconnect_clients(self) -> Deferred[None]:
@@ -382,6 +405,23 @@ class ChatService(MultiService):
         return True
 
 
+def _shown(path: Path) -> str:
+    """*path* relative to the working directory when inside it, shell-quoted."""
+    absolute = path.absolute()
+    try:
+        shown = absolute.relative_to(Path.cwd())
+    except ValueError:
+        shown = absolute
+    return shlex.quote(str(shown))
+
+
+def client_command(port: int | None, ca: Path) -> str:
+    """The command line of our client connecting to this server through *ca*,
+    with the Python the server runs on (the venv's, in a checkout)."""
+    python = _shown(Path(sys.executable))
+    return f"{python} -m chat.client --host localhost --port {port} --ca {_shown(ca)}"
+
+
 def load_tls(config: ServerConfig) -> tuple[Any, DevCertificate | None]:
     """TLS server options from *config*, making a development certificate
     when none is configured; raises `ConfigError` or `TLSConfigError`."""
@@ -409,13 +449,15 @@ def makeService(
     handle_signals: bool = False,
     twistd_options: Mapping[str, Any] | None = None,
     storage: bool = True,
+    check_ports: bool = False,
 ) -> ChatService:
     """The whole server as a service; raises `ConfigError` or `TLSConfigError`.
 
     *reload_config* reads the configuration again on reload (default: keep
     *config*); *handle_signals* makes ``SIGHUP`` reload; *twistd_options*
     say where twistd logs, for ``--log-format json``; without *storage*
-    accounts and history stay in memory.
+    accounts and history stay in memory; *check_ports* tries each TCP port
+    first (`chat.preflight`), so that one in use is a one-line error.
     """
     if reactor is None:
         from twisted.internet import reactor as default_reactor
@@ -424,11 +466,22 @@ def makeService(
     descriptions = listener_descriptions(config)
     if not descriptions:
         raise ConfigError("nothing to listen on: give --port or --listen")
+    if check_ports:
+        check_listeners(descriptions)
+    if storage:
+        # twistd changes to --rundir before the stores open.
+        rundir = Path((twistd_options or {}).get("rundir") or ".")
+        check_directory(rundir / config.data_dir, "data directory")
     server = ChatServer(config, reactor, load_motd(config.motd_file))
     tls = dev = None
     if any(d.startswith(TLS_PREFIX) for d in descriptions):
         options, dev = load_tls(config)
         tls = ReloadableServerTLS(options)
+    elif config.cert is not None or config.key is not None:
+        raise ConfigError(
+            "--cert/--key are set but no listener uses TLS: give --port or "
+            "--listen tls:..., or leave them out"
+        )
     service = ChatService(
         config,
         server,
@@ -443,6 +496,9 @@ def makeService(
     if config.metrics is not None:
         service.add_metrics(config.metrics)
     service.log_observer = observer_for(config.log_format, twistd_options)
+    service.exit_on_listen_error = bool(
+        twistd_options and twistd_options.get("nodaemon")
+    )
     if storage:
         service.data_dir = config.data_dir
     if config.cluster.redis:

@@ -149,6 +149,17 @@ class TLSServerFactory(TLSMemoryBIOFactory):
         self.handshake_failures = 0
 
 
+def tls_version(transport: object) -> str | None:
+    """The TLS version (``TLSv1.3``) of a connection over *transport*, or None
+    when it is not TLS or its handshake has not finished."""
+    get_handle = getattr(transport, "getHandle", None)
+    handle = get_handle() if callable(get_handle) else None
+    if not isinstance(handle, SSL.Connection):
+        return None
+    version = handle.get_protocol_version_name()
+    return None if version in ("", "Unknown") else str(version)
+
+
 # -- the development CA ---------------------------------------------------------
 
 
@@ -167,7 +178,19 @@ def ensure_dev_certificate(cert_dir: Path) -> DevCertificate:
 
     The CA is reused when present, so clients that trust it keep working when
     the server certificate is made again.  Keys are written with mode 0600.
+    A directory or file that cannot be written raises `TLSConfigError`.
     """
+    try:
+        return _ensure_dev_certificate(cert_dir)
+    except OSError as error:
+        where = error.filename or cert_dir
+        raise TLSConfigError(
+            f"cannot write the development certificate in {cert_dir}: "
+            f"{where}: {error.strerror or error}"
+        ) from error
+
+
+def _ensure_dev_certificate(cert_dir: Path) -> DevCertificate:
     ca_file, ca_key_file = cert_dir / DEV_CA_FILE, cert_dir / DEV_CA_KEY_FILE
     cert_file, key_file = cert_dir / DEV_CERT_FILE, cert_dir / DEV_KEY_FILE
     if ca_file.exists() and cert_file.exists() and key_file.exists():

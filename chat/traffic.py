@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from twisted.internet.interfaces import IProtocolFactory
+from twisted.internet.interfaces import IHandshakeListener, IProtocolFactory
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
+from zope.interface import implementer
 
 
 @dataclass(slots=True)
@@ -23,10 +24,16 @@ class Traffic:
     lines_in: int = 0
 
 
+@implementer(IHandshakeListener)
 class CountingProtocol(ProtocolWrapper):
     """Counts what passes between the transport and the chat protocol."""
 
     factory: CountingFactory
+
+    def handshakeCompleted(self) -> None:
+        """Pass the end of the TLS handshake on to the chat protocol."""
+        if IHandshakeListener.providedBy(self.wrappedProtocol):
+            self.wrappedProtocol.handshakeCompleted()
 
     def dataReceived(self, data: bytes) -> None:
         traffic = self.factory.traffic

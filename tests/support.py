@@ -14,10 +14,16 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
-from chat.config import ServerConfig
+from chat.config import Limits, ServerConfig
 from chat.message import Message, parse
 from chat.protocol import ChatProtocol
 from chat.server import ChatServer
+
+#: Where every test client connects from.
+LOOPBACK = ("127.0.0.1", "::1")
+#: Default limits, but loopback skips fakelag: for tests that send more
+#: lines at once than fakelag lets through, on purpose (it is not the default).
+UNPACED = Limits(fakelag_exempt=LOOPBACK)
 
 
 class FakeClient:

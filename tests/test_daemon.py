@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import sys
@@ -106,12 +107,43 @@ class DaemonTests(TestCase):
         await daemon.stop(client)
         self.assertIn("Server Shut Down.", daemon.logfile.read_text())
 
+    async def test_connect_hint_works_from_where_the_server_runs(self) -> None:
+        daemon = await start_daemon(self)
+        [hint] = [
+            line.split("Connect with: ", 1)[1]
+            for line in daemon.logfile.read_text().splitlines()
+            if "Connect with: " in line
+        ]
+        argv = shlex.split(hint)
+        self.assertEqual(argv[1:3], ["-m", "chat.client"])
+        self.assertEqual(argv[argv.index("--port") + 1], str(daemon.port))
+        self.assertTrue((daemon.rundir / argv[argv.index("--ca") + 1]).is_file())
+        # The same interpreter and module start (--help: no terminal needed).
+        out, err, code = await getProcessOutputAndValue(
+            argv[0],
+            [*argv[1:], "--help"],
+            env=dict(os.environ),
+            path=str(daemon.rundir),
+        )
+        self.assertEqual(code, 0, err)
+        self.assertIn(b"--ca", out)
+        await daemon.stop(await daemon.client("hinted"))
+
     async def test_json_log_lines(self) -> None:
         daemon = await start_daemon(self, "--log-format=json")
         await daemon.stop(await daemon.client("jason"))
         events = [json.loads(line) for line in daemon.logfile.read_text().splitlines()]
-        formats = [event.get("log_format", "") for event in events]
-        self.assertTrue(any("DEVELOPMENT CERTIFICATE" in f for f in formats), formats)
-        self.assertIn("Server Shut Down.", formats)
+        messages = [event["message"] for event in events]
+        self.assertTrue(any("DEVELOPMENT CERTIFICATE" in m for m in messages), messages)
+        self.assertIn("Server Shut Down.", messages)
+        for event in events:
+            self.assertLessEqual({"time", "level", "event", "message"}, set(event))
+            self.assertFalse([key for key in event if key.startswith("log_")], event)
+        names = [event["event"] for event in events]
+        for name in ("connect", "register", "disconnect"):
+            self.assertIn(name, names)
+        [connect] = [event for event in events if event["event"] == "connect"]
+        self.assertEqual(connect["address"], "127.0.0.1")
+        self.assertRegex(connect["tls"], r"^TLSv1\.[23]$")
         [listening] = [e for e in events if e.get("description", "").startswith("tls")]
         self.assertEqual(listening["address"], f"127.0.0.1:{daemon.port}")

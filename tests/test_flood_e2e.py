@@ -27,8 +27,9 @@ from tests.e2e_support import (
     RunningServer,
     start_server,
 )
+from tests.support import LOOPBACK
 
-#: Fakelag for the flood test: loopback is not exempt here.
+#: Fakelag for the flood test; loopback is not exempt from anything here.
 FLOOD_LIMITS = Limits(
     exempt=(),
     flood_burst=5,
@@ -37,6 +38,8 @@ FLOOD_LIMITS = Limits(
     flood_max_queued=20,
 )
 SENDQ = 256 * 1024
+#: The slow-reader tests flood on purpose: the sender skips fakelag.
+UNPACED_SENDQ = Limits(sendq_bytes=SENDQ, fakelag_exempt=LOOPBACK)
 
 
 def chat_server(server: RunningServer) -> ChatServer:
@@ -144,6 +147,24 @@ class FloodTests(TestCase):
         self.assertEqual(stats["flood_kills"], 1)
         self.assertGreater(stats["flood_delays"], 5)
 
+    async def test_loopback_flooder_is_cut_with_default_limits(self) -> None:
+        # The case: 3,000 lines at full speed from the same machine.
+        server = start_server(self, PLAIN_LOOPBACK)
+        bob = await server.plain_client("bob")
+        flooder = await server.plain_client("flooder")
+        for client in (bob, flooder):
+            client.send("JOIN", "#flood")
+            await client.wait_for(lambda m: m.command == "366")
+        bob.inbox.clear()
+        for n in range(3000):
+            flooder.send("PRIVMSG", "#flood", f"flood {n}")
+        error = await flooder.wait_for(lambda m: m.command == "ERROR")
+        self.assertIn("(Excess Flood)", error.params[0])
+        await bob.wait_for(lambda m: m.command == "QUIT")
+        floods = bob.take(lambda m: m.command == "PRIVMSG")
+        self.assertLess(len(floods), Limits().flood_connect_burst + 10)
+        self.assertEqual(chat_server(server).stats["flood_kills"], 1)
+
     async def test_connection_limit_per_address(self) -> None:
         limits = Limits(exempt=(), max_per_address=2)
         server = start_server(self, PLAIN_LOOPBACK, limits=limits)
@@ -213,11 +234,11 @@ class SlowReaderTests(TestCase):
         await reader.lost
 
     async def test_reader_that_never_reads_is_dropped(self) -> None:
-        server = start_server(self, PLAIN_LOOPBACK, limits=Limits(sendq_bytes=SENDQ))
+        server = start_server(self, PLAIN_LOOPBACK, limits=UNPACED_SENDQ)
         await self.never_reads(server, tls=False)
 
     async def test_reader_that_never_reads_is_dropped_over_tls(self) -> None:
-        server = start_server(self, TLS_LOOPBACK, limits=Limits(sendq_bytes=SENDQ))
+        server = start_server(self, TLS_LOOPBACK, limits=UNPACED_SENDQ)
         await self.never_reads(server, tls=True)
 
 

@@ -31,7 +31,7 @@ from chat.commands import COMMANDS
 from chat.config import Limits
 from chat.message import Message, parse
 from tests.e2e_support import PLAIN_LOOPBACK, start_server
-from tests.support import FakeClient, Harness
+from tests.support import UNPACED, FakeClient, Harness
 
 FUZZ_LINES = int(os.environ.get("CHAT_FUZZ_LINES", "20000"))
 TOO_MANY = "Too many parameters (at most 15)"
@@ -442,7 +442,7 @@ class LoopbackFuzzTests(TestCase):
     LINES_EACH = int(os.environ.get("CHAT_FUZZ_LOOPBACK_LINES", "300"))
 
     async def test_junk_over_loopback(self) -> None:
-        server = start_server(self, PLAIN_LOOPBACK)
+        server = start_server(self, PLAIN_LOOPBACK, limits=UNPACED)
         alice = await server.plain_client("alice")
         bob = await server.plain_client("bob")
         for client in (alice, bob):

@@ -22,7 +22,7 @@ from chat.limits import (
     parse_networks,
 )
 from chat.protocol import ChatProtocol
-from tests.support import FakeClient, Harness
+from tests.support import LOOPBACK, FakeClient, Harness
 
 #: A documentation address: not exempt by default.
 FAR = "203.0.113.7"
@@ -207,13 +207,29 @@ class FakelagTests(TestCase):
         self.assertFalse(oper.disconnected)
 
     def test_exempt_addresses_are_not_throttled(self) -> None:
-        harness = flood_harness(exempt=("198.51.100.0/24",))
+        harness = flood_harness(fakelag_exempt=("198.51.100.0/24",))
         exempt = harness.connect("198.51.100.9")
         exempt.send(*(f"PING {n}" for n in range(100)))
         self.assertEqual(len(pongs(exempt)), 100)
-        local = flood_harness().connect("127.0.0.1")
+        local = flood_harness(fakelag_exempt=LOOPBACK).connect("127.0.0.1")
         local.send(*(f"PING {n}" for n in range(100)))
         self.assertEqual(len(pongs(local)), 100)
+
+    def test_loopback_is_paced_by_default(self) -> None:
+        # limits.exempt (loopback by default) covers connection limits only.
+        harness = Harness()
+        self.assertIn("127.0.0.1", harness.server.config.limits.exempt)
+        local = harness.connect("127.0.0.1")
+        limits = harness.server.config.limits
+        local.send(*(f"PING {n}" for n in range(limits.flood_connect_burst + 5)))
+        self.assertEqual(len(pongs(local)), limits.flood_connect_burst)
+        self.assertEqual(harness.server.stats["flood_delays"], 1)
+
+    def test_connection_exemption_does_not_lift_fakelag(self) -> None:
+        harness = flood_harness(exempt=("198.51.100.0/24",))
+        client = harness.connect("198.51.100.9")
+        client.send(*(f"PING {n}" for n in range(8)))
+        self.assertEqual(len(pongs(client)), 5)
 
     def test_others_keep_chatting_while_one_is_delayed(self) -> None:
         harness = flood_harness(flood_max_queued=1000)

@@ -95,11 +95,7 @@ class OperTests(TestCase):
         with capturedLogs() as events:
             self.alice.send("OPER admin hunter2")
         texts = [repr(event) for event in events]
-        self.assertTrue(
-            any(
-                "Failed OPER attempt" in event.get("log_format", "") for event in events
-            )
-        )
+        self.assertTrue(any(event.get("event") == "oper-failed" for event in events))
         self.assertTrue(any("admin" in text for text in texts))
         self.assertFalse(any("hunter2" in text for text in texts))
 

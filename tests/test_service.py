@@ -18,7 +18,7 @@ from twisted.internet.testing import (
     StringTransport,
     StringTransportWithDisconnection,
 )
-from twisted.logger import ILogObserver
+from twisted.logger import ILogObserver, Logger
 from twisted.plugin import getPlugins
 from twisted.python.logfile import LogFile
 from twisted.trial.unittest import TestCase
@@ -241,8 +241,39 @@ class LogObserverTests(TestCase):
         observer({"log_format": "two", "log_time": 1.0})
         lines = out.getvalue().splitlines()
         self.assertEqual(
-            [json.loads(line)["log_format"] for line in lines], ["one {x}", "two"]
+            [json.loads(line)["message"] for line in lines], ["one 1", "two"]
         )
+
+    def test_json_record_is_clean(self) -> None:
+        out = io.StringIO()
+        log = Logger(namespace="chat.events", observer=json_lines_observer(out))
+        log.warn(
+            "Refused {address}: {why}",
+            event="refused",
+            address="192.0.2.1",
+            why=Path("x"),
+        )
+        try:
+            raise ZeroDivisionError("division by zero")
+        except ZeroDivisionError:
+            log.failure("It broke")
+        refused, broke = (json.loads(line) for line in out.getvalue().splitlines())
+        self.assertEqual(
+            {k: v for k, v in refused.items() if k != "time"},
+            {
+                "level": "warn",
+                "event": "refused",
+                "system": "chat.events",
+                "message": "Refused 192.0.2.1: x",
+                "address": "192.0.2.1",
+                "why": "x",
+            },
+        )
+        self.assertRegex(refused["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        self.assertEqual((broke["event"], broke["level"]), ("log", "critical"))
+        self.assertIn("ZeroDivisionError", broke["traceback"])
+        for record in (refused, broke):
+            self.assertFalse([k for k in record if k.startswith("log_")], record)
 
     def test_destination_follows_twistd(self) -> None:
         self.assertIs(
@@ -286,11 +317,12 @@ class PluginTests(TestCase):
     def test_found_by_twistd(self) -> None:
         plugin = self.plugin()
         options = plugin.options()
-        options.parseOptions(["--port", "7000", "--cert-dir", self.mktemp()])
+        # Port 0: the plugin tries the port before building the service.
+        options.parseOptions(["--port", "0", "--cert-dir", self.mktemp()])
         service = plugin.makeService(options)
         self.assertIsInstance(service, ChatService)
         self.assertEqual(
-            [listener.description for listener in service.listeners], ["tls:tcp:7000"]
+            [listener.description for listener in service.listeners], ["tls:tcp:0"]
         )
 
     def test_bad_certificate_exits_with_a_message(self) -> None:

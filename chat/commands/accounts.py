@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from twisted.internet.defer import maybeDeferred
 from twisted.python.failure import Failure
 
-from chat import numerics
+from chat import events, numerics
 from chat.accounts import log_in, password_problem, registration_allowed
 from chat.casemap import valid_nick
 from chat.commands import command
@@ -122,6 +122,11 @@ def _stepped(
 ) -> None:
     """Answer the outcome of one SASL step."""
     session.busy = False
+    method = f"SASL {session.mechanism.name}"
+    if isinstance(step, Failed):
+        # Logged even when the client has gone meanwhile.
+        why = "throttled" if step.throttled else "bad credentials"
+        events.login_failed(conn, method, session.mechanism.attempted, why)
     if conn.closing:
         return
     if conn.sasl is not session:
@@ -133,7 +138,7 @@ def _stepped(
         return
     if isinstance(step, Success) and conn.account is None:
         conn.sasl = None
-        log_in(conn, server, step.account)
+        log_in(conn, server, step.account, method)
         conn.reply(numerics.RPL_SASLSUCCESS, "SASL authentication successful")
     else:
         text = "SASL authentication failed"
@@ -185,7 +190,7 @@ def handle_register(conn: ChatProtocol, server: ChatServer, msg: Message) -> Non
                 )
             )
             if conn.account is None:
-                log_in(conn, server, account)
+                log_in(conn, server, account, "REGISTER")
 
         later.run(write)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from chat import numerics
+from chat import events, numerics
 from chat.commands import command
 from chat.message import Message
 from chat.relay import EXTENDED_JOIN, Relay
@@ -93,7 +93,9 @@ def handle_chghost(conn: ChatProtocol, server: ChatServer, msg: Message) -> None
     if not _USERNAME.match(username) or not _HOST.match(host):
         conn.fail("CHGHOST", "INVALID_HOST", nick, "Invalid username or host")
         return
+    old = user.hostmask
     change_host(server, user, username, host)
+    events.host_changed(conn, user, old)
     text = f"Changed the host of {user.nick} to {username}@{host}"
     if "standard-replies" in conn.caps:
         conn.send(Message("NOTE", ("CHGHOST", "HOST_CHANGED", nick, text), server.name))

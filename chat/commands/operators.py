@@ -13,7 +13,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from chat import numerics
+from chat import events, numerics
 from chat.casemap import casefold
 from chat.commands import command
 from chat.message import Message
@@ -60,11 +60,7 @@ def handle_oper(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     operators = server.config.operators
     if not operators:
         conn.reply(numerics.ERR_NOOPERHOST, "No O-lines for your host")
-        log.warn(
-            "OPER attempt as {name!r} from {hostmask}: no operators configured",
-            name=name,
-            hostmask=conn.hostmask,
-        )
+        events.oper_failed(conn, None, "no operators configured")
         return
     encoded = operators.get(name)
     response = conn.responder()
@@ -73,7 +69,12 @@ def handle_oper(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     )
 
     def checked(matched: bool) -> None:
-        _finish_oper(conn, response, name, encoded is not None and matched)
+        known = encoded is not None
+        if not (known and matched):
+            # An unknown name is not logged: it may be a password typed first.
+            why = "wrong password" if known else "unknown name"
+            events.oper_failed(conn, name if known else None, why)
+        _finish_oper(conn, response, name, known and matched)
 
     def failed(failure: Failure) -> None:
         log.failure("OPER check for {name!r} failed", failure, name=name)
@@ -103,11 +104,6 @@ def _finish_oper(
             )
         )
         response.finish()
-        log.warn(
-            "Failed OPER attempt as {name!r} from {hostmask}",
-            name=name,
-            hostmask=conn.hostmask,
-        )
         return
     response.send(
         Message(
@@ -120,9 +116,7 @@ def _finish_oper(
         mode = Message("MODE", (conn.nick, "+o"), conn.nick)
         response.write(mode.to_bytes(force_trailing=True))
     response.finish()
-    log.info(
-        "{hostmask} is now an operator (as {name!r})", hostmask=conn.hostmask, name=name
-    )
+    events.opered(conn, name)
 
 
 @command("KILL", min_params=2)
@@ -139,12 +133,7 @@ def handle_kill(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     if victim is None:
         conn.reply(numerics.ERR_NOSUCHNICK, target, "No such nick/channel")
         return
-    log.info(
-        "{killer} killed {victim}: {reason}",
-        killer=conn.hostmask,
-        victim=victim.hostmask,
-        reason=reason,
-    )
+    events.killed(conn, victim, reason)
     victim.send(Message("KILL", (victim.nick, reason), conn.hostmask))
     victim.close(f"Killed ({conn.nick} ({reason}))")
 
@@ -160,3 +149,4 @@ def handle_wallops(conn: ChatProtocol, server: ChatServer, msg: Message) -> None
         return
     relay = server.relay(Message("WALLOPS", (text,), conn.hostmask), conn)
     server.router.publish(relay, Audience(user_modes="wo"))
+    events.wallops(conn)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from twisted.python.failure import Failure
 
-from chat import numerics
+from chat import events, numerics
 from chat.casemap import valid_nick
 from chat.commands import command
 from chat.commands.server_info import send_isupport, send_lusers, send_motd
@@ -105,6 +105,7 @@ def try_register(conn: ChatProtocol, server: ChatServer) -> None:
     if conn.cap_negotiating or hold_registration(conn):
         return
     if not conn.password_ok:
+        events.login_failed(conn, "PASS", None, "wrong server password")
         conn.reply(numerics.ERR_PASSWDMISMATCH, "Password incorrect")
         conn.close("Bad password")
         return

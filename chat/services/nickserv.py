@@ -16,6 +16,7 @@ from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from chat import events
 from chat.accounts import (
     LoginThrottledError,
     log_in,
@@ -170,7 +171,7 @@ class NickServ(ServiceBot):
             def write() -> None:
                 self.notice(conn, f"Account {account.name} registered")
                 if conn.account is None:
-                    log_in(conn, self.server, account)
+                    log_in(conn, self.server, account, "NickServ REGISTER")
 
             later.run(write)
 
@@ -195,15 +196,17 @@ class NickServ(ServiceBot):
         def done(account: Account | None) -> None:
             def write() -> None:
                 if account is None:
+                    events.login_failed(conn, "NickServ IDENTIFY", name, "bad password")
                     self.notice(conn, "Invalid account or password")
                 elif conn.account is None:
-                    log_in(conn, self.server, account)
+                    log_in(conn, self.server, account, "NickServ IDENTIFY")
                     self.notice(conn, f"You are now logged in as {account.name}")
 
             later.run(write)
 
         def throttled(failure: Failure) -> None:
             failure.trap(LoginThrottledError)
+            events.login_failed(conn, "NickServ IDENTIFY", name, "throttled")
             later.run(lambda: self.notice(conn, "Too many failed logins; wait"))
 
         checking = self.server.accounts.authenticate(name, password, conn.address)

@@ -36,6 +36,7 @@ class ChatServiceMaker:
                 options.load,
                 handle_signals=True,
                 twistd_options=options.parent,
+                check_ports=True,
             )
         except ValueError as error:  # a bad setting, certificate or key
             raise SystemExit(f"chat: {error}") from error
