@@ -114,6 +114,10 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     timeouts: Timeouts = field(default_factory=Timeouts)
     cluster: Cluster = field(default_factory=Cluster)
+    #: Node processes on this machine (``--workers``): see `chat.workers`.
+    workers: int = 1
+    #: Set in a worker process: its number.
+    worker: int | None = None
     log_format: str = "text"
     metrics: str | None = None
     shutdown_timeout: float = 5.0
@@ -177,6 +181,22 @@ def _seconds(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise ConfigError(f"{name} must be a non-negative number of seconds")
     return float(value)
+
+
+def _count(name: str, value: object) -> int:
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a positive whole number")
+    return value
+
+
+def _index(name: str, value: object) -> int:
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{name} must be a whole number")
+    return value
 
 
 def _operators(name: str, value: object) -> dict[str, str]:
@@ -248,6 +268,8 @@ CHECKS: dict[str, Callable[[str, object], Any]] = {
     "limits": _section(Limits),
     "timeouts": _section(Timeouts),
     "cluster": _section(Cluster),
+    "workers": _count,
+    "worker": _index,
     "log_format": _log_format,
     "metrics": _text,
     "shutdown_timeout": _seconds,

@@ -29,6 +29,8 @@ SETTINGS = {
     "motd": "motd_file",
     "password": "password",
     "data-dir": "data_dir",
+    "workers": "workers",
+    "worker": "worker",
     "log-format": "log_format",
     "metrics": "metrics",
 }
@@ -85,6 +87,14 @@ SIGTERM sends ERROR to every client and exits.  Listener changes (--port,
         ],
         ["data-dir", None, None, "Directory for stored data (default: data)."],
         [
+            "workers",
+            None,
+            None,
+            "Run N node processes behind the same ports (SO_REUSEPORT), one "
+            "per core; needs --cluster (default: 1).",
+        ],
+        ["worker", None, None, "Internal: the number of a --workers process."],
+        [
             "log-format",
             None,
             None,
@@ -119,6 +129,11 @@ SIGTERM sends ERROR to every client and exits.  Listener changes (--port,
         self["listen"] = []
         self.config = ServerConfig()
 
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        """Keep the arguments: ``--workers`` runs workers with the same."""
+        self.arguments = list(options or [])
+        super().parseOptions(options)
+
     def opt_listen(self, endpoint: str) -> None:
         """Also listen on ENDPOINT (repeatable): tcp:6667 is plaintext, tls:6697 TLS."""
         self["listen"].append(endpoint)
@@ -145,12 +160,13 @@ SIGTERM sends ERROR to every client and exits.  Listener changes (--port,
         }
         if not cluster:
             return config
-        merged = {
+        current = {
             "redis": config.cluster.redis,
             "node-name": config.cluster.node_name,
             "lease": config.cluster.lease,
-            **cluster,
         }
+        merged = {key: value for key, value in current.items() if value}
+        merged.update(cluster)
         return replace(config, cluster=check("cluster", merged))
 
     def opt_version(self) -> None:

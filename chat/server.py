@@ -96,6 +96,8 @@ class ChatServer(Factory):
         self.router = Router(self)
         #: The other servers of the network (cluster mode), or none.
         self.network: Network = SingleServer()
+        #: What WHOIS says a local user is on: this node's name in a cluster.
+        self.node_name = config.server_name
 
     @property
     def name(self) -> str:

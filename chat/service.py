@@ -15,7 +15,7 @@ from __future__ import annotations
 import shlex
 import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any, cast
@@ -30,6 +30,7 @@ from twisted.internet.interfaces import (
     IListeningPort,
     IProtocolFactory,
     IReactorFromThreads,
+    IReactorSocket,
     IReactorTime,
     IStreamServerEndpoint,
 )
@@ -44,7 +45,7 @@ from chat.history import HistoryConfig
 from chat.history.sqlite import FILENAME as HISTORY_FILE
 from chat.history.sqlite import SQLiteHistory
 from chat.logging import observer_for
-from chat.preflight import check_directory, check_listeners
+from chat.preflight import check_directory, check_listeners, tcp_address
 from chat.server import ChatServer
 from chat.tls import (
     DevCertificate,
@@ -54,6 +55,7 @@ from chat.tls import (
     server_options,
 )
 from chat.traffic import CountingFactory, Traffic
+from chat.workers import ReusePortEndpoint, WorkerSupervisor
 
 #: Prefix of a ``--listen`` endpoint that gets the server's TLS.
 TLS_PREFIX = "tls:"
@@ -231,17 +233,29 @@ class ChatService(MultiService):
             inner = description[len(TLS_PREFIX) :]
             if inner[:1].isdigit():
                 inner = f"tcp:{inner}"
-            endpoint = serverFromString(self.reactor, inner)
+            endpoint = self._endpoint(inner)
             counted = CountingFactory(self.server, self.traffic)
             factory = TrackedTLSFactory(self.tls, counted)
         else:
-            endpoint = serverFromString(self.reactor, description)
+            endpoint = self._endpoint(description)
             factory = TrackedFactory(self.server, self.traffic)
         self.factories.append(factory)
         listener = Listener(description, endpoint, factory)
         listener.setServiceParent(self)
         self.listeners.append(listener)
         return listener
+
+    def _endpoint(self, description: str) -> IStreamServerEndpoint:
+        """The endpoint of *description*; in a ``--workers`` process one that
+        shares its port with the other workers."""
+        if self.config.worker is None:
+            return serverFromString(self.reactor, description)
+        address = tcp_address(description)
+        if address is None:
+            raise ConfigError(
+                f"--workers needs TCP listeners on fixed ports, not {description!r}"
+            )
+        return ReusePortEndpoint(cast(IReactorSocket, self.reactor), *address)
 
     def add_metrics(self, description: str) -> Listener:
         """Serve the Prometheus metrics over HTTP on endpoint *description*."""
@@ -466,7 +480,8 @@ def makeService(
     descriptions = listener_descriptions(config)
     if not descriptions:
         raise ConfigError("nothing to listen on: give --port or --listen")
-    if check_ports:
+    if check_ports and config.worker is None:
+        # A worker shares its ports with the others; its supervisor checked.
         check_listeners(descriptions)
     if storage:
         # twistd changes to --rundir before the stores open.
@@ -513,4 +528,23 @@ def cluster_node(server: ChatServer, config: ServerConfig) -> Service:
 
     address = parse_redis_url(config.cluster.redis)
     name = config.cluster.node_name or config.server_name
+    if config.worker is not None:
+        name = f"{name}-{config.worker}"
     return ClusterNode(server, address, name, config.cluster.lease)
+
+
+def make_supervisor(
+    config: ServerConfig, arguments: Sequence[str], reactor: Any = None
+) -> Service:
+    """``--workers N``: the service that runs the N worker processes."""
+    if not config.cluster.redis:
+        raise ConfigError(
+            "--workers needs --cluster: workers share users and channels through Redis"
+        )
+    descriptions = listener_descriptions(config)
+    check_listeners(descriptions)
+    if any(d.startswith(TLS_PREFIX) for d in descriptions):
+        load_tls(config)  # makes the development certificate once, here
+    if reactor is None:
+        from twisted.internet import reactor
+    return WorkerSupervisor(reactor, config.workers, arguments)

@@ -77,6 +77,15 @@ class RedisServer:
                 time.sleep(0.05)
         raise RuntimeError(f"redis-server did not start on port {self.port}")
 
+    def command(self, *words: str) -> bytes:
+        """Run one Redis command; its first reply line (``:2``, ``+OK``...)."""
+        request = f"*{len(words)}\r\n" + "".join(
+            f"${len(word)}\r\n{word}\r\n" for word in words
+        )
+        with socket.create_connection(("127.0.0.1", self.port), 2) as s:
+            s.sendall(request.encode())
+            return s.recv(65536).split(b"\r\n", 1)[0]
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()

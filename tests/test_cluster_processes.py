@@ -101,7 +101,7 @@ class NodeProcesses(TestCase):
         bob = await self.user(port_b, "bob")
         bob.send("WHOIS", "alice")
         server = await bob.wait_for(is_command("312"))
-        self.assertEqual(server.params[2], "a.test")
+        self.assertEqual(server.params[2], "a")
         bob.send("PRIVMSG", "alice", "back")
         got = await alice.wait_for(
             lambda m: isinstance(m, Message) and m.command == "PRIVMSG"

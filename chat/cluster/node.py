@@ -167,6 +167,8 @@ class ClusterNode(Service):
         self._tick = LoopingCall(self._renew)
         self._tick.clock = server.clock
         self._ever_linked = False
+        #: Fires on the first sync: until then new nicks wait for it.
+        self._first_link: Deferred[None] = Deferred()
         #: Channel homes known here: folded name -> node.
         self.homes: dict[str, str] = {}
         #: Routed commands waiting for their home's answer, by id.
@@ -179,6 +181,7 @@ class ClusterNode(Service):
     def startService(self) -> None:
         super().startService()
         self.server.network = self
+        self.server.node_name = self.node_name
         reactor: Any = self.server.clock
         self.redis = txredisapi.lazyConnection(
             self.address.host,
@@ -246,6 +249,8 @@ class ClusterNode(Service):
     def _synced(self, _: object) -> None:
         again, self._ever_linked = self._ever_linked, True
         self.linked = True
+        if not again:
+            self._first_link.callback(None)
         log.info("Cluster: node {name} linked", name=self.node_name)
         if again:
             self._tell_local("This server is linked to the network again.")
@@ -349,6 +354,13 @@ class ClusterNode(Service):
         return claiming.addCallback(lambda won: won in (1, "1", True))
 
     def claim_nick(self, conn: ChatProtocol, nick: str) -> Deferred[bool]:
+        if not self._ever_linked:
+            # Starting: wait for the link rather than refuse (bounded).
+            waiting: Deferred[None] = Deferred()
+            self._first_link.addCallback(lambda _: waiting.callback(None))
+            waiting.addTimeout(self.lease, self.server.clock)
+            waiting.addErrback(lambda _: fail(NickUnavailableError(nick)))
+            return waiting.addCallback(lambda _: self.claim_nick(conn, nick))
         if not self.linked:
             return fail(NickUnavailableError(nick))
         return self._claim(conn, nick).addErrback(
@@ -378,7 +390,7 @@ class ClusterNode(Service):
     def _announce(self, conn: ChatProtocol, old_nick: str | None) -> None:
         if not self.linked:
             return
-        identity = identity_of(conn, self.server.name)
+        identity = identity_of(conn, self.node_name)
         users = _users_key(self.node_name)
         old = casefold(old_nick) if old_nick is not None else None
         if old is not None and old != conn.folded_nick:
@@ -388,7 +400,7 @@ class ClusterNode(Service):
         self._publish(ALL, event)
 
     def _identity(self, conn: ChatProtocol) -> str:
-        return json.dumps(identity_of(conn, self.server.name))
+        return json.dumps(identity_of(conn, self.node_name))
 
     # -- events from the other nodes ---------------------------------------
 

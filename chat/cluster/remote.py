@@ -35,13 +35,13 @@ IDENTITY_FIELDS = (
 )
 
 
-def identity_of(conn: ChatProtocol, server_name: str) -> dict[str, Any]:
+def identity_of(conn: ChatProtocol, node_name: str) -> dict[str, Any]:
     """What other nodes need to show and reach local user *conn*."""
     identity: dict[str, Any] = {name: getattr(conn, name) for name in IDENTITY_FIELDS}
     identity["modes"] = "".join(sorted(conn.modes))
     identity["caps"] = sorted(conn.caps)
     identity["connected_at"] = conn.connected_at
-    identity["server"] = server_name
+    identity["server"] = node_name
     return identity
 
 

@@ -272,7 +272,10 @@ def send_whois(conn: ChatProtocol, server: ChatServer, user: ChatProtocol) -> No
     )
     _send_whois_channels(conn, user)
     conn.reply(
-        numerics.RPL_WHOISSERVER, nick, user.home or server.name, server.config.network
+        numerics.RPL_WHOISSERVER,
+        nick,
+        user.home or server.node_name,
+        server.config.network,
     )
     if is_operator(user):
         conn.reply(numerics.RPL_WHOISOPERATOR, nick, "is an IRC operator")

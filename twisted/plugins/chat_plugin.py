@@ -28,9 +28,11 @@ class ChatServiceMaker:
         return Options
 
     def makeService(self, options: Options) -> IService:
-        from chat.service import makeService
+        from chat.service import make_supervisor, makeService
 
         try:
+            if options.config.workers > 1 and options.config.worker is None:
+                return make_supervisor(options.config, options.arguments)
             return makeService(
                 options.config,
                 options.load,
