@@ -87,9 +87,9 @@ def postgres_bin_dir() -> Path | None:
     """
     debian = sorted(
         Path("/usr/lib/postgresql").glob("*/bin/postgres"),
-        key=lambda path: int(path.parent.parent.name)
-        if path.parent.parent.name.isdigit()
-        else 0,
+        key=lambda path: (
+            int(path.parent.parent.name) if path.parent.parent.name.isdigit() else 0
+        ),
     )
     if debian:
         return debian[-1].parent
@@ -168,6 +168,8 @@ class PostgresServer:
 
     def start(self) -> None:
         """Start the server (again) on `port`, waiting until it is ready."""
+        if self.running:
+            return
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1"
             f" -c unix_socket_directories={self.base}"
@@ -193,7 +195,13 @@ class PostgresServer:
         if not self.running:
             return
         self._run(
-            str(self.bin_dir / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(self.data)
+            str(self.bin_dir / "pg_ctl"),
+            "stop",
+            "-w",
+            "-m",
+            "fast",
+            "-D",
+            str(self.data),
         )
         self.running = False
 
@@ -290,6 +298,8 @@ class RedisServer:
 
     def start(self) -> None:
         """Start the server (again) on `port`, waiting until it listens."""
+        if self.running:
+            return
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [

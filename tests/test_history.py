@@ -1,9 +1,11 @@
-"""The history stores: the same CHATHISTORY selections in memory and SQLite."""
+"""The history stores: the same CHATHISTORY selections in memory, in SQLite
+and in PostgreSQL."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import cast
 
 from twisted.internet import reactor
 from twisted.internet.task import Clock
@@ -20,6 +22,8 @@ from chat.history import (
 )
 from chat.history.memory import MemoryHistory
 from chat.history.sqlite import FILENAME, SQLiteHistory
+from chat.storage import StoreUnavailableError
+from tests import services_support
 
 #: Stored times start here (2026-01-01T00:00:00Z) and grow by one second.
 T0 = 1767225600.0
@@ -264,3 +268,55 @@ class SQLiteHistoryTests(StoreTestsMixin, RetentionMixin, TestCase):
         self.addCleanup(db.close)
         rows = db.execute("SELECT msgid FROM history").fetchall()
         self.assertEqual(rows, [("m2",)])
+
+
+class PostgresHistoryTests(StoreTestsMixin, RetentionMixin, TestCase):
+    """The same tests on a real PostgreSQL server (tests.services_support)."""
+
+    def make_store(self, config: HistoryConfig) -> HistoryStore:
+        from chat.history.postgres import PostgresHistory
+
+        self.dsn = services_support.postgres_database()
+        store = PostgresHistory(self.dsn, reactor, config)
+        self.addCleanup(store.close)
+        return store
+
+    async def test_survives_a_restart(self) -> None:
+        from chat.history.postgres import PostgresHistory
+
+        await self.store.close()
+        again = PostgresHistory(self.dsn, reactor, self.config)
+        self.addCleanup(again.close)
+        found = await again.query(Query(("#c",), "LATEST", None, 2))
+        self.assertEqual(ids(found), ["m9", "m10"])
+        self.assertEqual(found[1].tags, {"+x": "10"})
+
+    async def test_retention_by_age(self) -> None:
+        store = self.make_store(HistoryConfig(max_age=60))
+        now = reactor.seconds()
+        store.add(item(1, time=now - 120))
+        store.add(item(2, time=now - 1))
+        found = await store.query(Query(("#c",), "LATEST", None, 100))
+        self.assertEqual(ids(found), ["m2"])
+
+    async def test_writes_wait_while_the_server_is_away(self) -> None:
+        """Stopped PostgreSQL: reads fail, writes wait in the bounded buffer
+        (drops counted) and are written in order when it is back."""
+        from chat.history.postgres import PostgresHistory
+
+        store = cast(PostgresHistory, self.store)
+        await store.query(Query(("#c",), "LATEST", None, 1))
+        server = services_support.postgres()
+        server.stop()
+        self.addCleanup(server.start)
+        store.buffer.limit = 3
+        for n in range(20, 25):
+            store.add(item(n))
+        with self.assertRaises(StoreUnavailableError):
+            await store.query(Query(("#c",), "LATEST", None, 1))
+        self.assertEqual(len(store.buffer), 3)
+        self.assertEqual(store.buffer.dropped, 2, "m20 and m21 made room")
+        server.start()
+        found = await store.query(Query(("#c",), "LATEST", None, 4))
+        self.assertEqual(ids(found), ["m10", "m22", "m23", "m24"])
+        self.assertEqual(len(store.buffer), 0)

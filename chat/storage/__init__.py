@@ -3,9 +3,11 @@
 `Store` is what the protocol code uses; every method returns a Deferred, so
 an implementation may do its work on another thread or over the network.
 `chat.storage.sqlite.SQLiteStore` keeps everything in ``chat.db`` under the
-data directory; a server database (PostgreSQL) can take its place by
-implementing the same methods.  Names are compared case-insensitively
-(IRC case mapping): implementations key them by `casefold`.
+data directory, `chat.storage.postgres.PostgresStore` in a PostgreSQL
+database; `chat.storage.factory` picks one from the configuration, and
+nothing else names a backend.  A call that cannot reach the database fails
+with `StoreUnavailableError`.  Names are compared case-insensitively (IRC
+case mapping): implementations key them by `casefold`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ __all__ = [
     "RegisteredChannel",
     "ScramCredentials",
     "Store",
+    "StoreUnavailableError",
 ]
 
 
@@ -33,6 +36,10 @@ class AccountExistsError(Exception):
 
 class ChannelExistsError(Exception):
     """That channel is already registered."""
+
+
+class StoreUnavailableError(Exception):
+    """The database cannot be reached now; the same call may work later."""
 
 
 @dataclass(frozen=True, slots=True)
