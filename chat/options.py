@@ -31,6 +31,7 @@ SETTINGS = {
     "data-dir": "data_dir",
     "log-format": "log_format",
     "metrics": "metrics",
+    "database": "database",
 }
 
 
@@ -45,8 +46,9 @@ class Options(usage.Options):
 Every option can also be set in a TOML file given with --config, with the
 same names (server-name or server_name, motd, listen = [...], ...) and the
 tables [operators] (name = "scrypt$..." hashes from `python -m
-chat.passwords`), [limits] and [timeouts]; the command line wins over the
-file.  Relative paths in the file are relative to the file.
+chat.passwords`), [limits] and [timeouts], and database in [cluster] too;
+the command line wins over the file.  Relative paths in the file are
+relative to the file.
 
 Without --cert/--key a development CA and a certificate for localhost,
 127.0.0.1 and ::1 are created in --cert-dir on first start and reused later.
@@ -84,6 +86,14 @@ SIGTERM sends ERROR to every client and exits.  Listener changes (--port,
             "process list, prefer the config file.",
         ],
         ["data-dir", None, None, "Directory for stored data (default: data)."],
+        [
+            "database",
+            None,
+            None,
+            "Where accounts, channels and history go: sqlite (default, files "
+            "in --data-dir) or postgresql://user@host:5432/dbname; give a "
+            "password in the config file or ~/.pgpass, not here.",
+        ],
         [
             "log-format",
             None,

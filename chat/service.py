@@ -1,8 +1,9 @@
 """makeService(): the listeners, the chat server and its stores, wired together.
 
 `ChatService` is a `MultiService` with one `Listener` child per endpoint.  It
-opens the SQLite stores (accounts and channels, history) in the data
-directory on start.  On stop it closes the listeners, sends ``ERROR`` to
+opens the stores (accounts and channels, history) that the ``database``
+setting names (`chat.storage.factory`: SQLite in the data directory by
+default, or PostgreSQL) on start.  On stop it closes the listeners, sends ``ERROR`` to
 every client, waits (at most ``shutdown_timeout`` seconds on the reactor
 clock) for the goodbyes to be flushed, then writes what the stores hold
 pending and closes them, bounded the same way.  `ChatService.reload`
@@ -38,14 +39,13 @@ from twisted.logger import ILogObserver, Logger
 from twisted.python.components import Componentized
 from twisted.python.failure import Failure
 
-from chat.accounts import use_data_dir
+from chat.accounts import use_store
 from chat.config import ConfigError, ServerConfig
 from chat.history import HistoryConfig
-from chat.history.sqlite import FILENAME as HISTORY_FILE
-from chat.history.sqlite import SQLiteHistory
 from chat.logging import observer_for
 from chat.preflight import check_directory, check_listeners
 from chat.server import ChatServer
+from chat.storage.factory import describe, open_stores
 from chat.tls import (
     DevCertificate,
     ReloadableServerTLS,
@@ -341,20 +341,20 @@ class ChatService(MultiService):
         return idle.addCallbacks(lambda _: None, give_up)
 
     def _open_storage(self, data_dir: Path) -> None:
-        """Give the server its SQLite stores in *data_dir*."""
-        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        """Give the server the stores of ``config.database``."""
         threads = cast(IReactorFromThreads, self.reactor)
         limits = self.config.limits
         retention = HistoryConfig(
             max_age=limits.history_days * 24 * 3600,
             max_per_target=limits.history_per_target,
         )
-        self.server.history = SQLiteHistory(
-            data_dir / HISTORY_FILE, self.reactor, retention
-        )
+        database = self.config.database
+        stores = open_stores(database, data_dir, threads, retention)
+        log.info("Storage: {where}", where=describe(database, data_dir))
+        self.server.history = stores.history
         # Channels created before the registered ones are read are restored
         # as soon as they are (ChanServ.load).
-        self.storage_ready = use_data_dir(self.server, data_dir, threads)
+        self.storage_ready = use_store(self.server, stores.accounts)
         self.storage_ready.addErrback(
             lambda failure: log.failure("Loading registered channels failed", failure)
         )

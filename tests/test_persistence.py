@@ -15,11 +15,11 @@ from twisted.internet.defer import gatherResults
 from twisted.internet.interfaces import IReactorFromThreads, IReactorTCP
 from twisted.trial.unittest import TestCase
 
-from chat.accounts import use_data_dir
+from chat.accounts import use_store
 from chat.config import ServerConfig
 from chat.message import Message
 from chat.server import ChatServer
-from chat.storage.sqlite import FILENAME, Database
+from chat.storage.sqlite import FILENAME, Database, SQLiteStore
 from tests.accounts_support import PASSWORD, TEST_COST, plain
 from tests.e2e_support import LineClient, connect_plain, is_command, port_of
 
@@ -48,7 +48,8 @@ class Running:
         self.clients: list[LineClient] = []
 
     async def start(self) -> None:
-        await use_data_dir(self.server, self.data_dir, reactor, TEST_COST)
+        store = SQLiteStore.in_directory(self.data_dir, reactor)
+        await use_store(self.server, store, TEST_COST)
         self.port = cast(IReactorTCP, _reactor).listenTCP(
             0, self.server, interface="127.0.0.1"
         )
@@ -75,9 +76,10 @@ import subprocess
 import sys
 from pathlib import Path
 from twisted.internet import reactor
-from chat.accounts import PasswordCost, use_data_dir
+from chat.accounts import PasswordCost, use_store
 from chat.config import ServerConfig
 from chat.server import ChatServer
+from chat.storage.sqlite import SQLiteStore
 
 server = ChatServer(ServerConfig(server_name="irc.test"), reactor)
 
@@ -86,7 +88,8 @@ def listen(_):
     print(port.getHost().port, flush=True)
 
 cost = PasswordCost(16, 16)
-use_data_dir(server, Path(sys.argv[1]), reactor, cost).addCallback(listen)
+store = SQLiteStore.in_directory(Path(sys.argv[1]), reactor)
+use_store(server, store, cost).addCallback(listen)
 reactor.run()
 """
 

@@ -14,6 +14,7 @@ lock, so that nodes starting together migrate once.
 
 from __future__ import annotations
 
+import time
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -41,6 +42,9 @@ T = TypeVar("T")
 #: Seconds a connection attempt may take before the call fails
 #: (unless the URI sets ``connect_timeout``).
 CONNECT_TIMEOUT = 5
+
+#: Seconds a connection may sit unused before it is checked on next use.
+IDLE_CHECK = 1.0
 
 #: A database cursor of the pool's thread.
 Cursor = psycopg.Cursor[Any]
@@ -71,6 +75,8 @@ class Pool:
             cp_reactor=reactor,
         )
         self._closed = False
+        #: When the pool's thread last used its connection (monotonic).
+        self._used_at = float("-inf")
 
     def run(self, work: Callable[..., T], *args: Any) -> Deferred[T]:
         """Run ``work(cursor, *args)`` in a transaction on the pool's thread."""
@@ -85,12 +91,29 @@ class Pool:
             *args,
         )
 
-    def _transaction(self, work: Callable[..., T], *args: Any) -> T:
-        """The pool's thread: one transaction, committed if *work* returns."""
+    def _connection(self) -> psycopg.Connection[Any]:
+        """The pool thread's connection, checked first if it sat idle.
+
+        A connection left over from before a server restart fails on first
+        use: after `IDLE_CHECK` seconds unused, a ``SELECT 1`` finds that
+        out and a new connection replaces it, so the call is not lost.
+        """
         try:
-            conn = self._pool.connect()
+            conn: psycopg.Connection[Any] = self._pool.connect()
+            if time.monotonic() - self._used_at > IDLE_CHECK:
+                try:
+                    conn.execute("SELECT 1")
+                    conn.rollback()
+                except psycopg.OperationalError:
+                    self._pool.disconnect(conn)
+                    conn = self._pool.connect()
         except psycopg.OperationalError as error:
             raise StoreUnavailableError(f"PostgreSQL: {error}") from error
+        return conn
+
+    def _transaction(self, work: Callable[..., T], *args: Any) -> T:
+        """The pool's thread: one transaction, committed if *work* returns."""
+        conn = self._connection()
         try:
             with conn.cursor() as cursor:
                 result = work(cursor, *args)
@@ -102,6 +125,8 @@ class Pool:
                 raise StoreUnavailableError(f"PostgreSQL: {error}") from error
             conn.rollback()
             raise
+        finally:
+            self._used_at = time.monotonic()
 
     def close(self) -> Deferred[None]:
         """Let queued calls finish, then close the connection and the thread."""

@@ -1,0 +1,75 @@
+"""The Redis test server (tests.services_support) with the txredisapi client
+that cluster mode uses: commands, and PUBLISH reaching a SUBSCRIBE."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import txredisapi
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.trial.unittest import TestCase
+
+from tests import services_support
+from tests.e2e_support import TIMEOUT, reactor
+
+
+class Subscriber(txredisapi.SubscriberProtocol):
+    """Keeps every published message; `next_message` waits for one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.received: list[tuple[str, str]] = []
+        self._waiting: list[Deferred[tuple[str, str]]] = []
+
+    def messageReceived(self, pattern: Any, channel: str, message: str) -> None:
+        self.received.append((channel, message))
+        waiting, self._waiting = self._waiting, []
+        for waiter in waiting:
+            waiter.callback((channel, message))
+
+    def next_message(self) -> Deferred[tuple[str, str]]:
+        waiter: Deferred[tuple[str, str]] = Deferred()
+        self._waiting.append(waiter)
+        return waiter.addTimeout(TIMEOUT, reactor)
+
+
+class RedisFixtureTests(TestCase):
+    def setUp(self) -> None:
+        self.server = services_support.redis()
+
+    async def connect(self) -> Any:
+        connection = await txredisapi.Connection(
+            "127.0.0.1", self.server.port, dbid=0, reconnect=False
+        )
+        self.addCleanup(connection.disconnect)
+        await connection.flushdb()
+        return connection
+
+    async def test_set_and_get(self) -> None:
+        connection = await self.connect()
+        await connection.set("nick:alice", "node-a")
+        self.assertEqual(await connection.get("nick:alice"), "node-a")
+        self.assertEqual(await connection.incr("msgid"), 1)
+        self.assertIsNone(await connection.get("nick:bob"))
+
+    async def test_publish_reaches_a_subscriber(self) -> None:
+        endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", self.server.port)
+        subscriber = await connectProtocol(endpoint, Subscriber())
+        self.addCleanup(subscriber.transport.loseConnection)
+        await subscriber.whenConnected()
+        await subscriber.subscribe("chat:#chan")
+        connection = await self.connect()
+        arrived = subscriber.next_message()
+        receivers = await connection.publish("chat:#chan", "PRIVMSG #chan :hi")
+        self.assertEqual(receivers, 1)
+        self.assertEqual(await arrived, ("chat:#chan", "PRIVMSG #chan :hi"))
+
+    async def test_restart_keeps_the_port(self) -> None:
+        port = self.server.port
+        self.server.stop()
+        self.assertFalse(self.server.running)
+        server = services_support.redis()
+        self.assertEqual((server.port, server.running), (port, True))
+        connection = await self.connect()
+        self.assertEqual(await connection.ping(), "PONG")
