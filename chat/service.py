@@ -28,6 +28,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import (
     IAddress,
+    IDelayedCall,
     IListeningPort,
     IProtocolFactory,
     IReactorFromThreads,
@@ -45,6 +46,7 @@ from chat.history import HistoryConfig
 from chat.logging import observer_for
 from chat.preflight import check_directory, check_listeners
 from chat.server import ChatServer
+from chat.storage import StoreUnavailableError
 from chat.storage.factory import describe, open_stores
 from chat.tls import (
     DevCertificate,
@@ -58,6 +60,10 @@ from chat.traffic import CountingFactory, Traffic
 #: Prefix of a ``--listen`` endpoint that gets the server's TLS.
 TLS_PREFIX = "tls:"
 SHUTDOWN_REASON = "Server shutting down"
+#: Seconds before loading the registered channels again while the database
+#: is away, doubling up to `LOAD_RETRY_MAX`.
+LOAD_RETRY = 1.0
+LOAD_RETRY_MAX = 32.0
 
 log = Logger()
 
@@ -209,6 +215,8 @@ class ChatService(MultiService):
         self.data_dir: Path | None = None
         #: Fires once the stores are open and registered channels are loaded.
         self.storage_ready: Deferred[None] = succeed(None)
+        #: The next attempt to load the registered channels, if one waits.
+        self._load_call: IDelayedCall | None = None
         #: Given to twistd's application as its log observer (JSON logs).
         self.log_observer: ILogObserver | None = None
         #: In twistd's foreground: a port that cannot be opened (one the
@@ -310,6 +318,9 @@ class ChatService(MultiService):
         )
 
     def stopService(self) -> Deferred[None]:
+        if self._load_call is not None and self._load_call.active():
+            self._load_call.cancel()
+        self._load_call = None
         if self._handle_signals:
             signal.signal(signal.SIGHUP, self._previous_sighup or signal.SIG_DFL)
         listeners_stopped = super().stopService()
@@ -354,10 +365,30 @@ class ChatService(MultiService):
         self.server.history = stores.history
         # Channels created before the registered ones are read are restored
         # as soon as they are (ChanServ.load).
-        self.storage_ready = use_store(self.server, stores.accounts)
-        self.storage_ready.addErrback(
-            lambda failure: log.failure("Loading registered channels failed", failure)
-        )
+        self.storage_ready = Deferred()
+        self._loaded(use_store(self.server, stores.accounts), LOAD_RETRY)
+
+    def _loaded(self, loading: Deferred[None], delay: float) -> None:
+        """Fire `storage_ready` once *loading* succeeds; while the database
+        is away, load again after *delay* seconds, doubling."""
+
+        def retry(failure: Failure) -> None:
+            if not failure.check(StoreUnavailableError):
+                log.failure("Loading registered channels failed", failure)
+                self.storage_ready.callback(None)
+                return
+            log.warn(
+                "Registered channels not loaded, trying again in {delay} s: {error}",
+                delay=delay,
+                error=str(failure.value),
+            )
+            self._load_call = self.reactor.callLater(delay, again)
+
+        def again() -> None:
+            self._load_call = None
+            self._loaded(self.server.services.load(), min(2 * delay, LOAD_RETRY_MAX))
+
+        loading.addCallbacks(self.storage_ready.callback, retry)
 
     def _close_storage(self) -> Deferred[None]:
         """Write what is pending and close the stores, in bounded time."""

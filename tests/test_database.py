@@ -16,7 +16,7 @@ from chat.history.postgres import PostgresHistory
 from chat.history.sqlite import SQLiteHistory
 from chat.metrics import ServerCollector
 from chat.options import Options
-from chat.storage import StoreUnavailableError
+from chat.storage import Account, RegisteredChannel, StoreUnavailableError
 from chat.storage.factory import describe, open_stores
 from chat.storage.postgres import PostgresStore
 from chat.storage.sqlite import SQLiteStore
@@ -207,3 +207,23 @@ class PostgresServerTests(TestCase):
         carol.send("REGISTER", "carol", "*", PASSWORD)
         await carol.wait_for(is_command("REGISTER", "SUCCESS"))
         self.assertTrue(self.flushLoggedErrors(StoreUnavailableError))
+
+    async def test_registered_channels_load_once_the_database_is_back(self) -> None:
+        dsn = services_support.postgres_database()
+        store = PostgresStore(dsn, cast(IReactorFromThreads, reactor))
+        await store.create_account(Account("keeper", "scrypt$x", created=1.0))
+        await store.register_channel(
+            RegisteredChannel("#kept", "keeper", 0.0, topic="Still here")
+        )
+        await store.close()
+        postgres = services_support.postgres()
+        postgres.stop()
+        self.addCleanup(postgres.start)
+        server = start(self, database=dsn)
+        self.assertFalse(server.service.storage_ready.called)
+        postgres.start()
+        await server.service.storage_ready
+        bob = await self.registered(server, "bob")
+        bob.send("JOIN", "#kept")
+        topic = await bob.wait_for(is_command("332"))
+        self.assertEqual(topic.params[-1], "Still here")
