@@ -320,3 +320,36 @@ class PostgresHistoryTests(StoreTestsMixin, RetentionMixin, TestCase):
         found = await store.query(Query(("#c",), "LATEST", None, 4))
         self.assertEqual(ids(found), ["m10", "m22", "m23", "m24"])
         self.assertEqual(len(store.buffer), 0)
+
+    def committed(self) -> int:
+        import psycopg
+
+        with psycopg.connect(self.dsn) as conn:
+            row = conn.execute("SELECT count(*) FROM history").fetchone()
+            return int(row[0]) if row else 0
+
+    async def test_stored_fires_after_the_commit(self) -> None:
+        await self.store.stored()
+        self.assertEqual(self.committed(), 12)
+        self.store.add(item(13))
+        waiting = self.store.stored()
+        self.assertFalse(waiting.called, "nothing is committed yet")
+        self.store.add(item(14))
+        after = self.store.stored()
+        await waiting
+        await after
+        self.assertEqual(self.committed(), 14)
+        self.assertTrue(self.store.stored().called, "nothing pending")
+
+    async def test_stored_fires_at_once_while_the_server_is_away(self) -> None:
+        await self.store.stored()
+        server = services_support.postgres()
+        server.stop()
+        self.addCleanup(server.start)
+        self.store.add(item(13))
+        await self.store.stored()  # the write fails: the item waits
+        self.store.add(item(14))
+        self.assertTrue(self.store.stored().called, "no wait for a lost server")
+        server.start()
+        found = await self.store.query(Query(("#c",), "LATEST", None, 2))
+        self.assertEqual(ids(found), ["m13", "m14"])

@@ -2,21 +2,24 @@
 
 Like the SQLite store, writes wait in memory for
 `HistoryConfig.flush_interval` seconds (or until `HistoryConfig.batch_size`
-are waiting) and go in one transaction on the pool's single thread, so
-reads, queued behind them on the same thread, see what was just sent.
+are waiting) and go in one transaction on the pool's single thread;
+`stored` asks for a write at once and fires when it is committed (group
+commit: one write at a time, the items added meanwhile go in the next).
+Reads wait for the pending writes, so a client reads what it was just sent.
 
 While PostgreSQL cannot be reached, the writes wait in a `WriteBuffer` of
 at most `HistoryConfig.max_buffered` messages (the oldest are dropped past
 that, and counted) and are tried again every `HistoryConfig.retry_interval`
-seconds, doubling; they are written in their order once it is back.  Reads
-fail meanwhile (CHATHISTORY answers ``MESSAGE_ERROR``); chat goes on.
+seconds, doubling; they are written in their order once it is back.
+Meanwhile `stored` fires at once (deliveries do not wait for a database
+that is away) and reads fail (CHATHISTORY answers ``MESSAGE_ERROR``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorFromThreads
@@ -35,6 +38,8 @@ from chat.history.buffer import WriteBuffer
 from chat.history.select import Point, split_around
 from chat.storage import StoreUnavailableError
 from chat.storage.postgres import Cursor, Pool, migrate
+
+T = TypeVar("T")
 
 #: Schema migrations of the history, in order.
 MIGRATIONS: tuple[str, ...] = (
@@ -258,6 +263,11 @@ class PostgresHistory:
         self.buffer = WriteBuffer(self.config.max_buffered)
         self._database = _Database(self.config)
         self._flush_call: IDelayedCall | None = None
+        #: Group commit: one write runs at a time; `stored` waiters of the
+        #: items in it, and of the items waiting behind it.
+        self._writing = False
+        self._in_flight: list[Deferred[None]] = []
+        self._waiting: list[Deferred[None]] = []
         #: While the database is away: the wait before the next attempt.
         self._backoff: float | None = None
         self._closed = False
@@ -268,34 +278,57 @@ class PostgresHistory:
         if self._closed:
             return  # the server is stopping: nothing can be written any more
         self.buffer.add(item)
-        if self._backoff is not None:
-            return  # the retry timer writes once the database is back
+        if self._backoff is not None or self._writing:
+            return  # the retry timer, or the end of the write, goes on
         if len(self.buffer) >= self.config.batch_size:
             self._flush()
         elif self._flush_call is None:
             self._schedule(self.config.flush_interval)
 
+    def stored(self) -> Deferred[None]:
+        """Fires once what was added so far is committed (group commit: the
+        items added while one transaction runs go together in the next).
+        While the database is away it fires at once: the items wait in the
+        buffer."""
+        if self._backoff is not None:
+            return succeed(None)
+        return self._written_so_far()
+
+    def _written_so_far(self) -> Deferred[None]:
+        """Fires once a write of what was added so far has ended."""
+        if self._closed or not (len(self.buffer) or self._writing):
+            return succeed(None)
+        waiter: Deferred[None] = Deferred()
+        if len(self.buffer):
+            self._waiting.append(waiter)
+            self._flush()
+        else:
+            self._in_flight.append(waiter)
+        return waiter
+
     def _schedule(self, delay: float) -> None:
         self._flush_call = self.reactor.callLater(delay, self._flush)
 
-    def _flush(self) -> Deferred[None]:
-        """Hand every waiting message to the pool's thread, in one write."""
+    def _flush(self) -> None:
+        """Start writing every waiting message in one transaction, unless a
+        write is running (its end starts the next one)."""
         if self._flush_call is not None and self._flush_call.active():
             self._flush_call.cancel()
         self._flush_call = None
+        if self._writing or not len(self.buffer):
+            return
         batch = self.buffer.take()
-        if not batch:
-            return succeed(None)
+        self._in_flight, self._waiting = self._waiting, []
+        self._writing = True
         items = [item for _, item in batch]
         writing = self.pool.run(self._database.write, items, self.reactor.seconds())
-        return writing.addCallbacks(self._written, self._not_written, (), {}, (batch,))
+        writing.addCallbacks(self._written, self._not_written, (), {}, (batch,))
+        writing.addBoth(self._done)
 
     def _written(self, result: None) -> None:
         if self._backoff is not None:
             self._backoff = None
             self.log.info("PostgreSQL is back: history is written again")
-            if len(self.buffer) and self._flush_call is None and not self._closed:
-                self._schedule(0)
 
     def _not_written(
         self, failure: Failure, batch: list[tuple[int, HistoryItem]]
@@ -319,30 +352,58 @@ class PostgresHistory:
             self._backoff = min(
                 2 * self._backoff, MAX_BACKOFF * self.config.retry_interval
             )
-        if not self._closed and self._flush_call is None:
+
+    def _done(self, _: object) -> None:
+        """A write ended: answer its waiters, then start what comes next."""
+        self._writing = False
+        waiters, self._in_flight = self._in_flight, []
+        if self._backoff is not None:
+            waiters += self._waiting
+            self._waiting = []
+        for waiter in waiters:
+            waiter.callback(None)
+        if self._closed or self._flush_call is not None or not len(self.buffer):
+            return
+        if self._backoff is not None:
             self._schedule(self._backoff)
+        elif self._waiting or len(self.buffer) >= self.config.batch_size:
+            self._flush()
+        else:
+            self._schedule(self.config.flush_interval)
 
     # -- reads ----------------------------------------------------------
 
+    def _after_writes(self, work: Callable[[], Deferred[T]]) -> Deferred[T]:
+        """Run *work* once what was added so far is written: reads see it.
+
+        While the database is away, a read tries the waiting writes again
+        first (the database may be back before the retry timer says so).
+        """
+        if not (len(self.buffer) or self._writing):
+            return work()
+        return self._written_so_far().addCallback(lambda _: work())
+
     def query(self, query: Query) -> Deferred[list[HistoryItem]]:
-        self._flush()
-        return self.pool.run(self._database.select, query, self.reactor.seconds())
+        return self._after_writes(
+            lambda: self.pool.run(self._database.select, query, self.reactor.seconds())
+        )
 
     def targets(
         self, keys: Sequence[str], party: str, start: float, end: float, limit: int
     ) -> Deferred[list[Target]]:
-        self._flush()
         low, high = min(start, end), max(start, end)
-        return self.pool.run(
-            self._database.targets, list(keys), party, low, high, limit
+        return self._after_writes(
+            lambda: self.pool.run(
+                self._database.targets, list(keys), party, low, high, limit
+            )
         )
 
     def close(self) -> Deferred[None]:
         """Write what is waiting (once more), then release the database."""
         if self._closed:
             return succeed(None)
+        flushed = self._written_so_far()  # one more try, even if it is away
         self._closed = True
-        flushed = self._flush()
 
         def release(_: object) -> Deferred[None]:
             if self._flush_call is not None and self._flush_call.active():
