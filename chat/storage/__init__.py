@@ -21,6 +21,7 @@ from chat.casemap import casefold
 
 __all__ = [
     "Account",
+    "AccountDatabase",
     "AccountExistsError",
     "ChannelExistsError",
     "RegisteredChannel",
@@ -146,3 +147,30 @@ class Store(Protocol):
 
     def drop_channel(self, name: str) -> Deferred[bool]:
         """Unregister *name*; False if it was not registered."""
+
+
+class AccountDatabase(Protocol):
+    """Accounts, synchronously: what the admin command line works on."""
+
+    def close(self) -> None:
+        """Release the database."""
+
+    def create_account(self, account: Account) -> None:
+        """Add *account*; raises `AccountExistsError` if the name is taken."""
+
+    def get_account(self, name: str) -> Account | None:
+        """The account called *name*, if any."""
+
+    def list_accounts(self) -> list[Account]:
+        """Every account, by name."""
+
+    def set_password(
+        self, name: str, password_hash: str, scram: ScramCredentials | None
+    ) -> bool:
+        """Replace the credentials of *name*; False if there is no such account."""
+
+    def set_operator(self, name: str, operator: bool) -> bool:
+        """Make *name* an IRC operator, or not; False if no such account."""
+
+    def delete_account(self, name: str) -> bool:
+        """Delete *name* and the channels it founded; False if none."""

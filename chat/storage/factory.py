@@ -3,8 +3,8 @@
 Like Synapse's ``create_engine``, this is the one place that names a
 storage backend: ``sqlite`` (the default) keeps ``chat.db`` and
 ``history.db`` in the data directory; a ``postgresql://`` URI keeps both
-in that PostgreSQL database.  Everything else sees only the `Store` and
-`HistoryStore` interfaces.
+in that PostgreSQL database.  Everything else sees only the `Store`,
+`HistoryStore` and (for the admin tool) `AccountDatabase` interfaces.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from twisted.internet.interfaces import IReactorFromThreads
 
 from chat.config import SQLITE
 from chat.history import HistoryConfig, HistoryStore
-from chat.storage import Store
+from chat.storage import AccountDatabase, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +62,15 @@ def open_stores(
     return Stores(
         PostgresStore(database, reactor), PostgresHistory(database, reactor, history)
     )
+
+
+def open_account_database(database: str, data_dir: Path) -> AccountDatabase:
+    """The accounts of *database*, synchronously, for the admin tool; raises
+    `chat.storage.StoreUnavailableError` if PostgreSQL cannot be reached."""
+    if database == SQLITE:
+        from chat.storage.sqlite import FILENAME, Database
+
+        return Database(data_dir / FILENAME)
+    from chat.storage.postgres import PostgresDatabase
+
+    return PostgresDatabase(database)

@@ -497,3 +497,50 @@ class PostgresStore:
 
     def drop_channel(self, name: str) -> Deferred[bool]:
         return self._run(_drop_channel, name)
+
+
+class PostgresDatabase:
+    """The accounts on one psycopg connection, synchronously (an
+    `AccountDatabase`, for the admin command line); the schema is migrated
+    on open.  Raises `StoreUnavailableError` if the server cannot be
+    reached."""
+
+    def __init__(self, dsn: str) -> None:
+        try:
+            self.conn = psycopg.connect(connection_string(dsn, "admin"))
+        except psycopg.OperationalError as error:
+            raise StoreUnavailableError(f"PostgreSQL: {error}") from error
+        self._call(migrate, "accounts", MIGRATIONS)
+
+    def _call(self, work: Callable[..., T], *args: Any) -> T:
+        try:
+            with self.conn.cursor() as cursor:
+                result = work(cursor, *args)
+            self.conn.commit()
+            return result
+        except BaseException:
+            self.conn.rollback()
+            raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def create_account(self, account: Account) -> None:
+        self._call(_create_account, account)
+
+    def get_account(self, name: str) -> Account | None:
+        return self._call(_get_account, name)
+
+    def list_accounts(self) -> list[Account]:
+        return self._call(_list_accounts)
+
+    def set_password(
+        self, name: str, password_hash: str, scram: ScramCredentials | None
+    ) -> bool:
+        return self._call(_set_password, name, password_hash, scram)
+
+    def set_operator(self, name: str, operator: bool) -> bool:
+        return self._call(_set_operator, name, operator)
+
+    def delete_account(self, name: str) -> bool:
+        return self._call(_delete_account, name)
