@@ -106,10 +106,15 @@ def postgres_bin_dir() -> Path | None:
 
 
 class PostgresServer:
-    """A PostgreSQL cluster in a temporary directory, on a free port."""
+    """A PostgreSQL cluster in a temporary directory, on a free port.
 
-    def __init__(self, bin_dir: Path) -> None:
+    Tests run it without fsync; *durable* keeps PostgreSQL's defaults
+    (fsync and synchronous commit), for benchmarks.
+    """
+
+    def __init__(self, bin_dir: Path, durable: bool = False) -> None:
         self.bin_dir = bin_dir
+        self.durable = durable
         self.base = Path(tempfile.mkdtemp(prefix="chat-test-pg-"))
         self.data = self.base / "data"
         self.log = self.base / "postgres.log"
@@ -173,8 +178,9 @@ class PostgresServer:
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1"
             f" -c unix_socket_directories={self.base}"
-            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(
             str(self.bin_dir / "pg_ctl"),
             "start",
