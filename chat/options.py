@@ -56,7 +56,7 @@ Without --cert/--key a development CA and a certificate for localhost,
 SIGHUP reloads the configuration file, the MOTD and the certificate and key
 without dropping clients; a bad new configuration is logged and ignored.
 SIGTERM sends ERROR to every client and exits.  Listener changes (--port,
---listen, --metrics) need a restart."""
+--listen, --metrics) and --database need a restart."""
 
     optParameters = [
         ["config", "c", None, "TOML configuration file."],

@@ -13,6 +13,7 @@ without touching open connections.
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import signal
 import sys
@@ -427,6 +428,9 @@ class ChatService(MultiService):
             return False
         if config.listeners_differ(self.config):
             log.warn("Changes to --port, --listen and --metrics need a restart")
+        if config.database != self.config.database:
+            log.warn("A change of database needs a restart: keeping the running one")
+            config = dataclasses.replace(config, database=self.config.database)
         self.config = config
         self.server.config = config
         self.server.motd = motd
