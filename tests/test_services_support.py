@@ -1,14 +1,16 @@
-"""The Redis test server (tests.services_support) with the txredisapi client
-that cluster mode uses: commands, and PUBLISH reaching a SUBSCRIBE."""
+"""The test servers of tests.services_support: Redis with the txredisapi
+client that cluster mode uses (commands, PUBLISH reaching a SUBSCRIBE),
+PostgreSQL's fresh databases, and skipping only outside CI."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import txredisapi
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SkipTest, TestCase
 
 from tests import services_support
 from tests.e2e_support import TIMEOUT, reactor
@@ -73,3 +75,39 @@ class RedisFixtureTests(TestCase):
         self.assertEqual((server.port, server.running), (port, True))
         connection = await self.connect()
         self.assertEqual(await connection.ping(), "PONG")
+
+
+class FixtureTests(TestCase):
+    def test_missing_binaries_skip_only_outside_ci(self) -> None:
+        self.patch(services_support.os, "environ", {})
+        self.assertIsInstance(services_support.unavailable("no redis"), SkipTest)
+        self.patch(services_support.os, "environ", {"CI": "true"})
+        error = services_support.unavailable("no redis")
+        self.assertIsInstance(error, services_support.ServiceError)
+        self.assertIn("CI must not skip", str(error))
+
+    def test_each_test_gets_an_empty_database(self) -> None:
+        import psycopg
+
+        first = services_support.postgres_database()
+        second = services_support.postgres_database()
+        self.assertNotEqual(first, second)
+        with psycopg.connect(first) as conn:
+            conn.execute("CREATE TABLE mine (x int)")
+        with psycopg.connect(second) as conn:
+            tables = conn.execute(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+            ).fetchone()
+            self.assertEqual(tables, (0,))
+            user = conn.execute("SELECT current_user").fetchone()
+            self.assertEqual(user, (services_support.ROLE,))
+
+    def test_postgresql_never_runs_as_root(self) -> None:
+        import psycopg
+
+        server = services_support.postgres()
+        with psycopg.connect(server.dsn()) as conn:
+            row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        assert row is not None
+        owner = Path(f"/proc/{row[0]}").stat().st_uid
+        self.assertNotEqual(owner, 0)
