@@ -188,6 +188,9 @@ class PostgresServerTests(TestCase):
         self.assertEqual(refused.params[1], "TEMPORARILY_UNAVAILABLE")
         late = await self.connect(server, "late")
         self.assertEqual(await self.sasl(late, "alice"), "904")
+        bob.send("PRIVMSG", "NickServ", f"IDENTIFY alice {PASSWORD}")
+        said = await bob.wait_for(is_command("NOTICE", "bob"))
+        self.assertIn("unavailable; try again later", said.params[-1])
 
         # Chat goes on; its history waits in memory, counted.
         alice.send("PRIVMSG", "bob", "while the database is away")

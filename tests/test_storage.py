@@ -13,6 +13,8 @@ from typing import cast
 
 from twisted.internet import reactor
 from twisted.internet.defer import gatherResults
+from twisted.logger import Logger, LogLevel, formatEvent
+from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
 from chat.storage import (
@@ -23,6 +25,7 @@ from chat.storage import (
     ScramCredentials,
     Store,
     StoreUnavailableError,
+    log_store_failure,
 )
 from chat.storage.sqlite import FILENAME, MIGRATIONS, Database, SQLiteStore
 from tests import services_support
@@ -204,6 +207,25 @@ class PostgresStoreTests(StoreTestsMixin, TestCase):
         found = await self.store.get_account("alice")
         self.assertEqual(found.name if found else None, "alice")
         await self.store.create_account(account("bob"))
+
+
+class StoreFailureLogTests(TestCase):
+    def test_an_outage_is_one_line_anything_else_a_traceback(self) -> None:
+        events: list[dict[str, object]] = []
+        log = Logger(observer=events.append)
+        log_store_failure(
+            log,
+            "Lookup of {name} failed",
+            Failure(StoreUnavailableError("gone")),
+            name="a",
+        )
+        log_store_failure(log, "Lookup failed", Failure(ValueError("bug")))
+        outage, bug = events
+        self.assertEqual(outage["log_level"], LogLevel.warn)
+        self.assertNotIn("log_failure", outage)
+        self.assertEqual(formatEvent(outage), "Lookup of a failed: gone")
+        self.assertEqual(bug["log_level"], LogLevel.critical)
+        self.assertIsInstance(bug["log_failure"], Failure)
 
 
 class SQLiteDatabaseTests(TestCase):

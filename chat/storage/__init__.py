@@ -13,9 +13,11 @@ case mapping): implementations key them by `casefold`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from chat.casemap import casefold
 
@@ -28,6 +30,7 @@ __all__ = [
     "ScramCredentials",
     "Store",
     "StoreUnavailableError",
+    "log_store_failure",
 ]
 
 
@@ -41,6 +44,15 @@ class ChannelExistsError(Exception):
 
 class StoreUnavailableError(Exception):
     """The database cannot be reached now; the same call may work later."""
+
+
+def log_store_failure(log: Logger, text: str, failure: Failure, **fields: Any) -> None:
+    """Log a failed store call: one warning while the database is away (an
+    outage fails every call: no traceback each time), else the traceback."""
+    if failure.check(StoreUnavailableError):
+        log.warn(text + ": {error}", error=failure.getErrorMessage(), **fields)
+    else:
+        log.failure(text, failure, **fields)
 
 
 @dataclass(frozen=True, slots=True)
