@@ -284,21 +284,8 @@ CHECKS: dict[str, Callable[[str, object], Any]] = {
 PATHS = ("cert", "key", "data_dir", "cert_dir", "motd_file")
 #: Names in the TOML file that differ from the field names.
 ALIASES = {"motd": "motd_file"}
-#: Settings of the ``[cluster]`` table, by key -> field name.
-CLUSTER_SETTINGS = {"database": "database"}
-
-
-def _cluster(value: object) -> dict[str, Any]:
-    """The settings of the ``[cluster]`` table, by field name."""
-    if not isinstance(value, Mapping):
-        raise ConfigError("[cluster] must be a table")
-    values: dict[str, Any] = {}
-    for key, item in value.items():
-        name = CLUSTER_SETTINGS.get(key.replace("_", "-"))
-        if name is None:
-            raise ConfigError(f"unknown setting {key!r} in [cluster]")
-        values[name] = CHECKS[name](f"cluster.{key}", item)
-    return values
+#: The one key of ``[cluster]`` that is a top-level setting.
+CLUSTER_DATABASE = "database"
 
 
 def check(name: str, value: object) -> Any:
@@ -308,6 +295,23 @@ def check(name: str, value: object) -> Any:
     except KeyError:
         raise ConfigError(f"unknown setting {name!r}") from None
     return checker(name.replace("_", "-"), value)
+
+
+def _cluster_database(
+    table: Mapping[str, Any], data: Mapping[str, Any], values: dict[str, Any]
+) -> dict[str, Any]:
+    """Move ``database`` out of the ``[cluster]`` *table* into *values*
+    (the top-level setting); the rest of the table."""
+    rest = dict(table)
+    if CLUSTER_DATABASE in rest:
+        if CLUSTER_DATABASE in data:
+            raise ConfigError(
+                "give database either at the top or in [cluster], not both"
+            )
+        values["database"] = check_database(
+            "cluster.database", rest.pop(CLUSTER_DATABASE)
+        )
+    return rest
 
 
 def read_file(path: Path) -> dict[str, Any]:
@@ -324,15 +328,8 @@ def read_file(path: Path) -> dict[str, Any]:
         name = key.replace("-", "_")
         name = ALIASES.get(name, name)
         try:
-            if name == "cluster":
-                cluster = _cluster(value)
-                if set(cluster) & set(data):
-                    raise ConfigError(
-                        f"give {', '.join(sorted(set(cluster) & set(data)))}"
-                        " either at the top or in [cluster], not both"
-                    )
-                values.update(cluster)
-                continue
+            if name == "cluster" and isinstance(value, Mapping):
+                value = _cluster_database(value, data, values)
             values[name] = check(name, value)
         except ConfigError as error:
             raise ConfigFileError(f"{path}: {error}") from error

@@ -47,8 +47,12 @@ class SettingTests(TestCase):
         self.assertEqual(options.config.database, uri)
         top = self.write(f'database = "{uri}"\n')
         self.assertEqual(load_config(top).database, uri)
-        table = self.write(f'[cluster]\ndatabase = "{uri}"\n')
-        self.assertEqual(load_config(table).database, uri)
+        table = self.write(
+            f'[cluster]\nredis = "redis://127.0.0.1:6379/0"\ndatabase = "{uri}"\n'
+        )
+        config = load_config(table)
+        self.assertEqual(config.database, uri)
+        self.assertEqual(config.cluster.redis, "redis://127.0.0.1:6379/0")
         self.assertEqual(
             load_config(table, {"database": "sqlite"}).database,
             "sqlite",
