@@ -234,3 +234,27 @@ class PostgresServerTests(TestCase):
         bob.send("JOIN", "#kept")
         topic = await bob.wait_for(is_command("332"))
         self.assertEqual(topic.params[-1], "Still here")
+
+    async def test_two_servers_on_one_database_share_accounts_and_history(
+        self,
+    ) -> None:
+        first = await self.asyncSetUp()
+        second = start(self, database=self.dsn)
+        await second.service.storage_ready
+        alice = await self.registered(first, "alice")
+        alice.send("REGISTER", "alice", "*", PASSWORD)
+        await alice.wait_for(is_command("REGISTER", "SUCCESS"))
+        alice.send("JOIN", "#team")
+        await alice.wait_for(is_command("366"))
+        alice.send("PRIVMSG", "#team", "said on the first server")
+        await alice.sync()
+
+        other = await self.connect(second, "alice2")
+        self.assertEqual(await self.sasl(other, "alice"), "903")
+        other.send("CAP", "END")
+        await other.wait_for(lambda m: m.command in ("376", "422"))
+        other.send("JOIN", "#team")
+        await other.wait_for(is_command("366"))
+        other.send("CHATHISTORY", "LATEST", "#team", "*", "10")
+        found = await other.wait_for(is_command("PRIVMSG", "#team"))
+        self.assertEqual(found.params[-1], "said on the first server")
