@@ -17,13 +17,14 @@ PostgreSQL refuses to run as root: as root, the server runs as ``nobody``
 from __future__ import annotations
 
 import atexit
-import contextlib
 import itertools
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from twisted.trial.unittest import SkipTest
@@ -83,6 +84,14 @@ def postgres_bin_dir() -> Path | None:
     return Path(found).parent if found else None
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGQUIT when this process dies."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGQUIT)
+
+
 class PostgresServer:
     """A PostgreSQL cluster in a temporary directory, on a free port.
 
@@ -99,6 +108,7 @@ class PostgresServer:
         self.port = free_port()
         self._numbers = itertools.count(1)
         self.running = False
+        self.process: subprocess.Popen[bytes] | None = None
         #: The uid and gid the server runs as, when the tests run as root.
         self._user: tuple[int, int] | None = None
         if os.geteuid() == 0:
@@ -109,15 +119,18 @@ class PostgresServer:
             os.chown(self.base, *self._user)
         self.base.chmod(0o700)
 
-    def _command(self, *args: str) -> list[str]:
+    def _command(self, *args: str, pdeathsig: str | None = None) -> list[str]:
+        """*args*, run as `POSTGRES_USER` when this process is root."""
         if self._user is None:
             return list(args)
         uid, gid = self._user
+        death = [f"--pdeathsig={pdeathsig}"] if pdeathsig else []
         return [
             "setpriv",
             f"--reuid={uid}",
             f"--regid={gid}",
             "--clear-groups",
+            *death,
             "--",
             *args,
         ]
@@ -150,44 +163,73 @@ class PostgresServer:
         )
 
     def start(self) -> None:
-        """Start the server (again) on `port`, waiting until it is ready."""
+        """Start the server (again) on `port`, waiting until it is ready.
+
+        The server is a child of this process that gets ``SIGQUIT`` if this
+        process dies, even by ``kill -9``: no server outlives a test run.
+        """
         if self.running:
             return
-        options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1"
-            f" -c unix_socket_directories={self.base}"
-        )
-        if not self.durable:
-            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        self._run(
-            str(self.bin_dir / "pg_ctl"),
-            "start",
-            "-w",
-            "-t",
-            str(int(START_TIMEOUT)),
+        command = [
+            str(self.bin_dir / "postgres"),
             "-D",
             str(self.data),
-            "-l",
-            str(self.log),
-            "-o",
-            options,
-        )
+            "-p",
+            str(self.port),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            f"unix_socket_directories={self.base}",
+        ]
+        if not self.durable:
+            for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+                command += ["-c", f"{setting}=off"]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                self._command(*command, pdeathsig="QUIT"),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.base,
+                preexec_fn=None if self._user else _die_with_parent,
+            )
+        self._wait_until_ready()
         self.running = True
+
+    def _wait_until_ready(self) -> None:
+        import psycopg
+
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self.process is None or self.process.poll() is not None:
+                raise ServiceError(f"postgres exited: {self._tail()}")
+            try:
+                psycopg.connect(self.dsn(), connect_timeout=2).close()
+                return
+            except psycopg.OperationalError as error:
+                if time.monotonic() > deadline:
+                    reason = f"postgres is not ready: {self._tail()}"
+                    raise ServiceError(reason) from error
+                time.sleep(0.05)
+
+    def _tail(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-2000:]
+        except OSError:
+            return "(no log)"
 
     def stop(self) -> None:
         """Stop the server at once (fast shutdown: clients are disconnected)."""
-        if not self.running:
-            return
-        self._run(
-            str(self.bin_dir / "pg_ctl"),
-            "stop",
-            "-w",
-            "-m",
-            "fast",
-            "-D",
-            str(self.data),
-        )
+        process, self.process = self.process, None
         self.running = False
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(START_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
     def dsn(self, database: str = "postgres") -> str:
         """The URI of *database* on this server."""
@@ -204,8 +246,7 @@ class PostgresServer:
 
     def destroy(self) -> None:
         """Stop the server and remove its directory."""
-        with contextlib.suppress(ServiceError, subprocess.TimeoutExpired):
-            self.stop()
+        self.stop()
         shutil.rmtree(self.base, ignore_errors=True)
 
 
