@@ -353,3 +353,29 @@ class PostgresHistoryTests(StoreTestsMixin, RetentionMixin, TestCase):
         server.start()
         found = await self.store.query(Query(("#c",), "LATEST", None, 2))
         self.assertEqual(ids(found), ["m13", "m14"])
+
+
+class WriteBufferTests(TestCase):
+    def test_bounded_oldest_dropped_and_counted(self) -> None:
+        from chat.history.buffer import WriteBuffer
+
+        buffer = WriteBuffer(limit=3)
+        for n in range(1, 6):
+            buffer.add(item(n))
+        self.assertEqual((len(buffer), buffer.dropped), (3, 2))
+        self.assertEqual([i.msgid for _, i in buffer.take()], ["m3", "m4", "m5"])
+        self.assertEqual(len(buffer), 0)
+
+    def test_a_failed_batch_goes_back_in_its_place(self) -> None:
+        from chat.history.buffer import WriteBuffer
+
+        buffer = WriteBuffer(limit=4)
+        buffer.add(item(1))
+        buffer.add(item(2))
+        batch = buffer.take()
+        buffer.add(item(3))
+        buffer.add(item(4))
+        buffer.add(item(5))
+        buffer.put_back(batch)
+        self.assertEqual(buffer.dropped, 1, "the oldest, m1, made room")
+        self.assertEqual([i.msgid for _, i in buffer.take()], ["m2", "m3", "m4", "m5"])
