@@ -209,6 +209,24 @@ class PostgresStoreTests(StoreTestsMixin, TestCase):
         await self.store.create_account(account("bob"))
 
 
+class PostgresRestartTests(TestCase):
+    async def test_a_connection_left_from_before_a_restart_is_replaced(self) -> None:
+        """The first call after a restart works: the idle check finds the
+        stale connection and opens a new one."""
+        from chat.storage import postgres
+        from chat.storage.postgres import PostgresStore
+
+        store = PostgresStore(services_support.postgres_database(), reactor)
+        self.addCleanup(store.close)
+        await store.create_account(account("alice"))
+        server = services_support.postgres()
+        server.stop()
+        server.start()
+        self.patch(postgres, "IDLE_CHECK", 0.0)
+        found = await store.get_account("alice")
+        self.assertEqual(found.name if found else None, "alice")
+
+
 class StoreFailureLogTests(TestCase):
     def test_an_outage_is_one_line_anything_else_a_traceback(self) -> None:
         events: list[dict[str, object]] = []
