@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from psycopg.conninfo import conninfo_to_dict
 from twisted.internet.interfaces import IReactorFromThreads
 
 from chat.config import SQLITE
@@ -32,6 +31,8 @@ def describe(database: str, data_dir: Path) -> str:
     """Where the stores are, for the log: never the password."""
     if database == SQLITE:
         return f"SQLite in {data_dir}"
+    from psycopg.conninfo import conninfo_to_dict
+
     params = conninfo_to_dict(database)
     user = params.get("user", "")
     host = params.get("host", "localhost")
