@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import cast
 
 from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTCP
+from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
@@ -379,3 +382,53 @@ class WriteBufferTests(TestCase):
         buffer.put_back(batch)
         self.assertEqual(buffer.dropped, 1, "the oldest, m1, made room")
         self.assertEqual([i.msgid for _, i in buffer.take()], ["m2", "m3", "m4", "m5"])
+
+
+class Silent(Protocol):
+    """Accepts, reads and never answers."""
+
+    def __init__(self, accepted: list[Silent]) -> None:
+        accepted.append(self)
+        self.lost: Deferred[None] = Deferred()
+
+    def connectionLost(self, reason: object = None) -> None:
+        self.lost.callback(None)
+
+
+class SilentDatabaseTests(TestCase):
+    """A database server that accepts connections and never answers (a
+    network that drops everything): deliveries do not wait for it."""
+
+    def setUp(self) -> None:
+        self.accepted: list[Silent] = []
+        factory = ServerFactory.forProtocol(lambda: Silent(self.accepted))
+        self.listening = cast(IReactorTCP, reactor).listenTCP(
+            0, factory, interface="127.0.0.1"
+        )
+        self.addCleanup(self.close_all)
+
+    async def close_all(self) -> None:
+        await self.listening.stopListening()
+        for protocol in self.accepted:
+            if protocol.transport is not None:
+                protocol.transport.abortConnection()
+            await protocol.lost
+
+    async def test_stored_stops_waiting_after_max_stored_wait(self) -> None:
+        from chat.history.postgres import PostgresHistory
+
+        port = self.listening.getHost().port
+        dsn = f"postgresql://chat@127.0.0.1:{port}/chat?connect_timeout=2"
+        clock = Clock()
+        config = HistoryConfig(max_age=0, max_stored_wait=2.0)
+        store = PostgresHistory(dsn, reactor, config, clock=clock)
+        store.add(item(1))
+        waiting = store.stored()
+        clock.advance(1.9)
+        self.assertFalse(waiting.called, "the write is still running")
+        clock.advance(0.1)
+        self.assertTrue(waiting.called, "no longer held for the database")
+        store.add(item(2))
+        self.assertTrue(store.stored().called, "nor is the next message")
+        await store.close()
+        self.assertEqual(len(store.buffer), 2, "both still wait to be written")

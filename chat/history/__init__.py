@@ -67,6 +67,9 @@ class HistoryConfig:
     #: Seconds between two attempts to write while the database is away
     #: (doubling up to 32 times this).
     retry_interval: float = 1.0
+    #: Seconds `HistoryStore.stored` waits for a server database that does
+    #: not answer before it fires all the same (the write goes on).
+    max_stored_wait: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)

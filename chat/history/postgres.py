@@ -12,17 +12,19 @@ at most `HistoryConfig.max_buffered` messages (the oldest are dropped past
 that, and counted) and are tried again every `HistoryConfig.retry_interval`
 seconds, doubling; they are written in their order once it is back.
 Meanwhile `stored` fires at once (deliveries do not wait for a database
-that is away) and reads fail (CHATHISTORY answers ``MESSAGE_ERROR``).
+that is away, nor more than `HistoryConfig.max_stored_wait` seconds for one
+that does not answer) and reads fail (CHATHISTORY answers
+``MESSAGE_ERROR``).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IDelayedCall, IReactorFromThreads
+from twisted.internet.interfaces import IDelayedCall, IReactorFromThreads, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -253,8 +255,10 @@ class PostgresHistory:
         dsn: str,
         reactor: IReactorFromThreads,
         config: HistoryConfig | None = None,
+        clock: IReactorTime | None = None,
     ) -> None:
-        self.reactor: Any = reactor
+        #: Timers and timestamps (the reactor unless a test gives a Clock).
+        self.clock: IReactorTime = clock or cast(IReactorTime, reactor)
         self.config = config or HistoryConfig()
         self.pool = Pool(dsn, reactor, "history")
         #: Database calls (batched writes, reads) and their time, for metrics.
@@ -270,6 +274,10 @@ class PostgresHistory:
         self._waiting: list[Deferred[None]] = []
         #: While the database is away: the wait before the next attempt.
         self._backoff: float | None = None
+        #: A write has run longer than `HistoryConfig.max_stored_wait`:
+        #: `stored` no longer waits for it.
+        self._slow = False
+        self._slow_call: IDelayedCall | None = None
         self._closed = False
 
     # -- writes ---------------------------------------------------------
@@ -288,9 +296,10 @@ class PostgresHistory:
     def stored(self) -> Deferred[None]:
         """Fires once what was added so far is committed (group commit: the
         items added while one transaction runs go together in the next).
-        While the database is away it fires at once: the items wait in the
-        buffer."""
-        if self._backoff is not None:
+        While the database is away, or a write has taken longer than
+        `HistoryConfig.max_stored_wait`, it fires at once: the items wait in
+        the buffer, or in the write."""
+        if self._backoff is not None or self._slow:
             return succeed(None)
         return self._written_so_far()
 
@@ -307,7 +316,7 @@ class PostgresHistory:
         return waiter
 
     def _schedule(self, delay: float) -> None:
-        self._flush_call = self.reactor.callLater(delay, self._flush)
+        self._flush_call = self.clock.callLater(delay, self._flush)
 
     def _flush(self) -> None:
         """Start writing every waiting message in one transaction, unless a
@@ -321,9 +330,26 @@ class PostgresHistory:
         self._in_flight, self._waiting = self._waiting, []
         self._writing = True
         items = [item for _, item in batch]
-        writing = self.pool.run(self._database.write, items, self.reactor.seconds())
+        writing = self.pool.run(self._database.write, items, self.clock.seconds())
+        self._slow_call = self.clock.callLater(
+            self.config.max_stored_wait, self._too_slow
+        )
         writing.addCallbacks(self._written, self._not_written, (), {}, (batch,))
         writing.addBoth(self._done)
+
+    def _too_slow(self) -> None:
+        """The running write takes too long: stop holding deliveries for it."""
+        self._slow_call = None
+        self._slow = True
+        self.log.warn(
+            "A history write has taken more than {seconds} s: deliveries go on"
+            " without waiting for the database",
+            seconds=self.config.max_stored_wait,
+        )
+        waiters = self._in_flight + self._waiting
+        self._in_flight, self._waiting = [], []
+        for waiter in waiters:
+            waiter.callback(None)
 
     def _written(self, result: None) -> None:
         if self._backoff is not None:
@@ -356,6 +382,10 @@ class PostgresHistory:
     def _done(self, _: object) -> None:
         """A write ended: answer its waiters, then start what comes next."""
         self._writing = False
+        self._slow = False
+        if self._slow_call is not None and self._slow_call.active():
+            self._slow_call.cancel()
+        self._slow_call = None
         waiters, self._in_flight = self._in_flight, []
         if self._backoff is not None:
             waiters += self._waiting
@@ -385,7 +415,7 @@ class PostgresHistory:
 
     def query(self, query: Query) -> Deferred[list[HistoryItem]]:
         return self._after_writes(
-            lambda: self.pool.run(self._database.select, query, self.reactor.seconds())
+            lambda: self.pool.run(self._database.select, query, self.clock.seconds())
         )
 
     def targets(

@@ -39,9 +39,17 @@ from chat.timing import OperationTimer
 
 T = TypeVar("T")
 
-#: Seconds a connection attempt may take before the call fails
-#: (unless the URI sets ``connect_timeout``).
-CONNECT_TIMEOUT = 5
+#: libpq settings a URI may override: a connection attempt fails after 5 s,
+#: unacknowledged data after 10 s (a blackholed network fails calls instead
+#: of hanging them), and keepalives find a dead idle connection in 20 s.
+CONNECTION_DEFAULTS: dict[str, str | int] = {
+    "connect_timeout": 5,
+    "tcp_user_timeout": 10000,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 2,
+}
 
 #: Seconds a connection may sit unused before it is checked on next use.
 IDLE_CHECK = 1.0
@@ -51,9 +59,10 @@ Cursor = psycopg.Cursor[Any]
 
 
 def connection_string(dsn: str, name: str) -> str:
-    """*dsn* with a connect timeout and an application name by default."""
+    """*dsn* with `CONNECTION_DEFAULTS` and an application name by default."""
     params = conninfo_to_dict(dsn)
-    params.setdefault("connect_timeout", CONNECT_TIMEOUT)
+    for key, value in CONNECTION_DEFAULTS.items():
+        params.setdefault(key, value)
     params.setdefault("application_name", f"chat-server {name}")
     return make_conninfo("", **params)
 
