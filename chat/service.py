@@ -42,7 +42,7 @@ from twisted.python.components import Componentized
 from twisted.python.failure import Failure
 
 from chat.accounts import use_store
-from chat.config import ConfigError, ServerConfig
+from chat.config import SQLITE, ConfigError, ServerConfig
 from chat.history import HistoryConfig
 from chat.logging import observer_for
 from chat.preflight import check_directory, check_listeners
@@ -503,7 +503,7 @@ def makeService(
         raise ConfigError("nothing to listen on: give --port or --listen")
     if check_ports:
         check_listeners(descriptions)
-    if storage:
+    if storage and config.database == SQLITE:
         # twistd changes to --rundir before the stores open.
         rundir = Path((twistd_options or {}).get("rundir") or ".")
         check_directory(rundir / config.data_dir, "data directory")
