@@ -3,6 +3,7 @@ and the whole server on a real PostgreSQL that goes away and comes back."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
@@ -258,3 +259,16 @@ class PostgresServerTests(TestCase):
         other.send("CHATHISTORY", "LATEST", "#team", "*", "10")
         found = await other.wait_for(is_command("PRIVMSG", "#team"))
         self.assertEqual(found.params[-1], "said on the first server")
+
+
+class StartCheckTests(TestCase):
+    def test_the_data_directory_matters_only_to_sqlite(self) -> None:
+        from chat.service import makeService
+
+        blocker = Path(self.mktemp())
+        blocker.write_text("a file where the data directory would go")
+        config = ServerConfig(port=None, listen=("tcp:0",), data_dir=blocker / "d")
+        with self.assertRaises(ConfigError):
+            makeService(config, reactor=reactor)
+        pg = replace(config, database="postgresql://chat@127.0.0.1:5432/chat")
+        self.assertEqual(makeService(pg, reactor=reactor).data_dir, blocker / "d")
