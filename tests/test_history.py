@@ -324,6 +324,22 @@ class PostgresHistoryTests(StoreTestsMixin, RetentionMixin, TestCase):
         self.assertEqual(ids(found), ["m10", "m22", "m23", "m24"])
         self.assertEqual(len(store.buffer), 0)
 
+    async def test_a_message_written_twice_is_kept_once(self) -> None:
+        """A write sent again (its commit lost with the connection), or the
+        same message stored by two nodes, is one row."""
+        from chat.history.postgres import PostgresHistory
+
+        other = PostgresHistory(self.dsn, reactor, self.config)
+        self.addCleanup(other.close)
+        await self.store.stored()
+        for store in (self.store, other):
+            store.add(item(13))
+            store.add(item(13, target="#other"))
+            await store.stored()
+        self.assertEqual(self.committed(), 14)
+        found = await other.query(Query(("#c",), "LATEST", None, 2))
+        self.assertEqual(ids(found), ["m10", "m13"])
+
     def committed(self) -> int:
         import psycopg
 

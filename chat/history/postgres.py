@@ -10,7 +10,10 @@ Reads wait for the pending writes, so a client reads what it was just sent.
 While PostgreSQL cannot be reached, the writes wait in a `WriteBuffer` of
 at most `HistoryConfig.max_buffered` messages (the oldest are dropped past
 that, and counted) and are tried again every `HistoryConfig.retry_interval`
-seconds, doubling; they are written in their order once it is back.
+seconds, doubling; they are written in their order once it is back.  A
+message is kept once per target whatever happens: a write whose commit
+was lost with the connection may be sent again, and a message stored by
+two nodes of a cluster is one row (``UNIQUE (target, msgid)``).
 Meanwhile `stored` fires at once (deliveries do not wait for a database
 that is away, nor more than `HistoryConfig.max_stored_wait` seconds for one
 that does not answer) and reads fail (CHATHISTORY answers
@@ -61,6 +64,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX history_target ON history (target, seq);
     CREATE INDEX history_msgid ON history (msgid);
+    CREATE UNIQUE INDEX history_once ON history (target, msgid);
     CREATE INDEX history_time ON history (time);
     CREATE INDEX history_sender ON history (sender) WHERE sender != '';
     CREATE INDEX history_recipient ON history (recipient) WHERE recipient != '';
@@ -120,7 +124,8 @@ class _Database:
         cursor.executemany(
             "INSERT INTO history (target, msgid, time, command, source, params,"
             " account, tags, sender, recipient)"
-            " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+            " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+            " ON CONFLICT (target, msgid) DO NOTHING",
             [
                 (
                     item.target,
