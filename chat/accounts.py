@@ -19,11 +19,10 @@ import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, fail
-from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.threads import deferToThread
 
 from chat import events, numerics, passwords
@@ -32,7 +31,6 @@ from chat.identity import account_changed
 from chat.limits import is_exempt
 from chat.message import Message
 from chat.storage import Account, ScramCredentials, Store
-from chat.storage.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
     from chat.protocol import ChatProtocol
@@ -236,15 +234,11 @@ class Accounts:
         )
 
 
-def use_data_dir(
-    server: ChatServer,
-    data_dir: Path,
-    reactor: IReactorFromThreads,
-    cost: PasswordCost | None = None,
+def use_store(
+    server: ChatServer, store: Store, cost: PasswordCost | None = None
 ) -> Deferred[None]:
-    """Keep *server*'s accounts and registered channels in ``chat.db`` under
-    *data_dir*; fires once the registered channels are loaded."""
-    store = SQLiteStore.in_directory(data_dir, reactor)
+    """Keep *server*'s accounts and registered channels in *store*; fires
+    once the registered channels are loaded."""
     server.accounts = Accounts(store, server.clock, cost)
     return server.services.load()
 

@@ -1,9 +1,11 @@
 """``python -m chat.admin``: manage accounts on the server's database.
 
-Works on ``chat.db`` in the data directory (``--data-dir``, or the one a
-``--config`` file names), also while the server runs: SQLite's WAL lets
-both use the database, and the server reads accounts from it at each
-login.  Passwords are read from standard input (prompted on a terminal).
+Works on the server's database: ``chat.db`` in the data directory
+(``--data-dir``, or the one a ``--config`` file names), or the PostgreSQL
+database of ``--database`` (or of the config file); also while the server
+runs: SQLite's WAL lets both use the file, and the server reads accounts
+from the database at each login.  Passwords are read from standard input
+(prompted on a terminal).
 """
 
 from __future__ import annotations
@@ -20,8 +22,13 @@ from chat import passwords
 from chat.accounts import PasswordCost, password_problem, scram_credentials
 from chat.casemap import valid_nick
 from chat.config import ConfigError, ServerConfig, load_config
-from chat.storage import Account, AccountExistsError
-from chat.storage.sqlite import FILENAME, Database
+from chat.storage import (
+    Account,
+    AccountDatabase,
+    AccountExistsError,
+    StoreUnavailableError,
+)
+from chat.storage.factory import open_account_database
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--data-dir", type=Path, help="the server's data directory")
     where.add_argument("--config", type=Path, help="the server's TOML config file")
+    parser.add_argument(
+        "--database", help="sqlite (default) or postgresql://user@host:port/dbname"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create", help="create an account")
     create.add_argument("name")
@@ -70,12 +80,16 @@ def main(
     """Run one admin command; the exit status is 0 on success."""
     args = _parser().parse_args(argv)
     cost = cost or PasswordCost()
+    overrides = {"database": args.database} if args.database else {}
     try:
-        config = load_config(args.config) if args.config else ServerConfig()
+        config = load_config(args.config, overrides)
     except ConfigError as error:
         raise SystemExit(str(error)) from error
     data_dir = args.data_dir or config.data_dir
-    database = Database(data_dir / FILENAME)
+    try:
+        database = open_account_database(config.database, data_dir)
+    except StoreUnavailableError as error:
+        raise SystemExit(f"cannot open the database: {error}") from error
     try:
         return _run(args, database, stdin, stdout, cost, config)
     finally:
@@ -84,7 +98,7 @@ def main(
 
 def _run(
     args: argparse.Namespace,
-    database: Database,
+    database: AccountDatabase,
     stdin: TextIO,
     stdout: TextIO,
     cost: PasswordCost,

@@ -19,6 +19,10 @@ from typing import Any
 LOG_FORMATS = ("text", "json")
 #: The prefix of every hash made by `chat.passwords`.
 HASH_PREFIX = "scrypt$"
+#: The ``database`` value of the embedded SQLite stores (the default).
+SQLITE = "sqlite"
+#: How a ``database`` URI of a PostgreSQL server starts.
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 class ConfigError(ValueError):
@@ -121,6 +125,8 @@ class ServerConfig:
     log_format: str = "text"
     metrics: str | None = None
     shutdown_timeout: float = 5.0
+    #: ``sqlite`` (files in `data_dir`) or a ``postgresql://`` URI.
+    database: str = SQLITE
 
     def listeners_differ(self, other: ServerConfig) -> bool:
         """Whether *other* listens elsewhere (which needs a restart)."""
@@ -214,6 +220,27 @@ def _operators(name: str, value: object) -> dict[str, str]:
     return operators
 
 
+def check_database(name: str, value: object) -> str:
+    """``sqlite``, or a PostgreSQL URI that libpq can read."""
+    text = _text(name, value)
+    if text == SQLITE:
+        return text
+    if not text.startswith(POSTGRES_SCHEMES):
+        raise ConfigError(
+            f"{name} must be {SQLITE!r} or a URI such as "
+            "postgresql://user@host:5432/dbname"
+        )
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(text)
+    except ProgrammingError:
+        # The message would repeat the URI, and with it any password.
+        raise ConfigError(f"{name} is not a valid PostgreSQL URI") from None
+    return text
+
+
 def _like(default: object, name: str, value: object) -> Any:
     """*value* checked against the type of the setting's *default*."""
     if isinstance(default, float):
@@ -273,11 +300,14 @@ CHECKS: dict[str, Callable[[str, object], Any]] = {
     "log_format": _log_format,
     "metrics": _text,
     "shutdown_timeout": _seconds,
+    "database": check_database,
 }
 #: Settings holding file names: relative ones in a file are relative to it.
 PATHS = ("cert", "key", "data_dir", "cert_dir", "motd_file")
 #: Names in the TOML file that differ from the field names.
 ALIASES = {"motd": "motd_file"}
+#: The one key of ``[cluster]`` that is a top-level setting.
+CLUSTER_DATABASE = "database"
 
 
 def check(name: str, value: object) -> Any:
@@ -287,6 +317,23 @@ def check(name: str, value: object) -> Any:
     except KeyError:
         raise ConfigError(f"unknown setting {name!r}") from None
     return checker(name.replace("_", "-"), value)
+
+
+def _cluster_database(
+    table: Mapping[str, Any], data: Mapping[str, Any], values: dict[str, Any]
+) -> dict[str, Any]:
+    """Move ``database`` out of the ``[cluster]`` *table* into *values*
+    (the top-level setting); the rest of the table."""
+    rest = dict(table)
+    if CLUSTER_DATABASE in rest:
+        if CLUSTER_DATABASE in data:
+            raise ConfigError(
+                "give database either at the top or in [cluster], not both"
+            )
+        values["database"] = check_database(
+            "cluster.database", rest.pop(CLUSTER_DATABASE)
+        )
+    return rest
 
 
 def read_file(path: Path) -> dict[str, Any]:
@@ -303,6 +350,8 @@ def read_file(path: Path) -> dict[str, Any]:
         name = key.replace("-", "_")
         name = ALIASES.get(name, name)
         try:
+            if name == "cluster" and isinstance(value, Mapping):
+                value = _cluster_database(value, data, values)
             values[name] = check(name, value)
         except ConfigError as error:
             raise ConfigFileError(f"{path}: {error}") from error

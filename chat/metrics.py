@@ -19,6 +19,7 @@ from twisted.web import http
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
+from chat.history.buffer import WriteBuffer
 from chat.timing import OperationTimer
 from chat.traffic import Traffic
 
@@ -87,6 +88,18 @@ class ServerCollector(Collector):
                 seconds.add_metric([store_name], timer.seconds)
         yield operations
         yield seconds
+        buffer = getattr(server.history, "buffer", None)
+        if isinstance(buffer, WriteBuffer):
+            yield GaugeMetricFamily(
+                "chat_history_buffered",
+                "History messages waiting in memory for the database",
+                len(buffer),
+            )
+            yield CounterMetricFamily(
+                "chat_history_dropped",
+                "History messages dropped while the database was away",
+                buffer.dropped,
+            )
         for name, value in server.stats.items():
             yield CounterMetricFamily(f"chat_{name}", STAT_HELP.get(name, name), value)
 

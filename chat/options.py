@@ -33,6 +33,7 @@ SETTINGS = {
     "worker": "worker",
     "log-format": "log_format",
     "metrics": "metrics",
+    "database": "database",
 }
 
 
@@ -47,8 +48,9 @@ class Options(usage.Options):
 Every option can also be set in a TOML file given with --config, with the
 same names (server-name or server_name, motd, listen = [...], ...) and the
 tables [operators] (name = "scrypt$..." hashes from `python -m
-chat.passwords`), [limits] and [timeouts]; the command line wins over the
-file.  Relative paths in the file are relative to the file.
+chat.passwords`), [limits] and [timeouts], and database in [cluster] too;
+the command line wins over the file.  Relative paths in the file are
+relative to the file.
 
 Without --cert/--key a development CA and a certificate for localhost,
 127.0.0.1 and ::1 are created in --cert-dir on first start and reused later.
@@ -56,7 +58,7 @@ Without --cert/--key a development CA and a certificate for localhost,
 SIGHUP reloads the configuration file, the MOTD and the certificate and key
 without dropping clients; a bad new configuration is logged and ignored.
 SIGTERM sends ERROR to every client and exits.  Listener changes (--port,
---listen, --metrics) need a restart."""
+--listen, --metrics) and --database need a restart."""
 
     optParameters = [
         ["config", "c", None, "TOML configuration file."],
@@ -94,6 +96,14 @@ SIGTERM sends ERROR to every client and exits.  Listener changes (--port,
             "per core; needs --cluster (default: 1).",
         ],
         ["worker", None, None, "Internal: the number of a --workers process."],
+        [
+            "database",
+            None,
+            None,
+            "Where accounts, channels and history go: sqlite (default, files "
+            "in --data-dir) or postgresql://user@host:5432/dbname; give a "
+            "password in the config file or ~/.pgpass, not here.",
+        ],
         [
             "log-format",
             None,

@@ -24,7 +24,7 @@ from twisted.python.failure import Failure
 from chat import numerics
 from chat.accounts import Accounts, LoginThrottledError
 from chat.casemap import casefold
-from chat.storage import Account
+from chat.storage import Account, StoreUnavailableError
 
 if TYPE_CHECKING:
     from chat.protocol import ChatProtocol
@@ -51,9 +51,11 @@ class Success:
 
 @dataclass(frozen=True, slots=True)
 class Failed:
-    """Authentication failed; *throttled* when refused without checking."""
+    """Authentication failed; *throttled* when refused without checking,
+    *unavailable* when the account database could not be reached."""
 
     throttled: bool = False
+    unavailable: bool = False
 
 
 Step = Challenge | Success | Failed
@@ -72,6 +74,12 @@ class Mechanism:
         raise NotImplementedError
 
 
+def _unavailable(failure: Failure) -> Step:
+    """A store call that could not reach the database: try again later."""
+    failure.trap(StoreUnavailableError)
+    return Failed(unavailable=True)
+
+
 def _logged(result: Deferred[Account | None]) -> Deferred[Step]:
     """Turn an `Accounts.authenticate` result into a `Step`."""
 
@@ -79,6 +87,8 @@ def _logged(result: Deferred[Account | None]) -> Deferred[Step]:
         return Success(account) if account is not None else Failed()
 
     def refused(failure: Failure) -> Step:
+        if failure.check(StoreUnavailableError):
+            return _unavailable(failure)
         failure.trap(LoginThrottledError)
         return Failed(throttled=True)
 
@@ -141,7 +151,8 @@ class External(Mechanism):
                 return Failed()
             return Success(account)
 
-        return self.accounts.store.account_for_certfp(self.certfp).addCallback(check)
+        looking = self.accounts.store.account_for_certfp(self.certfp)
+        return looking.addCallbacks(check, _unavailable)
 
 
 def _b64(data: bytes) -> str:
@@ -234,7 +245,9 @@ class ScramSha256(Mechanism):
             self._state = self._client_final
             return Challenge(server_first.encode("utf-8"))
 
-        return self.accounts.store.get_account(name).addCallback(challenge)
+        return self.accounts.store.get_account(name).addCallbacks(
+            challenge, _unavailable
+        )
 
     def _client_final(self, message: str) -> Deferred[Step]:
         attributes = _attributes(message)

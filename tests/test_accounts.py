@@ -18,8 +18,9 @@ from chat.accounts import (
     password_problem,
 )
 from chat.admin import main as admin
-from chat.storage import Account, AccountExistsError
+from chat.storage import Account, AccountDatabase, AccountExistsError
 from chat.storage.sqlite import FILENAME, Database, SQLiteStore
+from tests import services_support
 from tests.accounts_support import (
     PASSWORD,
     TEST_COST,
@@ -258,11 +259,13 @@ class RegisterCommandTests(TestCase):
 class AdminTests(TestCase):
     def setUp(self) -> None:
         self.data_dir = Path(self.mktemp())
+        #: Where the admin tool works: its first arguments.
+        self.where = ["--data-dir", str(self.data_dir)]
 
     def run_admin(self, *argv: str, stdin: str = "") -> str:
         out = io.StringIO()
         status = admin(
-            ["--data-dir", str(self.data_dir), *argv],
+            [*self.where, *argv],
             stdin=io.StringIO(stdin),
             stdout=out,
             cost=TEST_COST,
@@ -270,7 +273,7 @@ class AdminTests(TestCase):
         self.assertEqual(status, 0)
         return out.getvalue()
 
-    def database(self) -> Database:
+    def database(self) -> AccountDatabase:
         db = Database(self.data_dir / FILENAME)
         self.addCleanup(db.close)
         return db
@@ -341,9 +344,13 @@ class AdminTests(TestCase):
         self.assertEqual((done.returncode, done.stdout, done.stderr), (0, "", ""))
         self.assertTrue((self.data_dir / FILENAME).exists())
 
-    def test_data_dir_from_the_config_file(self) -> None:
+    def config_text(self) -> str:
+        """A config file naming the database the tests look at."""
+        return f'data-dir = "{self.data_dir.absolute()}"\n'
+
+    def test_database_from_the_config_file(self) -> None:
         config = Path(self.mktemp())
-        config.write_text(f'data-dir = "{self.data_dir.absolute()}"\n')
+        config.write_text(self.config_text())
         out = io.StringIO()
         admin(
             ["--config", str(config), "create", "carol"],
@@ -352,3 +359,50 @@ class AdminTests(TestCase):
             cost=TEST_COST,
         )
         self.assertIsNotNone(self.database().get_account("carol"))
+
+
+class PostgresAdminTests(AdminTests):
+    """The same admin commands on a PostgreSQL ``--database``."""
+
+    def setUp(self) -> None:
+        self.dsn = services_support.postgres_database()
+        self.where = ["--database", self.dsn]
+
+    def config_text(self) -> str:
+        return f'[cluster]\ndatabase = "{self.dsn}"\n'
+
+    def database(self) -> AccountDatabase:
+        from chat.storage.postgres import PostgresDatabase
+
+        db = PostgresDatabase(self.dsn)
+        self.addCleanup(db.close)
+        return db
+
+    async def test_the_server_accepts_what_admin_created(self) -> None:
+        from twisted.internet import reactor
+
+        from chat.storage.postgres import PostgresStore
+
+        self.run_admin("create", "alice", stdin=PASSWORD + "\n")
+        store = PostgresStore(self.dsn, reactor)
+        self.addCleanup(store.close)
+        account = await store.get_account("ALICE")
+        self.assertEqual(account.name if account else None, "alice")
+
+    def test_runs_as_a_module(self) -> None:
+        done = subprocess.run(
+            [sys.executable, "-m", "chat.admin", "--database", self.dsn, "list"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent.parent,
+            check=False,
+        )
+        self.assertEqual((done.returncode, done.stdout), (0, ""), done.stderr)
+
+    def test_an_unreachable_server_exits_with_a_reason(self) -> None:
+        port = services_support.free_port()
+        with self.assertRaises(SystemExit) as raised:
+            self.where = ["--database", f"postgresql://chat:hunter2@127.0.0.1:{port}/x"]
+            self.run_admin("list")
+        self.assertIn("cannot open the database", str(raised.exception))
+        self.assertNotIn("hunter2", str(raised.exception))

@@ -1,11 +1,16 @@
-"""The history stores: the same CHATHISTORY selections in memory and SQLite."""
+"""The history stores: the same CHATHISTORY selections in memory, in SQLite
+and in PostgreSQL."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import cast
 
 from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTCP
+from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
@@ -20,6 +25,8 @@ from chat.history import (
 )
 from chat.history.memory import MemoryHistory
 from chat.history.sqlite import FILENAME, SQLiteHistory
+from chat.storage import StoreUnavailableError
+from tests import services_support
 
 #: Stored times start here (2026-01-01T00:00:00Z) and grow by one second.
 T0 = 1767225600.0
@@ -264,3 +271,180 @@ class SQLiteHistoryTests(StoreTestsMixin, RetentionMixin, TestCase):
         self.addCleanup(db.close)
         rows = db.execute("SELECT msgid FROM history").fetchall()
         self.assertEqual(rows, [("m2",)])
+
+
+class PostgresHistoryTests(StoreTestsMixin, RetentionMixin, TestCase):
+    """The same tests on a real PostgreSQL server (tests.services_support)."""
+
+    def make_store(self, config: HistoryConfig) -> HistoryStore:
+        from chat.history.postgres import PostgresHistory
+
+        self.dsn = services_support.postgres_database()
+        store = PostgresHistory(self.dsn, reactor, config)
+        self.addCleanup(store.close)
+        return store
+
+    async def test_survives_a_restart(self) -> None:
+        from chat.history.postgres import PostgresHistory
+
+        await self.store.close()
+        again = PostgresHistory(self.dsn, reactor, self.config)
+        self.addCleanup(again.close)
+        found = await again.query(Query(("#c",), "LATEST", None, 2))
+        self.assertEqual(ids(found), ["m9", "m10"])
+        self.assertEqual(found[1].tags, {"+x": "10"})
+
+    async def test_retention_by_age(self) -> None:
+        store = self.make_store(HistoryConfig(max_age=60))
+        now = reactor.seconds()
+        store.add(item(1, time=now - 120))
+        store.add(item(2, time=now - 1))
+        found = await store.query(Query(("#c",), "LATEST", None, 100))
+        self.assertEqual(ids(found), ["m2"])
+
+    async def test_writes_wait_while_the_server_is_away(self) -> None:
+        """Stopped PostgreSQL: reads fail, writes wait in the bounded buffer
+        (drops counted) and are written in order when it is back."""
+        from chat.history.postgres import PostgresHistory
+
+        store = cast(PostgresHistory, self.store)
+        await store.query(Query(("#c",), "LATEST", None, 1))
+        server = services_support.postgres()
+        server.stop()
+        self.addCleanup(server.start)
+        store.buffer.limit = 3
+        for n in range(20, 25):
+            store.add(item(n))
+        with self.assertRaises(StoreUnavailableError):
+            await store.query(Query(("#c",), "LATEST", None, 1))
+        self.assertEqual(len(store.buffer), 3)
+        self.assertEqual(store.buffer.dropped, 2, "m20 and m21 made room")
+        server.start()
+        found = await store.query(Query(("#c",), "LATEST", None, 4))
+        self.assertEqual(ids(found), ["m10", "m22", "m23", "m24"])
+        self.assertEqual(len(store.buffer), 0)
+
+    async def test_a_message_written_twice_is_kept_once(self) -> None:
+        """A write sent again (its commit lost with the connection), or the
+        same message stored by two nodes, is one row."""
+        from chat.history.postgres import PostgresHistory
+
+        other = PostgresHistory(self.dsn, reactor, self.config)
+        self.addCleanup(other.close)
+        await self.store.stored()
+        for store in (self.store, other):
+            store.add(item(13))
+            store.add(item(13, target="#other"))
+            await store.stored()
+        self.assertEqual(self.committed(), 14)
+        found = await other.query(Query(("#c",), "LATEST", None, 2))
+        self.assertEqual(ids(found), ["m10", "m13"])
+
+    def committed(self) -> int:
+        import psycopg
+
+        with psycopg.connect(self.dsn) as conn:
+            row = conn.execute("SELECT count(*) FROM history").fetchone()
+            return int(row[0]) if row else 0
+
+    async def test_stored_fires_after_the_commit(self) -> None:
+        await self.store.stored()
+        self.assertEqual(self.committed(), 12)
+        self.store.add(item(13))
+        waiting = self.store.stored()
+        self.assertFalse(waiting.called, "nothing is committed yet")
+        self.store.add(item(14))
+        after = self.store.stored()
+        await waiting
+        await after
+        self.assertEqual(self.committed(), 14)
+        self.assertTrue(self.store.stored().called, "nothing pending")
+
+    async def test_stored_fires_at_once_while_the_server_is_away(self) -> None:
+        await self.store.stored()
+        server = services_support.postgres()
+        server.stop()
+        self.addCleanup(server.start)
+        self.store.add(item(13))
+        await self.store.stored()  # the write fails: the item waits
+        self.store.add(item(14))
+        self.assertTrue(self.store.stored().called, "no wait for a lost server")
+        server.start()
+        found = await self.store.query(Query(("#c",), "LATEST", None, 2))
+        self.assertEqual(ids(found), ["m13", "m14"])
+
+
+class WriteBufferTests(TestCase):
+    def test_bounded_oldest_dropped_and_counted(self) -> None:
+        from chat.history.buffer import WriteBuffer
+
+        buffer = WriteBuffer(limit=3)
+        for n in range(1, 6):
+            buffer.add(item(n))
+        self.assertEqual((len(buffer), buffer.dropped), (3, 2))
+        self.assertEqual([i.msgid for _, i in buffer.take()], ["m3", "m4", "m5"])
+        self.assertEqual(len(buffer), 0)
+
+    def test_a_failed_batch_goes_back_in_its_place(self) -> None:
+        from chat.history.buffer import WriteBuffer
+
+        buffer = WriteBuffer(limit=4)
+        buffer.add(item(1))
+        buffer.add(item(2))
+        batch = buffer.take()
+        buffer.add(item(3))
+        buffer.add(item(4))
+        buffer.add(item(5))
+        buffer.put_back(batch)
+        self.assertEqual(buffer.dropped, 1, "the oldest, m1, made room")
+        self.assertEqual([i.msgid for _, i in buffer.take()], ["m2", "m3", "m4", "m5"])
+
+
+class Silent(Protocol):
+    """Accepts, reads and never answers."""
+
+    def __init__(self, accepted: list[Silent]) -> None:
+        accepted.append(self)
+        self.lost: Deferred[None] = Deferred()
+
+    def connectionLost(self, reason: object = None) -> None:
+        self.lost.callback(None)
+
+
+class SilentDatabaseTests(TestCase):
+    """A database server that accepts connections and never answers (a
+    network that drops everything): deliveries do not wait for it."""
+
+    def setUp(self) -> None:
+        self.accepted: list[Silent] = []
+        factory = ServerFactory.forProtocol(lambda: Silent(self.accepted))
+        self.listening = cast(IReactorTCP, reactor).listenTCP(
+            0, factory, interface="127.0.0.1"
+        )
+        self.addCleanup(self.close_all)
+
+    async def close_all(self) -> None:
+        await self.listening.stopListening()
+        for protocol in self.accepted:
+            if protocol.transport is not None:
+                protocol.transport.abortConnection()
+            await protocol.lost
+
+    async def test_stored_stops_waiting_after_max_stored_wait(self) -> None:
+        from chat.history.postgres import PostgresHistory
+
+        port = self.listening.getHost().port
+        dsn = f"postgresql://chat@127.0.0.1:{port}/chat?connect_timeout=2"
+        clock = Clock()
+        config = HistoryConfig(max_age=0, max_stored_wait=2.0)
+        store = PostgresHistory(dsn, reactor, config, clock=clock)
+        store.add(item(1))
+        waiting = store.stored()
+        clock.advance(1.9)
+        self.assertFalse(waiting.called, "the write is still running")
+        clock.advance(0.1)
+        self.assertTrue(waiting.called, "no longer held for the database")
+        store.add(item(2))
+        self.assertTrue(store.stored().called, "nor is the next message")
+        await store.close()
+        self.assertEqual(len(store.buffer), 2, "both still wait to be written")

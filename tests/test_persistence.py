@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
@@ -15,11 +16,13 @@ from twisted.internet.defer import gatherResults
 from twisted.internet.interfaces import IReactorFromThreads, IReactorTCP
 from twisted.trial.unittest import TestCase
 
-from chat.accounts import use_data_dir
+from chat.accounts import use_store
 from chat.config import ServerConfig
 from chat.message import Message
 from chat.server import ChatServer
-from chat.storage.sqlite import FILENAME, Database
+from chat.storage import Store
+from chat.storage.sqlite import FILENAME, Database, SQLiteStore
+from tests import services_support
 from tests.accounts_support import PASSWORD, TEST_COST, plain
 from tests.e2e_support import LineClient, connect_plain, is_command, port_of
 
@@ -38,17 +41,18 @@ def notice_from(service: str, text: str = "") -> object:
 
 
 class Running:
-    """A server on loopback keeping its accounts in *data_dir*."""
+    """A server on loopback keeping its accounts in the store *make_store*
+    opens."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
+    def __init__(self, make_store: Callable[[], Store]) -> None:
+        self.make_store = make_store
         self.server = ChatServer(
             ServerConfig(server_name="irc.test", network="TestNet"), _reactor
         )
         self.clients: list[LineClient] = []
 
     async def start(self) -> None:
-        await use_data_dir(self.server, self.data_dir, reactor, TEST_COST)
+        await use_store(self.server, self.make_store(), TEST_COST)
         self.port = cast(IReactorTCP, _reactor).listenTCP(
             0, self.server, interface="127.0.0.1"
         )
@@ -75,9 +79,10 @@ import subprocess
 import sys
 from pathlib import Path
 from twisted.internet import reactor
-from chat.accounts import PasswordCost, use_data_dir
+from chat.accounts import PasswordCost, use_store
 from chat.config import ServerConfig
 from chat.server import ChatServer
+from chat.storage.sqlite import SQLiteStore
 
 server = ChatServer(ServerConfig(server_name="irc.test"), reactor)
 
@@ -86,23 +91,26 @@ def listen(_):
     print(port.getHost().port, flush=True)
 
 cost = PasswordCost(16, 16)
-use_data_dir(server, Path(sys.argv[1]), reactor, cost).addCallback(listen)
+store = SQLiteStore.in_directory(Path(sys.argv[1]), reactor)
+use_store(server, store, cost).addCallback(listen)
 reactor.run()
 """
 
 
-class PersistenceTests(TestCase):
-    def setUp(self) -> None:
-        self.data_dir = Path(self.mktemp())
+class PersistenceMixin:
+    """Tests every store passes; subclasses say how to open it."""
+
+    def make_store(self) -> Store:
+        raise NotImplementedError
 
     async def started(self) -> Running:
-        running = Running(self.data_dir)
+        running = Running(self.make_store)
         await running.start()
-        self.addCleanup(running.stop)
+        cast(TestCase, self).addCleanup(running.stop)
         return running
 
     async def test_accounts_and_channels_survive_a_restart(self) -> None:
-        first = Running(self.data_dir)
+        first = Running(self.make_store)
         await first.start()
         alice = await first.client()
         await alice.register("alice")
@@ -169,6 +177,14 @@ class PersistenceTests(TestCase):
         accounts = await running.server.accounts.store.list_accounts()
         self.assertEqual([a.name for a in accounts], ["shared"])
 
+
+class SQLitePersistenceTests(PersistenceMixin, TestCase):
+    def setUp(self) -> None:
+        self.data_dir = Path(self.mktemp())
+
+    def make_store(self) -> Store:
+        return SQLiteStore.in_directory(self.data_dir, reactor)
+
     async def test_acknowledged_registration_is_on_disk(self) -> None:
         """Once REGISTER SUCCESS is sent, another reader of the file sees it."""
         running = await self.started()
@@ -203,3 +219,44 @@ class PersistenceTests(TestCase):
         database = Database(data_dir / FILENAME)
         self.addCleanup(database.close)
         self.assertIsNotNone(database.get_account("dave"))
+
+
+class PostgresPersistenceTests(PersistenceMixin, TestCase):
+    """The same on PostgreSQL, and two servers sharing one database."""
+
+    def setUp(self) -> None:
+        self.dsn = services_support.postgres_database()
+
+    def make_store(self) -> Store:
+        from chat.storage.postgres import PostgresStore
+
+        return PostgresStore(self.dsn, reactor)
+
+    async def test_two_servers_one_database_one_account(self) -> None:
+        """Clients of two servers registering one account: one winner, and
+        the account logs in on either server."""
+        servers = [await self.started(), await self.started()]
+        clients = [await server.client() for server in servers]
+        for n, client in enumerate(clients):
+            await client.register(f"user{n}")
+        for client in clients:
+            client.send("REGISTER", "shared", "*", PASSWORD)
+        answers = await gatherResults(
+            [
+                client.wait_for(lambda m: m.command in ("FAIL", "REGISTER"))
+                for client in clients
+            ]
+        )
+        outcomes = sorted(
+            m.params[0] if m.command == "REGISTER" else m.params[1] for m in answers
+        )
+        self.assertEqual(outcomes, ["ACCOUNT_EXISTS", "SUCCESS"])
+        for server in servers:
+            client = await server.client()
+            client.send("CAP", "REQ", "sasl")
+            client.send("NICK", "someone")
+            client.send("USER", "someone", "0", "*", "Someone")
+            client.send("AUTHENTICATE", "PLAIN")
+            await client.wait_for(is_command("AUTHENTICATE"))
+            client.send("AUTHENTICATE", plain("shared", PASSWORD))
+            await client.wait_for(is_command("903"))

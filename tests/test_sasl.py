@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis.strategies import binary
 from OpenSSL import SSL, crypto
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, fail, maybeDeferred
 from twisted.internet.endpoints import (
     HostnameEndpoint,
     TCP4ClientEndpoint,
@@ -30,6 +30,7 @@ from twisted.internet.ssl import (
     PrivateCertificate,
     optionsForClientTLS,
 )
+from twisted.internet.task import Clock
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.trial.unittest import TestCase
 from zope.interface import implementer
@@ -40,8 +41,16 @@ from chat.client.config import ClientConfig
 from chat.client.connection import Session
 from chat.client.security import client_security
 from chat.config import Timeouts
-from chat.sasl import Challenge, Failed, ScramSha256, Success, certificate_fingerprint
-from chat.storage import Account
+from chat.sasl import (
+    Challenge,
+    External,
+    Failed,
+    Plain,
+    ScramSha256,
+    Success,
+    certificate_fingerprint,
+)
+from chat.storage import Account, StoreUnavailableError
 from chat.tls import ensure_dev_certificate, server_options
 from tests.accounts_support import (
     PASSWORD,
@@ -49,6 +58,7 @@ from tests.accounts_support import (
     ScramClient,
     account_harness,
     b64,
+    inline,
     make_account,
     plain,
     sasl_connect,
@@ -568,3 +578,32 @@ class ProjectClientTests(TestCase):
         await until(session, lambda: session.gave_up)
         [conn] = self.running.service.server.connections or [None]
         self.assertIsNone(getattr(conn, "account", None))
+
+
+class AwayStore:
+    """A store whose database cannot be reached."""
+
+    def get_account(self, name: str) -> Deferred[Account | None]:
+        return fail(StoreUnavailableError("PostgreSQL: connection refused"))
+
+    def account_for_certfp(self, certfp: str) -> Deferred[Account | None]:
+        return fail(StoreUnavailableError("PostgreSQL: connection refused"))
+
+
+class UnavailableTests(TestCase):
+    """Every mechanism says when the account database could not be reached."""
+
+    def setUp(self) -> None:
+        self.accounts = Accounts(AwayStore(), Clock(), TEST_COST, worker=inline)  # type: ignore[arg-type]
+
+    def test_plain(self) -> None:
+        step = Plain(self.accounts, "192.0.2.1").step(b"\0alice\0" + PASSWORD.encode())
+        self.assertEqual(self.successResultOf(step), Failed(unavailable=True))
+
+    def test_external(self) -> None:
+        step = External(self.accounts, "ab" * 32).step(b"")
+        self.assertEqual(self.successResultOf(step), Failed(unavailable=True))
+
+    def test_scram(self) -> None:
+        step = ScramSha256(self.accounts, "192.0.2.1").step(b"n,,n=alice,r=nonce")
+        self.assertEqual(self.successResultOf(step), Failed(unavailable=True))

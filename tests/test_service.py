@@ -198,6 +198,12 @@ class ReloadTests(TestCase):
         self.assertIs(self.service.server.config, new)
         self.assertEqual(self.service.server.motd, ["new motd"])
 
+    def test_a_new_database_waits_for_a_restart(self) -> None:
+        new = replace(self.config, database="postgresql://chat@127.0.0.1/chat")
+        self.next = lambda: new
+        self.assertTrue(self.service.reload())
+        self.assertEqual(self.service.server.config.database, "sqlite")
+
     def test_bad_config_keeps_the_old(self) -> None:
         def broken() -> ServerConfig:
             raise ConfigError("chat.toml: port must be a port number")

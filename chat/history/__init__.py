@@ -3,8 +3,9 @@
 `HistoryStore` is the interface the protocol code uses; `MemoryHistory`
 (chat.history.memory) keeps history in memory, for tests and for servers
 without a data directory, and `SQLiteHistory` (chat.history.sqlite) keeps it
-in ``history.db`` under the data directory.  A server database can take
-their place by implementing the same four methods.
+in ``history.db`` under the data directory, and `PostgresHistory`
+(chat.history.postgres) in a PostgreSQL database; `chat.storage.factory`
+picks one from the configuration.
 
 Channel history is stored under the folded channel name.  A private
 conversation is stored under the *conversation key* of its two parties,
@@ -60,6 +61,15 @@ class HistoryConfig:
     #: Seconds between two retention passes of a store that deletes in bulk
     #: (the limits above may be exceeded for that long).
     trim_interval: float = 60.0
+    #: Messages a server database store keeps in memory while the database
+    #: cannot be reached; beyond that the oldest are dropped.
+    max_buffered: int = 50000
+    #: Seconds between two attempts to write while the database is away
+    #: (doubling up to 32 times this).
+    retry_interval: float = 1.0
+    #: Seconds `HistoryStore.stored` waits for a server database that does
+    #: not answer before it fires all the same (the write goes on).
+    max_stored_wait: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from twisted.python.failure import Failure
 
 from chat.casemap import casefold
 from chat.message import Message
+from chat.storage import log_store_failure
 
 if TYPE_CHECKING:
     from chat.channel import Channel
@@ -58,7 +59,7 @@ class Later:
 
     def fail(self, failure: Failure, write: Callable[[], None]) -> None:
         """Log an unexpected *failure*, then reply with *write*."""
-        log.failure("Service call failed", failure)
+        log_store_failure(log, "Service call failed", failure)
         self.run(write)
 
     def watch(self, deferred: Deferred[Any], on_error: Callable[[], None]) -> None:

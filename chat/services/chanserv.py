@@ -20,7 +20,12 @@ from chat.casemap import casefold
 from chat.message import Message
 from chat.router import Audience
 from chat.services import Later, ServiceBot, ServiceHandler
-from chat.storage import Account, ChannelExistsError, RegisteredChannel
+from chat.storage import (
+    Account,
+    ChannelExistsError,
+    RegisteredChannel,
+    log_store_failure,
+)
 
 if TYPE_CHECKING:
     from chat.channel import Channel
@@ -135,7 +140,7 @@ class ChanServ(ServiceBot):
 
     @staticmethod
     def _error(failure: Failure, name: str) -> bool:
-        log.failure("Could not save channel {name}", failure, name=name)
+        log_store_failure(log, "Could not save channel {name}", failure, name=name)
         return False
 
     def account_dropped(self, name: str) -> None:

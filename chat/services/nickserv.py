@@ -28,7 +28,7 @@ from chat.casemap import casefold
 from chat.identity import change_nick
 from chat.sasl import certificate_fingerprint
 from chat.services import Later, ServiceBot, ServiceHandler
-from chat.storage import Account, AccountExistsError
+from chat.storage import Account, AccountExistsError, log_store_failure
 
 if TYPE_CHECKING:
     from chat.protocol import ChatProtocol
@@ -83,7 +83,7 @@ class NickProtection:
         looking.addCallbacks(found, self._error)
 
     def _error(self, failure: Failure) -> None:
-        log.failure("Nick protection lookup failed", failure)
+        log_store_failure(log, "Nick protection lookup failed", failure)
 
     def _expire(self, conn: ChatProtocol, nick: str) -> None:
         self._timers.pop(conn, None)

@@ -3,27 +3,34 @@
 `Store` is what the protocol code uses; every method returns a Deferred, so
 an implementation may do its work on another thread or over the network.
 `chat.storage.sqlite.SQLiteStore` keeps everything in ``chat.db`` under the
-data directory; a server database (PostgreSQL) can take its place by
-implementing the same methods.  Names are compared case-insensitively
-(IRC case mapping): implementations key them by `casefold`.
+data directory, `chat.storage.postgres.PostgresStore` in a PostgreSQL
+database; `chat.storage.factory` picks one from the configuration, and
+nothing else names a backend.  A call that cannot reach the database fails
+with `StoreUnavailableError`.  Names are compared case-insensitively (IRC
+case mapping): implementations key them by `casefold`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from chat.casemap import casefold
 
 __all__ = [
     "Account",
+    "AccountDatabase",
     "AccountExistsError",
     "ChannelExistsError",
     "RegisteredChannel",
     "ScramCredentials",
     "Store",
+    "StoreUnavailableError",
+    "log_store_failure",
 ]
 
 
@@ -33,6 +40,19 @@ class AccountExistsError(Exception):
 
 class ChannelExistsError(Exception):
     """That channel is already registered."""
+
+
+class StoreUnavailableError(Exception):
+    """The database cannot be reached now; the same call may work later."""
+
+
+def log_store_failure(log: Logger, text: str, failure: Failure, **fields: Any) -> None:
+    """Log a failed store call: one warning while the database is away (an
+    outage fails every call: no traceback each time), else the traceback."""
+    if failure.check(StoreUnavailableError):
+        log.warn(text + ": {error}", error=failure.getErrorMessage(), **fields)
+    else:
+        log.failure(text, failure, **fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,3 +159,30 @@ class Store(Protocol):
 
     def drop_channel(self, name: str) -> Deferred[bool]:
         """Unregister *name*; False if it was not registered."""
+
+
+class AccountDatabase(Protocol):
+    """Accounts, synchronously: what the admin command line works on."""
+
+    def close(self) -> None:
+        """Release the database."""
+
+    def create_account(self, account: Account) -> None:
+        """Add *account*; raises `AccountExistsError` if the name is taken."""
+
+    def get_account(self, name: str) -> Account | None:
+        """The account called *name*, if any."""
+
+    def list_accounts(self) -> list[Account]:
+        """Every account, by name."""
+
+    def set_password(
+        self, name: str, password_hash: str, scram: ScramCredentials | None
+    ) -> bool:
+        """Replace the credentials of *name*; False if there is no such account."""
+
+    def set_operator(self, name: str, operator: bool) -> bool:
+        """Make *name* an IRC operator, or not; False if no such account."""
+
+    def delete_account(self, name: str) -> bool:
+        """Delete *name* and the channels it founded; False if none."""
