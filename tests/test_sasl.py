@@ -65,7 +65,7 @@ from tests.accounts_support import (
 )
 from tests.client_support import until
 from tests.e2e_support import LineClient, is_command, port_of, start_server
-from tests.support import FakeClient
+from tests.support import FakeClient, Harness
 
 
 def self_signed() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
@@ -607,3 +607,12 @@ class UnavailableTests(TestCase):
     def test_scram(self) -> None:
         step = ScramSha256(self.accounts, "192.0.2.1").step(b"n,,n=alice,r=nonce")
         self.assertEqual(self.successResultOf(step), Failed(unavailable=True))
+
+    def test_the_client_is_told_the_service_is_unavailable(self) -> None:
+        harness = Harness()
+        harness.server.accounts = self.accounts
+        client = sasl_connect(harness)
+        client.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {plain('alice', PASSWORD)}")
+        failed = [m for m in client.messages() if m.command == "904"]
+        self.assertEqual(len(failed), 1)
+        self.assertIn("unavailable", failed[0].params[-1])

@@ -144,6 +144,8 @@ def _stepped(
         text = "SASL authentication failed"
         if isinstance(step, Failed) and step.throttled:
             text += ": too many failed attempts, try again later"
+        elif isinstance(step, Failed) and step.unavailable:
+            text += ": the account service is unavailable, try again later"
         abort(conn, numerics.ERR_SASLFAIL, text)
     try_register(conn, server)
 

@@ -33,6 +33,7 @@ from chat.history import (
 from chat.labeled import Response, wrap_batch
 from chat.message import Message
 from chat.relay import Relay, format_server_time
+from chat.storage import log_store_failure
 
 if TYPE_CHECKING:
     from chat.protocol import ChatProtocol
@@ -211,7 +212,9 @@ def _failed(
     subcommand: str,
     target: str,
 ) -> None:
-    log.failure("CHATHISTORY {subcommand} failed", failure, subcommand=subcommand)
+    log_store_failure(
+        log, "CHATHISTORY {subcommand} failed", failure, subcommand=subcommand
+    )
     response.send(
         Message(
             "FAIL",
