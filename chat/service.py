@@ -515,6 +515,8 @@ def makeService(
     descriptions = listener_descriptions(config)
     if not descriptions:
         raise ConfigError("nothing to listen on: give --port or --listen")
+    if config.worker is not None and not config.cluster.redis:
+        raise ConfigError("--worker needs --cluster: workers are cluster nodes")
     if check_ports and config.worker is None:
         # A worker shares its ports with the others; its supervisor checked.
         check_listeners(descriptions)
