@@ -53,6 +53,8 @@ ALL = PREFIX + "all"
 HOMES = PREFIX + "chanhome"
 CHANNELS = PREFIX + "chans"
 SPLIT_REASON = "*.net *.split"
+#: Seconds a routed command may wait for its channel's home to answer.
+ASK_TIMEOUT = 30.0
 
 #: Claim a nick: free, already ours, or held by a node whose lease is gone.
 CLAIM = """
@@ -103,6 +105,10 @@ return redis.call('HGET', KEYS[1], ARGV[1])
 """
 
 log = Logger()
+
+
+class NodeGoneError(Exception):
+    """The node a routed command waited for is gone."""
 
 
 def _users_key(node: str) -> str:
@@ -172,7 +178,7 @@ class ClusterNode(Service):
         #: Channel homes known here: folded name -> node.
         self.homes: dict[str, str] = {}
         #: Routed commands waiting for their home's answer, by id.
-        self._asks: dict[int, Deferred[None]] = {}
+        self._asks: dict[int, tuple[str, Deferred[None]]] = {}
         self._ask_ids = itertools.count(1)
         self._links: dict[str, NodeLink] = {}
 
@@ -313,6 +319,15 @@ class ClusterNode(Service):
         listing.addErrback(lambda _: None)
 
     def _check_leases(self, nodes: dict[str, str]) -> None:
+        if nodes.get(self.node_name) != self.boot:
+            # Taken for dead (we were too slow to renew) and reaped: our
+            # users are gone from the network until we publish them again.
+            log.warn(
+                "Cluster: node {name} was reaped; syncing again", name=self.node_name
+            )
+            self.linked = False
+            self.link_up()
+            return
         for node in set(nodes) | set(self.remote):
             if node != self.node_name:
                 checking = self.redis.exists(_lease_key(node))
@@ -467,9 +482,9 @@ class ClusterNode(Service):
                 lambda f: log.failure("Cluster: a routed command failed", f)
             )
         elif kind == "done":
-            waiter = self._asks.pop(int(event["id"]), None)
-            if waiter is not None:
-                waiter.callback(None)
+            asked = self._asks.pop(int(event["id"]), None)
+            if asked is not None:
+                asked[1].callback(None)
 
     def _local(self, folded: str) -> ChatProtocol | None:
         conn = self.server.nicks.get(folded)
@@ -523,6 +538,10 @@ class ClusterNode(Service):
         for folded, home in list(self.homes.items()):
             if home == node:
                 del self.homes[folded]
+        for ident, (home, waiter) in list(self._asks.items()):
+            if home == node:
+                del self._asks[ident]
+                waiter.errback(NodeGoneError(node))
 
     def _tell_local(self, text: str) -> None:
         for conn in list(self.server.connections):
@@ -621,7 +640,7 @@ class ClusterNode(Service):
     ) -> None:
         ident = next(self._ask_ids)
         waiter: Deferred[None] = Deferred()
-        self._asks[ident] = waiter
+        self._asks[ident] = (home, waiter)
         self._publish(
             _inbox(home),
             {
@@ -632,7 +651,8 @@ class ClusterNode(Service):
                 "line": part.to_line(),
             },
         )
-        waiter.addTimeout(self.lease * 2, self.server.clock)
+        # A dead home fails it sooner (`_drop_node`); this is a last resort.
+        waiter.addTimeout(self.lease * 2 + ASK_TIMEOUT, self.server.clock)
         try:
             await waiter
         except Exception:
