@@ -200,8 +200,10 @@ class ChatServer(Factory):
         conn.nick = nick
         self.nicks[casefold(nick)] = conn
         if conn.registered:
-            self.monitors.offline(old)
-            self.monitors.online(conn)
+            if casefold(old) != casefold(nick):
+                # A change of case only is the same nick to MONITOR: no 731/730.
+                self.monitors.offline(old)
+                self.monitors.online(conn)
             if conn.home is None:
                 self.network.user_changed(conn, old)
 

@@ -13,6 +13,7 @@ from chat.casemap import casefold, is_channel_name, mask_matches, valid_channel_
 from chat.channel import MEMBER_MODES, ListEntry
 from chat.commands import command
 from chat.commands.ircv3 import join_relay, notify_invite
+from chat.commands.queries import send_away_on_join
 from chat.history.record import remember_channel
 from chat.message import Message
 from chat.modes import (
@@ -144,6 +145,7 @@ def join(conn: ChatProtocol, server: ChatServer, name: str, key: str = "") -> No
     conn.channels[folded] = channel
     relay = join_relay(server, conn, channel)
     server.router.publish(relay, Audience.channel(channel))
+    send_away_on_join(server, conn, channel)
     remember_channel(server, relay, channel)
     if channel.topic:
         send_topic(conn, channel)
