@@ -224,8 +224,21 @@ class NamesTests(TestCase):
             bob.lines(),
             [
                 ":irc.test 353 bob = #chan :@alice bob",
-                ":irc.test 366 bob #chan :End of /NAMES list",
-                ":irc.test 366 bob #none :End of /NAMES list",
+                ":irc.test 366 bob #chan,#none :End of /NAMES list",
+            ],
+        )
+
+    def test_names_of_two_channels_ends_once(self) -> None:
+        alice, bob = self.harness.channel_of("alice", "bob")
+        alice.send("JOIN #two")
+        alice.lines()
+        alice.send("NAMES #chan,#two")
+        self.assertEqual(
+            alice.lines(),
+            [
+                ":irc.test 353 alice = #chan :@alice bob",
+                ":irc.test 353 alice = #two @alice",
+                ":irc.test 366 alice #chan,#two :End of /NAMES list",
             ],
         )
 

@@ -188,7 +188,13 @@ def send_topic(conn: ChatProtocol, channel: Channel) -> None:
 
 
 def send_names(conn: ChatProtocol, channel: Channel) -> None:
-    """RPL_NAMREPLY lines, each under 512 bytes, then RPL_ENDOFNAMES.
+    """RPL_NAMREPLY lines, each under 512 bytes, then RPL_ENDOFNAMES."""
+    send_namreply(conn, channel)
+    conn.reply(numerics.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
+
+
+def send_namreply(conn: ChatProtocol, channel: Channel) -> None:
+    """The RPL_NAMREPLY lines of *channel*, each under 512 bytes.
 
     A secret channel shows nothing to non-members, and invisible users are
     only shown to those who share the channel.
@@ -216,21 +222,29 @@ def send_names(conn: ChatProtocol, channel: Channel) -> None:
             size += length
         if line:
             conn.reply(numerics.RPL_NAMREPLY, symbol, channel.name, " ".join(line))
-    conn.reply(numerics.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
 
 
 @command("NAMES")
 def handle_names(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
-    """``NAMES [<channel>{,<channel>}]``."""
+    """``NAMES [<channel>{,<channel>}]``.
+
+    Several channels (``TARGMAX=NAMES:``) get their RPL_NAMREPLY lines and
+    one RPL_ENDOFNAMES naming them all, as RFC 2812 3.2.5 shows.
+    """
     if not msg.params or not msg.params[0]:
         conn.reply(numerics.RPL_ENDOFNAMES, "*", "End of /NAMES list")
         return
-    for name in msg.params[0].split(","):
-        channel = server.find_channel(name)
-        if channel is None:
-            conn.reply(numerics.RPL_ENDOFNAMES, echo(name), "End of /NAMES list")
-        else:
+    names = [name for name in msg.params[0].split(",") if name]
+    if len(names) == 1:
+        channel = server.find_channel(names[0])
+        if channel is not None:
             send_names(conn, channel)
+            return
+    for name in names:
+        channel = server.find_channel(name)
+        if channel is not None:
+            send_namreply(conn, channel)
+    conn.reply(numerics.RPL_ENDOFNAMES, echo(msg.params[0]), "End of /NAMES list")
 
 
 @command("PART", min_params=1)
