@@ -193,7 +193,7 @@ class PartTests(TestCase):
     def test_long_reason_fits_the_line(self) -> None:
         alice, bob = self.harness.channel_of("alice", "bob")
         bob.send("PART #chan :" + "r" * 490)
-        self.assertEqual(alice.raw(), f"{BOB} PART #chan {'r' * 478}\r\n".encode())
+        self.assertEqual(alice.raw(), f"{BOB} PART #chan :{'r' * 478}\r\n".encode())
 
     def test_part_errors(self) -> None:
         alice = self.harness.register("alice")
@@ -229,7 +229,7 @@ class NamesTests(TestCase):
         )
 
     def test_names_of_two_channels_ends_once(self) -> None:
-        alice, bob = self.harness.channel_of("alice", "bob")
+        alice, _bob = self.harness.channel_of("alice", "bob")
         alice.send("JOIN #two")
         alice.lines()
         alice.send("NAMES #chan,#two")
@@ -347,7 +347,7 @@ class TopicTests(TestCase):
         alice.send("MODE #chan -t")
         bob.raw()
         bob.send("TOPIC #chan :mine")
-        self.assertEqual(bob.lines(), [f"{BOB} TOPIC #chan mine"])
+        self.assertEqual(bob.lines(), [f"{BOB} TOPIC #chan :mine"])
 
     def test_errors(self) -> None:
         (_alice,) = self.harness.channel_of("alice")
@@ -385,7 +385,7 @@ class TopicTests(TestCase):
         self.harness = Harness(limits=replace(Limits(), topic_length=1000))
         alice, bob = self.harness.channel_of("alice", "bob")
         alice.send("TOPIC #chan :" + "t" * 480)
-        self.assertEqual(len(bob.raw()), 511)  # no ":" needed before the topic
+        self.assertEqual(len(bob.raw()), 512)
         self.assertEqual(self.harness.server.channels["#chan"].topic, "t" * 473)
 
     def test_truncate_utf8(self) -> None:
@@ -464,7 +464,7 @@ class KickTests(TestCase):
     def test_kick_broadcasts_then_removes(self) -> None:
         alice, bob, carol = self.harness.channel_of("alice", "bob", "carol")
         alice.send("KICK #chan bob :behave")
-        line = f"{ALICE} KICK #chan bob behave"
+        line = f"{ALICE} KICK #chan bob :behave"
         self.assertEqual(alice.lines(), [line])
         self.assertEqual(bob.lines(), [line])
         self.assertEqual(carol.lines(), [line])
@@ -478,14 +478,14 @@ class KickTests(TestCase):
         alice.send("KICK #chan bob", "KICK #chan carol :abcdefgh")
         self.assertEqual(
             alice.lines(),
-            [f"{ALICE} KICK #chan bob alice", f"{ALICE} KICK #chan carol abcde"],
+            [f"{ALICE} KICK #chan bob :alice", f"{ALICE} KICK #chan carol :abcde"],
         )
 
     def test_long_reason_fits_the_line(self) -> None:
         self.harness = Harness(limits=replace(Limits(), kick_length=1000))
         alice, bob = self.harness.channel_of("alice", "bob")
         alice.send("KICK #chan bob :" + "k" * 480)
-        self.assertEqual(len(bob.raw()), 511)
+        self.assertEqual(len(bob.raw()), 512)
 
     def test_several_nicks(self) -> None:
         alice, _bob, _carol = self.harness.channel_of("alice", "bob", "carol")
@@ -493,8 +493,8 @@ class KickTests(TestCase):
         self.assertEqual(
             alice.lines(),
             [
-                f"{ALICE} KICK #chan bob out",
-                f"{ALICE} KICK #chan carol out",
+                f"{ALICE} KICK #chan bob :out",
+                f"{ALICE} KICK #chan carol :out",
                 ":irc.test 401 alice nobody :No such nick/channel",
             ],
         )
@@ -507,7 +507,7 @@ class KickTests(TestCase):
         alice.send("KICK #chan,#two bob,bob")
         self.assertEqual(
             alice.lines(),
-            [f"{ALICE} KICK #chan bob alice", f"{ALICE} KICK #two bob alice"],
+            [f"{ALICE} KICK #chan bob :alice", f"{ALICE} KICK #two bob :alice"],
         )
         alice.send("KICK #chan,#two bob")
         self.assertEqual(alice.commands(), [numerics.ERR_NEEDMOREPARAMS])

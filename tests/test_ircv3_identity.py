@@ -156,7 +156,7 @@ class NotificationTests(TestCase):
     def test_away_notify(self) -> None:
         with_caps(self.bob, "away-notify")
         self.alice.send("AWAY :lunch")
-        self.assertEqual(self.bob.lines(), [":alice!~alice@127.0.0.1 AWAY lunch"])
+        self.assertEqual(self.bob.lines(), [":alice!~alice@127.0.0.1 AWAY :lunch"])
         self.assertEqual(self.carol.lines(), [])
 
     def test_away_notify_when_an_away_user_joins(self) -> None:
@@ -168,7 +168,7 @@ class NotificationTests(TestCase):
             self.bob.lines(),
             [
                 ":dave!~dave@127.0.0.1 JOIN #chan",
-                ":dave!~dave@127.0.0.1 AWAY lunch",
+                ":dave!~dave@127.0.0.1 AWAY :lunch",
             ],
         )
         self.assertEqual(
