@@ -28,6 +28,7 @@ from twisted.internet.threads import deferToThread
 from chat import events, numerics, passwords
 from chat.casemap import casefold
 from chat.identity import account_changed
+from chat.config import AccountSettings
 from chat.limits import is_exempt
 from chat.message import Message
 from chat.storage import Account, ScramCredentials, Store
@@ -36,8 +37,9 @@ if TYPE_CHECKING:
     from chat.protocol import ChatProtocol
     from chat.server import ChatServer
 
-#: The shortest password REGISTER and NickServ accept.
-MIN_PASSWORD_LENGTH = 8
+#: The shortest password accepted by default (``[accounts]
+#: min-password-length``).
+MIN_PASSWORD_LENGTH = AccountSettings().min_password_length
 #: The longest password accepted (scrypt hashes all of it).
 MAX_PASSWORD_LENGTH = 300
 
@@ -243,13 +245,24 @@ def use_store(
     return server.services.load()
 
 
-def password_problem(password: str) -> str | None:
+def password_problem(
+    password: str, min_length: int = MIN_PASSWORD_LENGTH
+) -> str | None:
     """Why *password* is not acceptable for a new account, or None."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        return f"Passwords must be at least {MIN_PASSWORD_LENGTH} characters long"
+    if len(password) < min_length:
+        return f"Passwords must be at least {min_length} characters long"
     if len(password) > MAX_PASSWORD_LENGTH:
         return f"Passwords must be at most {MAX_PASSWORD_LENGTH} characters long"
     return None
+
+
+def registration_cap_value(settings: AccountSettings) -> str:
+    """The CAP 302 value of ``draft/account-registration`` under *settings*."""
+    flags = ["before-connect"] if settings.registration_before_connect else []
+    flags.append("custom-account-name")
+    if settings.email_required:
+        flags.append("email-required")
+    return ",".join(flags)
 
 
 def registration_allowed(conn: ChatProtocol, server: ChatServer) -> bool:

@@ -19,6 +19,10 @@ from chat.accounts import (
 )
 from chat.admin import main as admin
 from chat.storage import Account, AccountDatabase, AccountExistsError
+
+
+from chat.config import AccountSettings
+from chat.storage import Account, AccountExistsError
 from chat.storage.sqlite import FILENAME, Database, SQLiteStore
 from tests import services_support
 from tests.accounts_support import (
@@ -406,3 +410,55 @@ class PostgresAdminTests(AdminTests):
             self.run_admin("list")
         self.assertIn("cannot open the database", str(raised.exception))
         self.assertNotIn("hunter2", str(raised.exception))
+class RegistrationSettingsTests(TestCase):
+    """``[accounts]``: password length, before-connect, e-mail required."""
+
+    def test_minimum_password_length_is_a_setting(self) -> None:
+        harness = account_harness(accounts=AccountSettings(min_password_length=3))
+        client = harness.register("alice")
+        client.send("REGISTER * * ab")
+        self.assertEqual(client.messages()[0].params[1], "WEAK_PASSWORD")
+        client.send("REGISTER * * abc")
+        self.assertEqual(client.messages()[0].params[:2], ("SUCCESS", "alice"))
+        bob = harness.register("bob")
+        bob.send("NS REGISTER xy")
+        self.assertIn("at least 3", bob.messages()[0].params[-1])
+        bob.send("NS REGISTER xyz")
+        self.assertIn("registered", bob.messages()[0].params[-1])
+
+    def test_registration_before_connect_can_be_refused(self) -> None:
+        harness = account_harness(
+            accounts=AccountSettings(registration_before_connect=False)
+        )
+        client = harness.connect()
+        client.send("CAP LS 302", "NICK alice")
+        listed = " ".join(m.params[-1] for m in client.messages()).split()
+        self.assertIn("draft/account-registration=custom-account-name", listed)
+        client.send(f"REGISTER * * :{PASSWORD}")
+        self.assertEqual(
+            client.messages()[0].params[:2],
+            ("REGISTER", "COMPLETE_CONNECTION_REQUIRED"),
+        )
+        client.send("USER a 0 * :A", "CAP END")
+        client.raw()
+        client.send(f"REGISTER * * :{PASSWORD}")
+        self.assertEqual(client.messages()[0].params[:2], ("SUCCESS", "alice"))
+
+    def test_email_can_be_required(self) -> None:
+        harness = account_harness(accounts=AccountSettings(email_required=True))
+        client = harness.connect()
+        client.send("CAP LS 302")
+        listed = " ".join(m.params[-1] for m in client.messages()).split()
+        self.assertIn(
+            "draft/account-registration="
+            "before-connect,custom-account-name,email-required",
+            listed,
+        )
+        client.send("NICK alice", "USER a 0 * :A", "CAP END")
+        client.raw()
+        client.send(f"REGISTER * * :{PASSWORD}")
+        self.assertEqual(client.messages()[0].params[:2], ("REGISTER", "INVALID_EMAIL"))
+        client.send("NS REGISTER " + PASSWORD)
+        self.assertIn("e-mail address is required", client.messages()[0].params[-1])
+        client.send(f"REGISTER * alice@example.org :{PASSWORD}")
+        self.assertEqual(client.messages()[0].params[:2], ("SUCCESS", "alice"))

@@ -51,8 +51,6 @@ CHUNK = 400
 MAX_RESPONSE = 8192
 #: The CAP value of ``sasl`` (CAP 302).
 SASL_CAP_VALUE = ",".join(MECHANISMS)
-#: The CAP value of ``draft/account-registration``.
-REGISTRATION_CAP_VALUE = "before-connect,custom-account-name"
 
 
 def _authenticate(conn: ChatProtocol, server: ChatServer, data: str) -> None:
@@ -168,10 +166,22 @@ def handle_register(conn: ChatProtocol, server: ChatServer, msg: Message) -> Non
     ):
         conn.fail("REGISTER", "BAD_ACCOUNT_NAME", name, "That name is not allowed")
         return
+    settings = server.config.accounts
+    if not conn.registered and not settings.registration_before_connect:
+        conn.fail(
+            "REGISTER",
+            "COMPLETE_CONNECTION_REQUIRED",
+            name,
+            "Finish connecting before you register",
+        )
+        return
+    if email == "*" and settings.email_required:
+        conn.fail("REGISTER", "INVALID_EMAIL", name, "An e-mail address is required")
+        return
     if email != "*" and "@" not in email:
         conn.fail("REGISTER", "INVALID_EMAIL", name, "That is not an e-mail address")
         return
-    problem = password_problem(password)
+    problem = password_problem(password, settings.min_password_length)
     if problem is not None:
         conn.fail("REGISTER", "WEAK_PASSWORD", name, problem)
         return
