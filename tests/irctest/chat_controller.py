@@ -1,0 +1,213 @@
+"""irctest controller for this server (``twistd -n chat``).
+
+Not a trial test: irctest (github progval/irctest) loads it with
+``pytest --controller irctest.controllers.chat_controller`` once it is linked
+into ``irctest/controllers/`` (see README.md beside this file).  Each test
+gets a fresh data directory, a plaintext listener on 127.0.0.1 only, the
+server name ``My.Little.Server``, the operator ``operuser``/``operpassword``
+and accounts registered through NickServ.
+
+``CHAT_BIN`` names the directory holding this project's ``twistd`` and
+``python`` (default: the ``.venv/bin`` of the checkout this file is in).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+from pathlib import Path
+
+from irctest import patma
+from irctest.basecontrollers import BaseServerController, DirectoryBasedController
+from irctest.cases import BaseServerTestCase
+from irctest.runner import NotImplementedByController
+from irctest.specifications import Capabilities, OptionalBehaviors
+
+#: The checkout's virtualenv, found through the real path of this file.
+DEFAULT_BIN = Path(__file__).resolve().parent.parent.parent / ".venv" / "bin"
+
+CONFIG = """\
+server-name = "My.Little.Server"
+network = "ChatTest"
+data-dir = "{data_dir}"
+cert-dir = "{data_dir}/certs"
+{password}
+[operators]
+operuser = "{oper_hash}"
+
+[accounts]
+min-password-length = 3
+registration-before-connect = {before_connect}
+email-required = {email_required}
+
+[limits]
+nick-length = 32
+channel-length = 64
+"""
+
+
+def _bin(name: str) -> str:
+    return str(Path(os.environ.get("CHAT_BIN", DEFAULT_BIN)) / name)
+
+
+@functools.cache
+def hash_password(password: str) -> str:
+    """A hash of *password* made by the server's own ``chat.passwords``."""
+    return subprocess.run(
+        [_bin("python"), "-m", "chat.passwords"],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def _toml_bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class ChatController(BaseServerController, DirectoryBasedController):
+    """Runs ``twistd -n chat`` with a fresh configuration for each test."""
+
+    software_name = "chat-server"
+    _port_wait_interval = 0.05
+    supported_sasl_mechanisms = {"PLAIN", "EXTERNAL", "SCRAM-SHA-256"}
+    supports_sts = False
+
+    capabilities = frozenset(
+        (
+            Capabilities.ACCOUNT_NOTIFY,
+            Capabilities.ACCOUNT_TAG,
+            Capabilities.AWAY_NOTIFY,
+            Capabilities.BATCH,
+            Capabilities.ECHO_MESSAGE,
+            Capabilities.EXTENDED_JOIN,
+            Capabilities.LABELED_RESPONSE,
+            Capabilities.MESSAGE_TAGS,
+            Capabilities.MULTI_PREFIX,
+            Capabilities.SERVER_TIME,
+            Capabilities.SETNAME,
+        )
+    )
+
+    optional_behaviors = frozenset(
+        (
+            OptionalBehaviors.CAP_REQ_MINUS,
+            OptionalBehaviors.ELIST_M,
+            OptionalBehaviors.ELIST_U,
+            OptionalBehaviors.INVITE_LIST,
+            OptionalBehaviors.MULTI_JOIN,
+            OptionalBehaviors.MULTI_KICK,
+            OptionalBehaviors.MULTI_NAMES_COMMAND,
+            OptionalBehaviors.MULTI_PRIVMSG,
+            OptionalBehaviors.SASL_AFTER_REGISTRATION,
+        )
+    )
+
+    isupport = {
+        "BOT": "B",
+        "CASEMAPPING": "rfc1459",
+        "ELIST": patma.ANYSTR,
+        "MONITOR": patma.ANYSTR,
+        "MSGREFTYPES": "msgid,timestamp",
+        "PREFIX": "(ov)@+",
+        "STATUSMSG": "@+",
+        "TARGMAX": patma.ANYSTR,
+        "UTF8ONLY": None,
+        "WHOX": None,
+    }
+
+    def create_config(self) -> None:
+        super().create_config()
+        with self.open_file("chat.toml"):
+            pass
+
+    def run(
+        self,
+        hostname: str,
+        port: int,
+        *,
+        password: str | None,
+        ssl: bool,
+        run_services: bool,
+        faketime: str | None,
+        websocket_hostname: str | None = None,
+        websocket_port: int | None = None,
+    ) -> None:
+        if ssl:
+            raise NotImplementedByController("TLS listener in irctest")
+        if websocket_hostname is not None or websocket_port is not None:
+            raise NotImplementedByController("Websocket")
+        assert self.proc is None
+        self.create_config()
+        assert self.directory
+        self.port = port
+        self.hostname = hostname
+        data_dir = self.directory / "data"
+        config = CONFIG.format(
+            data_dir=data_dir,
+            password=f"password = {_toml_string(password)}" if password else "",
+            oper_hash=hash_password("operpassword"),
+            before_connect=_toml_bool(
+                self.test_config.account_registration_before_connect
+            ),
+            email_required=_toml_bool(
+                self.test_config.account_registration_requires_email
+            ),
+        )
+        with self.open_file("chat.toml", "w") as fd:
+            fd.write(config)
+        self.proc = self.execute(
+            [
+                _bin("twistd"),
+                "--pidfile=",
+                "-n",
+                "chat",
+                "--config",
+                str(self.directory / "chat.toml"),
+                "--listen",
+                f"tcp:{port}:interface=127.0.0.1",
+                "--server-name",
+                "My.Little.Server",
+                "--data-dir",
+                str(data_dir),
+            ],
+            cwd=self.directory,
+        )
+
+    def wait_for_services(self) -> None:
+        """NickServ is built in: it is up when the server is."""
+
+    def registerUser(
+        self,
+        case: BaseServerTestCase,
+        username: str,
+        password: str | None = None,
+    ) -> None:
+        """Register *username* with NickServ from a short-lived connection."""
+        if not case.run_services:
+            raise ValueError("registerUser needs run_services = True")
+        assert password
+        client = case.addClient(show_io=False)
+        case.sendLine(client, "NICK " + username)
+        case.sendLine(client, "USER r e g :user")
+        while case.getRegistrationMessage(client).command != "001":
+            pass
+        case.getMessages(client)
+        case.sendLine(client, "NS REGISTER " + password)
+        while True:
+            msg = case.getMessage(client)
+            if msg.command == "NOTICE" and "registered" in msg.params[-1]:
+                break
+        case.sendLine(client, "QUIT")
+        case.assertDisconnected(client)
+
+
+def get_irctest_controller_class() -> type[ChatController]:
+    """irctest's entry point."""
+    return ChatController
