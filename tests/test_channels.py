@@ -135,15 +135,17 @@ class JoinTests(TestCase):
         carol.send("PART #chan", "JOIN #chan")
         self.assertEqual(carol.commands()[-1], numerics.ERR_INVITEONLYCHAN)
 
-    def test_invitation_does_not_pass_key_or_limit(self) -> None:
+    def test_invitation_passes_the_limit_but_not_the_key(self) -> None:
         alice, _bob = self.harness.channel_of("alice", "bob")
-        carol = self.harness.register("carol")
+        carol, dave = self.harness.register("carol"), self.harness.register("dave")
         alice.send("MODE #chan +kl secret 2", "INVITE carol #chan")
         carol.raw()
         carol.send("JOIN #chan")
         self.assertEqual(carol.commands(), [numerics.ERR_BADCHANNELKEY])
         carol.send("JOIN #chan secret")
-        self.assertEqual(carol.commands(), [numerics.ERR_CHANNELISFULL])
+        self.assertEqual(carol.commands()[0], "JOIN")
+        dave.send("JOIN #chan secret")
+        self.assertEqual(dave.commands(), [numerics.ERR_CHANNELISFULL])
 
 
 class MalformedParameterTests(TestCase):

@@ -24,7 +24,7 @@ from chat.modes import (
     ModeChange,
     ModeRequest,
     format_changes,
-    normalize_mask,
+    normalize_list_mask,
     parse_channel_modes,
     parse_limit,
     parse_user_modes,
@@ -158,17 +158,20 @@ def _join_refusal(
 ) -> tuple[str, str] | None:
     """Why *conn* may not join *channel*, as (numeric, text), or None.
 
-    An invitation lets its holder past ``+i`` and bans, as in Ergo; the key
-    and the limit still apply.
+    An invitation lets its holder past ``+i``, ``+l`` and bans, as in Ergo;
+    the key still applies.  An invite exception (``+I``) lets past ``+i``
+    and a ban exception (``+e``) past bans.
     """
     invited = conn in channel.invited
     if channel.key is not None and key != channel.key:
         return numerics.ERR_BADCHANNELKEY, "Cannot join channel (+k)"
+    if invited:
+        return None
     if channel.limit is not None and len(channel.members) >= channel.limit:
         return numerics.ERR_CHANNELISFULL, "Cannot join channel (+l)"
-    if "i" in channel.flags and not invited:
+    if "i" in channel.flags and not channel.is_invite_excepted(conn):
         return numerics.ERR_INVITEONLYCHAN, "Cannot join channel (+i)"
-    if not invited and channel.is_banned(conn.hostmask):
+    if channel.is_banned(conn):
         return numerics.ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"
     return None
 
@@ -422,8 +425,8 @@ def channel_mode(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     requests, unknown = parse_channel_modes(msg.params[1], msg.params[2:])
     for letter in unknown:
         conn.reply(numerics.ERR_UNKNOWNMODE, echo(letter), "is unknown mode char to me")
-    if any(request.is_list_query for request in requests):
-        send_ban_list(conn, channel)
+    for letter in dict.fromkeys(r.letter for r in requests if r.is_list_query):
+        send_mask_list(conn, channel, letter)
     changes = [request for request in requests if _is_change(request)]
     if not changes:
         return
@@ -491,9 +494,9 @@ def _prepare_change(
         return _prepare_key(conn, channel, adding, param)
     if letter == LIMIT_MODE:
         return _prepare_limit(conn, channel, adding, param)
-    assert param is not None  # _is_change keeps b, o and v only with one
+    assert param is not None  # _is_change keeps b, e, I, o and v only with one
     if letter in LIST_MODES:
-        return _prepare_ban(conn, server, channel, adding, param)
+        return _prepare_entry(conn, server, channel, request)
     user = server.find_user(param)
     if user is None:
         _no_such_nick(conn, param)
@@ -549,30 +552,39 @@ def _prepare_limit(
     return ModeChange(True, LIMIT_MODE, str(limit))
 
 
-def _prepare_ban(
-    conn: ChatProtocol, server: ChatServer, channel: Channel, adding: bool, raw: str
+#: What each list mode holds, for the error texts.
+_LIST_NAMES = {"b": "ban", "e": "exception", "I": "invite exception"}
+
+
+def _prepare_entry(
+    conn: ChatProtocol, server: ChatServer, channel: Channel, request: ModeRequest
 ) -> ModeChange | None:
-    mask = normalize_mask(raw)
+    """A change to list *request.letter* (``b``, ``e`` or ``I``)."""
+    adding, letter, raw = request.adding, request.letter, request.param or ""
+    mask = normalize_list_mask(raw)
     if mask is None:
         conn.reply(
             numerics.ERR_INVALIDMODEPARAM,
             channel.name,
-            "b",
+            letter,
             echo(raw),
-            "Invalid ban mask",
+            f"Invalid {_LIST_NAMES[letter]} mask",
         )
         return None
-    existing = channel.find_ban(mask)
+    existing = channel.find_entry(letter, mask)
     if not adding:
-        return None if existing is None else ModeChange(False, "b", existing.mask)
+        return None if existing is None else ModeChange(False, letter, existing.mask)
     if existing is not None:
         return None
-    if len(channel.bans) >= server.config.limits.max_list_entries:
+    if len(channel.mask_list(letter)) >= server.config.limits.max_list_entries:
         conn.reply(
-            numerics.ERR_BANLISTFULL, channel.name, "b", "Channel ban list is full"
+            numerics.ERR_BANLISTFULL,
+            channel.name,
+            letter,
+            f"Channel {_LIST_NAMES[letter]} list is full",
         )
         return None
-    return ModeChange(True, "b", mask)
+    return ModeChange(True, letter, mask)
 
 
 def _commit_change(
@@ -591,29 +603,43 @@ def _commit_change(
         channel.limit = int(param) if adding and param else None
     elif letter in LIST_MODES:
         assert param is not None
+        entries = channel.mask_list(letter)
         if adding:
             now = int(server.clock.seconds())
-            channel.bans.append(ListEntry(param, conn.hostmask, now))
+            entries.append(ListEntry(param, conn.hostmask, now))
         else:
-            channel.bans = [b for b in channel.bans if b.mask != param]
+            entries[:] = [entry for entry in entries if entry.mask != param]
     else:
         user = server.find_user(param or "")
         assert user is not None
         channel.set_member_mode(user, letter, adding)
 
 
-def send_ban_list(conn: ChatProtocol, channel: Channel) -> None:
-    """RPL_BANLIST for each ban (hidden from outsiders of a secret channel)."""
+#: List mode -> its entry numeric, end numeric and end text.
+_LIST_REPLIES = {
+    "b": (numerics.RPL_BANLIST, numerics.RPL_ENDOFBANLIST, "End of channel ban list"),
+    "e": (
+        numerics.RPL_EXCEPTLIST,
+        numerics.RPL_ENDOFEXCEPTLIST,
+        "End of channel exception list",
+    ),
+    "I": (
+        numerics.RPL_INVITELIST,
+        numerics.RPL_ENDOFINVITELIST,
+        "End of channel invite exception list",
+    ),
+}
+
+
+def send_mask_list(conn: ChatProtocol, channel: Channel, letter: str) -> None:
+    """The entries of list *letter* (hidden from outsiders of a secret channel)."""
+    numeric, end, text = _LIST_REPLIES[letter]
     if channel.is_visible_to(conn):
-        for entry in channel.bans:
+        for entry in channel.mask_list(letter):
             conn.reply(
-                numerics.RPL_BANLIST,
-                channel.name,
-                entry.mask,
-                entry.set_by,
-                str(entry.set_at),
+                numeric, channel.name, entry.mask, entry.set_by, str(entry.set_at)
             )
-    conn.reply(numerics.RPL_ENDOFBANLIST, channel.name, "End of channel ban list")
+    conn.reply(end, channel.name, text)
 
 
 # -- KICK -----------------------------------------------------------------

@@ -78,6 +78,7 @@ class ChatController(BaseServerController, DirectoryBasedController):
     _port_wait_interval = 0.05
     supported_sasl_mechanisms = {"PLAIN", "EXTERNAL", "SCRAM-SHA-256"}
     supports_sts = False
+    extban_mute_char = "m"
 
     capabilities = frozenset(
         (
@@ -97,14 +98,18 @@ class ChatController(BaseServerController, DirectoryBasedController):
 
     optional_behaviors = frozenset(
         (
+            OptionalBehaviors.BAN_EXCEPTION_MODE,
             OptionalBehaviors.CAP_REQ_MINUS,
             OptionalBehaviors.ELIST_M,
             OptionalBehaviors.ELIST_U,
+            OptionalBehaviors.INVITE_EXCEPTION_MODE,
             OptionalBehaviors.INVITE_LIST,
+            OptionalBehaviors.INVITE_OVERRIDES_LIMIT,
             OptionalBehaviors.MULTI_JOIN,
             OptionalBehaviors.MULTI_KICK,
             OptionalBehaviors.MULTI_NAMES_COMMAND,
             OptionalBehaviors.MULTI_PRIVMSG,
+            OptionalBehaviors.NO_CTCP,
             OptionalBehaviors.SASL_AFTER_REGISTRATION,
         )
     )
@@ -113,6 +118,7 @@ class ChatController(BaseServerController, DirectoryBasedController):
         "BOT": "B",
         "CASEMAPPING": "rfc1459",
         "ELIST": patma.ANYSTR,
+        "INVEX": "I",
         "MONITOR": patma.ANYSTR,
         "MSGREFTYPES": "msgid,timestamp",
         "PREFIX": "(ov)@+",
