@@ -40,8 +40,9 @@ if TYPE_CHECKING:
 #: The shortest password accepted by default (``[accounts]
 #: min-password-length``).
 MIN_PASSWORD_LENGTH = AccountSettings().min_password_length
-#: The longest password accepted (scrypt hashes all of it).
-MAX_PASSWORD_LENGTH = 300
+#: The longest password accepted (scrypt hashes all of it; SASL PLAIN
+#: carries up to 8192 bytes, so long generated passphrases fit).
+MAX_PASSWORD_LENGTH = 1024
 
 #: Bytes of random salt of new SCRAM credentials.
 SCRAM_SALT_BYTES = 16

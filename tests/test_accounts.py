@@ -140,7 +140,8 @@ class AccountsTests(TestCase):
 
     def test_password_rules(self) -> None:
         self.assertIsNotNone(password_problem("short"))
-        self.assertIsNotNone(password_problem("x" * 301))
+        self.assertIsNotNone(password_problem("x" * 1025))
+        self.assertIsNone(password_problem("x" * 1024))
         self.assertIsNone(password_problem(PASSWORD))
 
 

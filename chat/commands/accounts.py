@@ -93,8 +93,23 @@ def handle_authenticate(conn: ChatProtocol, server: ChatServer, msg: Message) ->
     if session.busy:
         abort(conn, numerics.ERR_SASLFAIL, "SASL authentication failed")
         return
-    if len(data) > CHUNK or len(session.buffer) + len(data) > MAX_RESPONSE:
-        abort(conn, numerics.ERR_SASLTOOLONG, "SASL message too long")
+    if session.discarding:
+        # The rest of a response already refused: drop it up to its end,
+        # rather than take its chunks for new mechanism names.
+        if len(data) != CHUNK:
+            conn.sasl = None
+        return
+    if len(data) > CHUNK:
+        _refuse(conn, session, data, numerics.ERR_SASLTOOLONG, "SASL message too long")
+        return
+    if len(session.buffer) + len(data) > MAX_RESPONSE:
+        _refuse(
+            conn,
+            session,
+            data,
+            numerics.ERR_SASLFAIL,
+            "SASL authentication failed: response too long",
+        )
         return
     if data != "+":
         session.buffer += data.encode("ascii", "replace")
@@ -113,6 +128,19 @@ def handle_authenticate(conn: ChatProtocol, server: ChatServer, msg: Message) ->
         lambda step: later.run(lambda: _stepped(conn, server, session, step))
     )
     stepping.addErrback(later.fail, lambda: _stepped(conn, server, session, Failed()))
+
+
+def _refuse(
+    conn: ChatProtocol, session: Session, data: str, numeric: str, text: str
+) -> None:
+    """Refuse a response too long (905 for a line, 904 for the whole), and
+    drop its remaining chunks if *data* says more follow."""
+    conn.reply(numeric, text)
+    session.buffer.clear()
+    if len(data) >= CHUNK:
+        session.discarding = True
+    else:
+        conn.sasl = None
 
 
 def _stepped(
