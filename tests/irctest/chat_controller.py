@@ -212,8 +212,16 @@ class ChatController(BaseServerController, DirectoryBasedController):
         if len(f"NS REGISTER {password}\r\n".encode()) > LINE_BYTES:
             assert self.directory
             subprocess.run(
-                [_bin("python"), "-m", "chat.admin"]
-                + ["--config", str(self.directory / "chat.toml"), "create", username],
+                [
+                    _bin("python"),
+                    *(
+                        "-m",
+                        "chat.admin",
+                        "--config",
+                        str(self.directory / "chat.toml"),
+                    ),
+                    *("create", username),
+                ],
                 input=password + "\n",
                 capture_output=True,
                 text=True,
