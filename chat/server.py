@@ -313,7 +313,7 @@ class ChatServer(Factory):
             f"CHANNELLEN={limits.channel_length}",
             f"CHANTYPES={casemap.CHANTYPES}",
             f"CHATHISTORY={QUERY_LIMIT}",
-            "ELIST=MU",
+            "ELIST=CMNTU",
             "EXCEPTS=e",
             f"EXTBAN=,{EXTBAN_TYPES}",
             "HOSTLEN=64",

@@ -448,6 +448,46 @@ class ListTests(TestCase):
         self.alice.send("LIST >x")
         self.assertEqual(len(self.listed(self.alice)), 4)
 
+    def test_non_matching_masks(self) -> None:
+        self.assertIn("ELIST=CMNTU", self.harness.server.isupport())
+        self.alice.send("LIST !#t*")
+        self.assertEqual([c for c, _, _ in self.listed(self.alice)], ["#one", "#bob"])
+        self.alice.send("LIST #t*,!*ee")
+        self.assertEqual([c for c, _, _ in self.listed(self.alice)], ["#two"])
+
+    def test_creation_time_conditions(self) -> None:
+        self.harness.clock.advance(180)
+        self.alice.send("JOIN #new")
+        self.harness.clock.advance(60)
+        self.alice.raw()
+        self.alice.send("LIST C>2")
+        self.assertEqual(
+            [c for c, _, _ in self.listed(self.alice)],
+            ["#one", "#two", "#three", "#bob"],
+        )
+        self.alice.send("LIST C<2")
+        self.assertEqual([c for c, _, _ in self.listed(self.alice)], ["#new"])
+        self.alice.send("LIST C<0")
+        self.assertEqual(self.listed(self.alice), [])
+        self.alice.send("LIST C<10,<2")
+        self.assertEqual(
+            [c for c, _, _ in self.listed(self.alice)], ["#one", "#bob", "#new"]
+        )
+
+    def test_topic_time_conditions(self) -> None:
+        self.harness.clock.advance(180)
+        self.alice.send("TOPIC #one :later")
+        self.harness.clock.advance(60)
+        self.alice.raw()
+        self.alice.send("LIST T>2")
+        self.assertEqual([c for c, _, _ in self.listed(self.alice)], ["#two"])
+        self.alice.send("LIST T<2")
+        self.assertEqual([c for c, _, _ in self.listed(self.alice)], ["#one"])
+        self.alice.send("LIST T>0")
+        self.assertEqual([c for c, _, _ in self.listed(self.alice)], ["#one", "#two"])
+        self.alice.send("LIST T>x,C<")
+        self.assertEqual(len(self.listed(self.alice)), 4, "malformed: ignored")
+
     def test_secret_channels_only_for_members(self) -> None:
         self.bob.send("MODE #bob +s")
         self.alice.send("LIST")

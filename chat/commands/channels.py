@@ -6,6 +6,7 @@ channel modes, anything else to the user modes of the sender.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chat import numerics
@@ -322,35 +323,75 @@ def handle_topic(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
 def handle_list(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     """``LIST [<channel|mask>{,...}] [<elistcond>{,...}]``.
 
-    Masks may use ``*`` and ``?``; the ``ELIST=U`` conditions ``>n`` and
-    ``<n`` keep channels with more or fewer than *n* users.  Secret channels
-    are only listed to their members.  Malformed conditions are ignored.
+    Masks may use ``*`` and ``?``, and ``!mask`` leaves out the channels it
+    matches (``ELIST=M`` and ``N``).  Conditions (``ELIST=C``, ``T``, ``U``):
+    ``>n``/``<n`` keep channels with more or fewer than *n* users,
+    ``C>n``/``C<n`` those created more or less than *n* minutes ago, and
+    ``T>n``/``T<n`` those whose topic was set more or less than *n* minutes
+    ago.  Secret channels are only listed to their members.  Malformed
+    conditions are ignored.
     """
     names: list[str] = []
-    conditions: list[str] = []
+    excluded: list[str] = []
+    conditions: list[_Condition] = []
     for index, param in enumerate(msg.params[:2]):
         for item in param.split(","):
-            if item and item[0] in "<>":
-                conditions.append(item)
+            condition = _parse_condition(item)
+            if condition is not None:
+                conditions.append(condition)
+            elif item[:1] in ("<", ">") or item[:2] in _TIME_CONDITIONS:
+                continue  # malformed condition
+            elif item.startswith("!") and index == 0:
+                excluded.append(item[1:])
             elif item and index == 0:
                 names.append(item)
-    bounds = [parsed for parsed in map(_parse_condition, conditions) if parsed]
+    now = server.clock.seconds()
     conn.reply(numerics.RPL_LISTSTART, "Channel", "Users  Name")
     for channel in _list_candidates(server, names):
-        count = len(channel.members)
         if not channel.is_visible_to(conn):
             continue
-        if all(count > n if more else count < n for more, n in bounds):
-            conn.reply(numerics.RPL_LIST, channel.name, str(count), channel.topic)
+        if any(mask_matches(mask, channel.name) for mask in excluded):
+            continue
+        if all(condition.keeps(channel, now) for condition in conditions):
+            count = str(len(channel.members))
+            conn.reply(numerics.RPL_LIST, channel.name, count, channel.topic)
     conn.reply(numerics.RPL_LISTEND, "End of /LIST")
 
 
-def _parse_condition(condition: str) -> tuple[bool, int] | None:
-    """``>n`` as (True, n), ``<n`` as (False, n); None when malformed."""
-    number = condition[1:]
-    if not number.isascii() or not number.isdigit():
+#: The prefixes of the time conditions: creation (C) and topic (T) time.
+_TIME_CONDITIONS = ("C<", "C>", "T<", "T>")
+
+
+@dataclass(frozen=True, slots=True)
+class _Condition:
+    """One LIST condition: *kind* ``U`` (users), ``C`` or ``T`` (minutes)."""
+
+    kind: str
+    more: bool
+    value: int
+
+    def keeps(self, channel: Channel, now: float) -> bool:
+        """Whether *channel* passes this condition at time *now*."""
+        if self.kind == "U":
+            measured = float(len(channel.members))
+            limit = float(self.value)
+        else:
+            if self.kind == "T" and not channel.topic:
+                return False
+            since = channel.created if self.kind == "C" else channel.topic_set_at
+            measured, limit = now - since, self.value * 60.0
+        return measured > limit if self.more else measured < limit
+
+
+def _parse_condition(item: str) -> _Condition | None:
+    """``>n``, ``<n``, ``C>n``, ``C<n``, ``T>n`` or ``T<n``; None otherwise."""
+    kind = "U"
+    if item[:2] in _TIME_CONDITIONS:
+        kind, item = item[0], item[1:]
+    number = item[1:]
+    if item[:1] not in ("<", ">") or not number.isascii() or not number.isdigit():
         return None
-    return condition[0] == ">", int(number)
+    return _Condition(kind, item[0] == ">", int(number))
 
 
 def _list_candidates(server: ChatServer, names: list[str]) -> list[Channel]:

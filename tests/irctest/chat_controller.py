@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -106,7 +107,10 @@ class ChatController(BaseServerController, DirectoryBasedController):
         (
             OptionalBehaviors.BAN_EXCEPTION_MODE,
             OptionalBehaviors.CAP_REQ_MINUS,
+            OptionalBehaviors.ELIST_C,
             OptionalBehaviors.ELIST_M,
+            OptionalBehaviors.ELIST_N,
+            OptionalBehaviors.ELIST_T,
             OptionalBehaviors.ELIST_U,
             OptionalBehaviors.INVITE_EXCEPTION_MODE,
             OptionalBehaviors.INVITE_LIST,
@@ -174,8 +178,13 @@ class ChatController(BaseServerController, DirectoryBasedController):
         )
         with self.open_file("chat.toml", "w") as fd:
             fd.write(config)
+        faketime_cmd: list[str] = []
+        if faketime and shutil.which("faketime"):
+            faketime_cmd = ["faketime", "-f", faketime]
+            self.faketime_enabled = True
         self.proc = self.execute(
             [
+                *faketime_cmd,
                 _bin("twistd"),
                 "--pidfile=",
                 "-n",
