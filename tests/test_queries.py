@@ -611,6 +611,16 @@ class HelpTests(TestCase):
         listed = " ".join(m.params[2] for m in messages[3:]).split()
         self.assertEqual(listed, sorted(COMMANDS))
 
+    def test_helpop_answers_as_help(self) -> None:
+        self.alice.send("HELP PRIVMSG")
+        expected = [(m.command, m.params[2:]) for m in self.alice.messages()]
+        self.alice.send("HELPOP privmsg")
+        messages = self.alice.messages()
+        self.assertEqual([(m.command, m.params[2:]) for m in messages], expected)
+        self.assertEqual({m.params[1] for m in messages}, {"privmsg"})
+        self.alice.send("HELPOP nothing")
+        self.assertEqual(self.alice.commands(), [numerics.ERR_HELPNOTFOUND])
+
     def test_unknown_subject(self) -> None:
         self.alice.send("HELP nothing", "HELP :two words")
         self.assertEqual(
