@@ -27,8 +27,8 @@ from twisted.internet.threads import deferToThread
 
 from chat import events, numerics, passwords
 from chat.casemap import casefold
-from chat.identity import account_changed
 from chat.config import AccountSettings
+from chat.identity import account_changed
 from chat.limits import is_exempt
 from chat.message import Message
 from chat.storage import Account, ScramCredentials, Store
