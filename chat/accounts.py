@@ -37,12 +37,8 @@ if TYPE_CHECKING:
     from chat.protocol import ChatProtocol
     from chat.server import ChatServer
 
-#: The shortest password accepted by default (``[accounts]
-#: min-password-length``).
-MIN_PASSWORD_LENGTH = AccountSettings().min_password_length
-#: The longest password accepted (scrypt hashes all of it; SASL PLAIN
-#: carries up to 8192 bytes, so long generated passphrases fit).
-MAX_PASSWORD_LENGTH = 1024
+#: The ``[accounts]`` settings of a server configured with none.
+DEFAULT_SETTINGS = AccountSettings()
 
 #: Bytes of random salt of new SCRAM credentials.
 SCRAM_SALT_BYTES = 16
@@ -247,13 +243,17 @@ def use_store(
 
 
 def password_problem(
-    password: str, min_length: int = MIN_PASSWORD_LENGTH
+    password: str, settings: AccountSettings = DEFAULT_SETTINGS
 ) -> str | None:
     """Why *password* is not acceptable for a new account, or None."""
-    if len(password) < min_length:
-        return f"Passwords must be at least {min_length} characters long"
-    if len(password) > MAX_PASSWORD_LENGTH:
-        return f"Passwords must be at most {MAX_PASSWORD_LENGTH} characters long"
+    if len(password) < settings.min_password_length:
+        return (
+            f"Passwords must be at least {settings.min_password_length} characters long"
+        )
+    if len(password) > settings.max_password_length:
+        return (
+            f"Passwords must be at most {settings.max_password_length} characters long"
+        )
     return None
 
 

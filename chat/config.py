@@ -104,8 +104,10 @@ class Cluster:
 class AccountSettings:
     """Account registration (REGISTER and NickServ)."""
 
-    #: The shortest password a new account may have.
+    #: The shortest and the longest password a new account may have (the
+    #: draft/account-registration spec suggests 300, to fit a NickServ line).
     min_password_length: int = 8
+    max_password_length: int = 300
     #: Whether REGISTER works before connection registration is complete
     #: (``before-connect`` in the ``draft/account-registration`` value).
     registration_before_connect: bool = True

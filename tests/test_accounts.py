@@ -140,8 +140,11 @@ class AccountsTests(TestCase):
 
     def test_password_rules(self) -> None:
         self.assertIsNotNone(password_problem("short"))
-        self.assertIsNotNone(password_problem("x" * 1025))
-        self.assertIsNone(password_problem("x" * 1024))
+        self.assertIsNotNone(password_problem("x" * 301))
+        self.assertIsNone(password_problem("x" * 300))
+        longer = AccountSettings(max_password_length=1024)
+        self.assertIsNone(password_problem("x" * 1024, longer))
+        self.assertIsNotNone(password_problem("x" * 1025, longer))
         self.assertIsNone(password_problem(PASSWORD))
 
 
@@ -208,6 +211,19 @@ class RegisterCommandTests(TestCase):
                 "INVALID_EMAIL",
                 "ACCOUNT_EXISTS",
             ],
+        )
+
+    def test_register_after_a_refused_nick(self) -> None:
+        self.harness.register("root")
+        client = self.harness.connect()
+        client.send("NICK root")
+        self.assertEqual(client.commands(), [numerics.ERR_NICKNAMEINUSE])
+        client.send(f"REGISTER * * :{PASSWORD}")
+        self.assertEqual(
+            client.messages()[0].params[:3], ("REGISTER", "ACCOUNT_EXISTS", "root")
+        )
+        self.assertIsNone(
+            result(self.harness.server.accounts.store.get_account("root"))
         )
 
     def test_already_logged_in(self) -> None:

@@ -185,6 +185,16 @@ def handle_register(conn: ChatProtocol, server: ChatServer, msg: Message) -> Non
     if conn.account is not None:
         conn.fail("REGISTER", "ALREADY_AUTHENTICATED", name, "You are logged in")
         return
+    if name == "*" and conn.refused_nick is not None:
+        # NICK was sent but refused: that nick is not available as an
+        # account name (draft/account-registration: ACCOUNT_EXISTS).
+        conn.fail(
+            "REGISTER",
+            "ACCOUNT_EXISTS",
+            conn.refused_nick,
+            "That nick is in use; choose another",
+        )
+        return
     if name == "*":
         conn.fail("REGISTER", "NEED_NICK", "*", "Choose a nick first")
         return
@@ -209,7 +219,7 @@ def handle_register(conn: ChatProtocol, server: ChatServer, msg: Message) -> Non
     if email != "*" and "@" not in email:
         conn.fail("REGISTER", "INVALID_EMAIL", name, "That is not an e-mail address")
         return
-    problem = password_problem(password, settings.min_password_length)
+    problem = password_problem(password, settings)
     if problem is not None:
         conn.fail("REGISTER", "WEAK_PASSWORD", name, problem)
         return

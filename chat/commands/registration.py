@@ -51,6 +51,8 @@ def handle_nick(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
         return
     if server.nick_in_use(nick, conn):
         conn.reply(numerics.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
+        if not conn.registered:
+            conn.refused_nick = nick
         return
     if nick == conn.nick:
         return

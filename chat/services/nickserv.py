@@ -161,9 +161,7 @@ class NickServ(ServiceBot):
                 conn, "An e-mail address is required: REGISTER <password> <email>"
             )
             return
-        problem = password_problem(
-            password, self.server.config.accounts.min_password_length
-        )
+        problem = password_problem(password, self.server.config.accounts)
         if problem is not None:
             self.notice(conn, problem)
             return
@@ -253,9 +251,7 @@ class NickServ(ServiceBot):
         if self._need_login(conn):
             return
         assert conn.account is not None
-        problem = password_problem(
-            args[1], self.server.config.accounts.min_password_length
-        )
+        problem = password_problem(args[1], self.server.config.accounts)
         if problem is not None:
             self.notice(conn, problem)
             return

@@ -45,6 +45,7 @@ operuser = "{oper_hash}"
 
 [accounts]
 min-password-length = 3
+max-password-length = 1024
 registration-before-connect = {before_connect}
 email-required = {email_required}
 
