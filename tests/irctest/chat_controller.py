@@ -37,8 +37,8 @@ REGISTER_TIMEOUT = 10
 CONFIG = """\
 server-name = "My.Little.Server"
 network = "ChatTest"
-data-dir = "{data_dir}"
-cert-dir = "{data_dir}/certs"
+data-dir = {data_dir}
+cert-dir = {cert_dir}
 {password}
 [operators]
 operuser = "{oper_hash}"
@@ -167,7 +167,8 @@ class ChatController(BaseServerController, DirectoryBasedController):
         self.hostname = hostname
         data_dir = self.directory / "data"
         config = CONFIG.format(
-            data_dir=data_dir,
+            data_dir=_toml_string(str(data_dir)),
+            cert_dir=_toml_string(str(data_dir / "certs")),
             password=f"password = {_toml_string(password)}" if password else "",
             oper_hash=hash_password("operpassword"),
             before_connect=_toml_bool(
