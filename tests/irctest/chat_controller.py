@@ -31,6 +31,8 @@ DEFAULT_BIN = Path(__file__).resolve().parent.parent.parent / ".venv" / "bin"
 
 #: The longest IRC line, CR LF included.
 LINE_BYTES = 512
+#: Attempts of ``chat.admin create`` while the database is busy.
+ADMIN_TRIES = 5
 #: Seconds NickServ may take to answer REGISTER.
 REGISTER_TIMEOUT = 10
 
@@ -222,23 +224,22 @@ class ChatController(BaseServerController, DirectoryBasedController):
         assert password
         if len(f"NS REGISTER {password}\r\n".encode()) > LINE_BYTES:
             assert self.directory
-            subprocess.run(
-                [
-                    _bin("python"),
-                    *(
-                        "-m",
-                        "chat.admin",
-                        "--config",
-                        str(self.directory / "chat.toml"),
-                    ),
-                    *("create", username),
-                ],
-                input=password + "\n",
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            return
+            config = str(self.directory / "chat.toml")
+            command = [_bin("python"), "-m", "chat.admin", "--config", config]
+            for _ in range(ADMIN_TRIES):
+                created = subprocess.run(
+                    [*command, "create", username],
+                    input=password + "\n",
+                    capture_output=True,
+                    text=True,
+                )
+                if created.returncode == 0:
+                    return
+                # The server may hold the database just after it started.
+                if "database is locked" not in created.stderr:
+                    break
+                time.sleep(0.2)
+            raise AssertionError(f"chat.admin create failed: {created.stderr}")
         client = case.addClient(show_io=False)
         case.sendLine(client, "NICK " + username)
         case.sendLine(client, "USER r e g :user")
