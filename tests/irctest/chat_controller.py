@@ -54,6 +54,9 @@ email-required = {email_required}
 [limits]
 nick-length = 32
 channel-length = 64
+# irctest sends bursts (1000 AUTHENTICATE lines, say); Ergo's set-up has no
+# fakelag either.
+fakelag-exempt = ["127.0.0.1"]
 """
 
 
