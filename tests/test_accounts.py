@@ -18,11 +18,8 @@ from chat.accounts import (
     password_problem,
 )
 from chat.admin import main as admin
-from chat.storage import Account, AccountDatabase, AccountExistsError
-
-
 from chat.config import AccountSettings
-from chat.storage import Account, AccountExistsError
+from chat.storage import Account, AccountDatabase, AccountExistsError
 from chat.storage.sqlite import FILENAME, Database, SQLiteStore
 from tests import services_support
 from tests.accounts_support import (
@@ -427,6 +424,8 @@ class PostgresAdminTests(AdminTests):
             self.run_admin("list")
         self.assertIn("cannot open the database", str(raised.exception))
         self.assertNotIn("hunter2", str(raised.exception))
+
+
 class RegistrationSettingsTests(TestCase):
     """``[accounts]``: password length, before-connect, e-mail required."""
 
