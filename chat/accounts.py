@@ -27,6 +27,7 @@ from twisted.internet.threads import deferToThread
 
 from chat import events, numerics, passwords
 from chat.casemap import casefold
+from chat.config import AccountSettings
 from chat.identity import account_changed
 from chat.limits import is_exempt
 from chat.message import Message
@@ -36,10 +37,8 @@ if TYPE_CHECKING:
     from chat.protocol import ChatProtocol
     from chat.server import ChatServer
 
-#: The shortest password REGISTER and NickServ accept.
-MIN_PASSWORD_LENGTH = 8
-#: The longest password accepted (scrypt hashes all of it).
-MAX_PASSWORD_LENGTH = 300
+#: The ``[accounts]`` settings of a server configured with none.
+DEFAULT_SETTINGS = AccountSettings()
 
 #: Bytes of random salt of new SCRAM credentials.
 SCRAM_SALT_BYTES = 16
@@ -243,13 +242,28 @@ def use_store(
     return server.services.load()
 
 
-def password_problem(password: str) -> str | None:
+def password_problem(
+    password: str, settings: AccountSettings = DEFAULT_SETTINGS
+) -> str | None:
     """Why *password* is not acceptable for a new account, or None."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        return f"Passwords must be at least {MIN_PASSWORD_LENGTH} characters long"
-    if len(password) > MAX_PASSWORD_LENGTH:
-        return f"Passwords must be at most {MAX_PASSWORD_LENGTH} characters long"
+    if len(password) < settings.min_password_length:
+        return (
+            f"Passwords must be at least {settings.min_password_length} characters long"
+        )
+    if len(password) > settings.max_password_length:
+        return (
+            f"Passwords must be at most {settings.max_password_length} characters long"
+        )
     return None
+
+
+def registration_cap_value(settings: AccountSettings) -> str:
+    """The CAP 302 value of ``draft/account-registration`` under *settings*."""
+    flags = ["before-connect"] if settings.registration_before_connect else []
+    flags.append("custom-account-name")
+    if settings.email_required:
+        flags.append("email-required")
+    return ",".join(flags)
 
 
 def registration_allowed(conn: ChatProtocol, server: ChatServer) -> bool:

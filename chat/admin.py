@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_password(stdin: TextIO) -> str:
+def _read_password(stdin: TextIO, config: ServerConfig) -> str:
     """A new password: prompted twice on a terminal, else one stdin line."""
     if stdin.isatty():
         password = getpass.getpass("New password: ")
@@ -65,7 +65,7 @@ def _read_password(stdin: TextIO) -> str:
             raise SystemExit("the passwords differ")
     else:
         password = stdin.readline().rstrip("\n")
-    problem = password_problem(password)
+    problem = password_problem(password, config.accounts)
     if problem is not None:
         raise SystemExit(problem)
     return password
@@ -117,7 +117,7 @@ def _run(
         if not valid_nick(name, config.limits.nick_length):
             raise SystemExit(f"{name!r} is not a valid nick, so not an account name")
         hashed = passwords.hash_password(
-            password := _read_password(stdin), n=cost.scrypt_n
+            password := _read_password(stdin, config), n=cost.scrypt_n
         )
         account = Account(
             name=name,
@@ -139,7 +139,7 @@ def _run(
     elif args.command == "reset-password":
         if database.get_account(name) is None:
             raise SystemExit(f"no account {name}")
-        password = _read_password(stdin)
+        password = _read_password(stdin, config)
         done = database.set_password(
             name,
             passwords.hash_password(password, n=cost.scrypt_n),

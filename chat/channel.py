@@ -15,6 +15,37 @@ if TYPE_CHECKING:
 MEMBER_PREFIXES = {"o": "@", "v": "+"}
 MEMBER_MODES = "ov"
 
+#: Extended ban types (``EXTBAN=,am``, no prefix): ``a:account`` matches
+#: users logged in to a matching account, ``m:mask`` mutes instead of banning.
+ACCOUNT_EXTBAN = "a"
+MUTE_EXTBAN = "m"
+EXTBAN_TYPES = ACCOUNT_EXTBAN + MUTE_EXTBAN
+
+
+def split_extban(mask: str) -> tuple[str, str]:
+    """``("m", "bob!*@*")`` for ``m:bob!*@*``; ``("", mask)`` for a plain mask."""
+    kind, sep, rest = mask.partition(":")
+    if sep and len(kind) == 1 and kind in EXTBAN_TYPES:
+        return kind, rest
+    return "", mask
+
+
+def entry_matches(mask: str, member: ChatProtocol) -> bool:
+    """Whether list entry *mask* (a hostmask or ``a:account``) names *member*.
+
+    A mute (``m:``) matches as the mask inside it does.
+    """
+    kind, rest = split_extban(mask)
+    if kind == ACCOUNT_EXTBAN:
+        return member.account is not None and mask_matches(rest, member.account)
+    if kind == MUTE_EXTBAN:
+        return entry_matches(rest, member)
+    return mask_matches(mask, member.hostmask)
+
+
+def _is_mute(mask: str) -> bool:
+    return split_extban(mask)[0] == MUTE_EXTBAN
+
 
 @dataclass(slots=True)
 class ListEntry:
@@ -39,6 +70,9 @@ class Channel:
     key: str | None = None
     limit: int | None = None
     bans: list[ListEntry] = field(default_factory=list)
+    #: Ban exceptions (``+e``) and invite exceptions (``+I``).
+    exceptions: list[ListEntry] = field(default_factory=list)
+    invite_exceptions: list[ListEntry] = field(default_factory=list)
     #: Users invited since the channel was created; weak, so that a user who
     #: quits is forgotten, and bound to the connection, not to the nick.
     invited: weakref.WeakSet[ChatProtocol] = field(default_factory=weakref.WeakSet)
@@ -82,14 +116,40 @@ class Channel:
             return "".join(MEMBER_PREFIXES[m] for m in modes)
         return MEMBER_PREFIXES[modes[0]]
 
-    def is_banned(self, hostmask: str) -> bool:
-        """Whether *hostmask* (``nick!user@host``) matches a ban."""
-        return any(mask_matches(entry.mask, hostmask) for entry in self.bans)
+    def mask_list(self, letter: str) -> list[ListEntry]:
+        """The list of list mode *letter*: ``b``, ``e`` or ``I``."""
+        if letter == "e":
+            return self.exceptions
+        if letter == "I":
+            return self.invite_exceptions
+        return self.bans
 
-    def find_ban(self, mask: str) -> ListEntry | None:
-        """The ban entry equal to *mask* under case folding, if any."""
+    def is_banned(self, member: ChatProtocol) -> bool:
+        """Whether a ban (not a mute) names *member* and no ``+e`` excepts it."""
+        return any(
+            not _is_mute(entry.mask) and entry_matches(entry.mask, member)
+            for entry in self.bans
+        ) and not any(
+            not _is_mute(entry.mask) and entry_matches(entry.mask, member)
+            for entry in self.exceptions
+        )
+
+    def is_muted(self, member: ChatProtocol) -> bool:
+        """Whether a ban or a mute (``m:``) names *member*, with no exception."""
+        return any(
+            entry_matches(entry.mask, member) for entry in self.bans
+        ) and not any(entry_matches(entry.mask, member) for entry in self.exceptions)
+
+    def is_invite_excepted(self, member: ChatProtocol) -> bool:
+        """Whether an invite exception (``+I``) lets *member* past ``+i``."""
+        return any(
+            entry_matches(entry.mask, member) for entry in self.invite_exceptions
+        )
+
+    def find_entry(self, letter: str, mask: str) -> ListEntry | None:
+        """The entry of list *letter* equal to *mask* under case folding."""
         folded = casefold(mask)
-        for entry in self.bans:
+        for entry in self.mask_list(letter):
             if casefold(entry.mask) == folded:
                 return entry
         return None

@@ -101,6 +101,21 @@ class Cluster:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountSettings:
+    """Account registration (REGISTER and NickServ)."""
+
+    #: The shortest and the longest password a new account may have (the
+    #: draft/account-registration spec suggests 300, to fit a NickServ line).
+    min_password_length: int = 8
+    max_password_length: int = 300
+    #: Whether REGISTER works before connection registration is complete
+    #: (``before-connect`` in the ``draft/account-registration`` value).
+    registration_before_connect: bool = True
+    #: Whether a new account needs an e-mail address (``email-required``).
+    email_required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ServerConfig:
     """Everything the server needs to know, with development defaults."""
 
@@ -122,6 +137,7 @@ class ServerConfig:
     workers: int = 1
     #: Set in a worker process: its number.
     worker: int | None = None
+    accounts: AccountSettings = field(default_factory=AccountSettings)
     log_format: str = "text"
     metrics: str | None = None
     shutdown_timeout: float = 5.0
@@ -243,6 +259,10 @@ def check_database(name: str, value: object) -> str:
 
 def _like(default: object, name: str, value: object) -> Any:
     """*value* checked against the type of the setting's *default*."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false")
+        return value
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ConfigError(f"{name} must be a non-negative number")
@@ -297,6 +317,7 @@ CHECKS: dict[str, Callable[[str, object], Any]] = {
     "cluster": _section(Cluster),
     "workers": _count,
     "worker": _index,
+    "accounts": _section(AccountSettings),
     "log_format": _log_format,
     "metrics": _text,
     "shutdown_timeout": _seconds,

@@ -25,6 +25,23 @@ __all__ = [
 
 _EMPTY_TAGS: Mapping[str, str] = MappingProxyType({})
 
+#: Commands whose free text (at this index, when present) is always sent as
+#: a trailing parameter with its ``:``, as Ergo's ``force-trailing`` does:
+#: many clients and bots read ``PRIVMSG #c :text`` only.
+TEXT_PARAM = {
+    "AWAY": 0,
+    "ERROR": 0,
+    "KICK": 2,
+    "KILL": 1,
+    "NOTICE": 1,
+    "PART": 1,
+    "PRIVMSG": 1,
+    "QUIT": 0,
+    "SETNAME": 0,
+    "TOPIC": 1,
+    "WALLOPS": 0,
+}
+
 _TAG_ESCAPES = {";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r", "\n": "\\n"}
 _TAG_ESCAPE_TABLE = str.maketrans(_TAG_ESCAPES)
 _TAG_UNESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
@@ -59,7 +76,8 @@ class Message:
     """One IRC message.
 
     `params` holds every parameter; the serializer adds the ``:`` before the
-    last one when it needs it (empty, contains a space, or starts with ``:``).
+    last one when it needs it (empty, contains a space, or starts with ``:``)
+    and always before the text of the commands in `TEXT_PARAM`.
     """
 
     command: str
@@ -89,7 +107,13 @@ class Message:
         if params:
             parts.extend(params[:-1])
             last = params[-1]
-            if force_trailing or not last or " " in last or last[0] == ":":
+            if (
+                force_trailing
+                or not last
+                or " " in last
+                or last[0] == ":"
+                or TEXT_PARAM.get(self.command, -1) == len(params) - 1
+            ):
                 parts.append(":" + last)
             else:
                 parts.append(last)

@@ -1,9 +1,11 @@
 """Mode strings: parse ``MODE`` requests and format the applied changes.
 
-Channel modes follow the ``CHANMODES=b,k,l,imnst`` and ``PREFIX=(ov)@+``
-tokens advertised in ISUPPORT: ``b`` is a list (type A), ``k`` always takes
-a parameter (type B), ``l`` takes one only when set (type C), ``imnst`` never
-do (type D), and ``o``/``v`` always name a member.
+Channel modes follow the ``CHANMODES=beI,k,l,Cimnst`` and ``PREFIX=(ov)@+``
+tokens advertised in ISUPPORT: ``b``, ``e`` and ``I`` are lists (type A),
+``k`` always takes a parameter (type B), ``l`` takes one only when set
+(type C), ``Cimnst`` never do (type D), and ``o``/``v`` always name a member.
+List entries may be extended bans (``EXTBAN=,am``): ``a:account`` and
+``m:mask`` (a mute).
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from chat.channel import MEMBER_MODES
+from chat.channel import ACCOUNT_EXTBAN, MEMBER_MODES, MUTE_EXTBAN, split_extban
 
 #: Channel modes by type, as advertised in ``CHANMODES`` and ``PREFIX``.
-LIST_MODES = "b"
+LIST_MODES = "beI"
 KEY_MODE = "k"
 LIMIT_MODE = "l"
-FLAG_MODES = "imnst"
+#: ``C`` (no CTCP but ACTION), ``i``, ``m``, ``n``, ``s``, ``t``.
+FLAG_MODES = "Cimnst"
 #: User modes: ``o`` is only ever set by OPER; ``B`` marks a bot (IRCv3).
 USER_MODES = "Biow"
 
@@ -41,7 +44,7 @@ class ModeRequest:
 
     @property
     def is_list_query(self) -> bool:
-        """``MODE #c b`` or ``+b`` without a mask: show the list."""
+        """``MODE #c b`` (or ``e``, ``I``) without a mask: show the list."""
         return self.letter in LIST_MODES and self.param is None
 
 
@@ -158,3 +161,22 @@ def normalize_mask(mask: str) -> str | None:
     if len(full) > MASK_LENGTH or full.count("!") != 1 or full.count("@") != 1:
         return None
     return full
+
+
+def normalize_list_mask(mask: str) -> str | None:
+    """`normalize_mask` for a list entry that may be an extended ban.
+
+    ``a:account`` keeps its account mask; ``m:mask`` normalizes the mask
+    inside (which may itself be ``a:account``).
+    """
+    kind, rest = split_extban(mask)
+    if kind == ACCOUNT_EXTBAN:
+        if not rest or not rest.isprintable() or " " in rest or len(mask) > MASK_LENGTH:
+            return None
+        return mask
+    if kind == MUTE_EXTBAN:
+        inner = normalize_list_mask(rest)
+        if inner is None or split_extban(inner)[0] == MUTE_EXTBAN:
+            return None
+        return f"{MUTE_EXTBAN}:{inner}"
+    return normalize_mask(mask)

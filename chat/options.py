@@ -48,9 +48,10 @@ class Options(usage.Options):
 Every option can also be set in a TOML file given with --config, with the
 same names (server-name or server_name, motd, listen = [...], ...) and the
 tables [operators] (name = "scrypt$..." hashes from `python -m
-chat.passwords`), [limits] and [timeouts], and database in [cluster] too;
-the command line wins over the file.  Relative paths in the file are
-relative to the file.
+chat.passwords`), [limits], [timeouts], [accounts] (min-password-length,
+max-password-length, registration-before-connect, email-required), and
+database in [cluster] too; the command line wins over the file.  Relative
+paths in the file are relative to the file.
 
 Without --cert/--key a development CA and a certificate for localhost,
 127.0.0.1 and ::1 are created in --cert-dir on first start and reused later.

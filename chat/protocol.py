@@ -61,6 +61,8 @@ class ChatProtocol(LineReceiver):
     def __init__(self, server: ChatServer) -> None:
         self.server = server
         self.nick = "*"
+        #: The last nick refused while registering (REGISTER * answers for it).
+        self.refused_nick: str | None = None
         self.username = ""
         self.realname = ""
         self.host = "unknown"

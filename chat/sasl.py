@@ -312,13 +312,15 @@ class Session:
 
     *buffer* collects the chunks of a response (400 bytes each, the last
     shorter or ``+``); *busy* is true while a response is being checked, and
-    then registration waits for the outcome.
+    then registration waits for the outcome.  *discarding* is true once a
+    response was refused as too long: its remaining chunks are dropped.
     """
 
     def __init__(self, mechanism: Mechanism) -> None:
         self.mechanism = mechanism
         self.buffer = bytearray()
         self.busy = False
+        self.discarding = False
 
 
 def abort(
@@ -342,5 +344,8 @@ def hold_registration(conn: ChatProtocol) -> bool:
         return False
     if session.busy:
         return True
+    if session.discarding:
+        conn.sasl = None  # already refused (904/905)
+        return False
     abort(conn)
     return False

@@ -14,7 +14,7 @@ from twisted.logger import Logger
 from chat import casemap, events
 from chat.accounts import Accounts
 from chat.casemap import casefold
-from chat.channel import Channel
+from chat.channel import ACCOUNT_EXTBAN, EXTBAN_TYPES, Channel
 from chat.config import ServerConfig
 from chat.events import EventLog
 from chat.history import QUERY_LIMIT, HistoryStore
@@ -200,8 +200,10 @@ class ChatServer(Factory):
         conn.nick = nick
         self.nicks[casefold(nick)] = conn
         if conn.registered:
-            self.monitors.offline(old)
-            self.monitors.online(conn)
+            if casefold(old) != casefold(nick):
+                # A change of case only is the same nick to MONITOR: no 731/730.
+                self.monitors.offline(old)
+                self.monitors.online(conn)
             if conn.home is None:
                 self.network.user_changed(conn, old)
 
@@ -302,18 +304,23 @@ class ChatServer(Factory):
         """The ISUPPORT (005) tokens of this server."""
         limits = self.config.limits
         return [
+            f"ACCOUNTEXTBAN={ACCOUNT_EXTBAN}",
             f"AWAYLEN={limits.away_length}",
             "BOT=B",
             f"CASEMAPPING={casemap.CASEMAPPING}",
             f"CHANLIMIT={casemap.CHANTYPES}:{limits.max_channels}",
-            "CHANMODES=b,k,l,imnst",
+            "CHANMODES=beI,k,l,Cimnst",
             f"CHANNELLEN={limits.channel_length}",
             f"CHANTYPES={casemap.CHANTYPES}",
             f"CHATHISTORY={QUERY_LIMIT}",
-            "ELIST=MU",
+            "ELIST=CMNTU",
+            "EXCEPTS=e",
+            f"EXTBAN=,{EXTBAN_TYPES}",
             "HOSTLEN=64",
+            "INVEX=I",
             f"KICKLEN={limits.kick_length}",
-            f"MAXLIST=b:{limits.max_list_entries}",
+            f"MAXLIST=b:{limits.max_list_entries},e:{limits.max_list_entries},"
+            f"I:{limits.max_list_entries}",
             f"MAXTARGETS={limits.max_targets}",
             f"MODES={limits.modes_per_command}",
             f"MONITOR={MONITOR_LIMIT}",

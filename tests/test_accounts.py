@@ -18,6 +18,7 @@ from chat.accounts import (
     password_problem,
 )
 from chat.admin import main as admin
+from chat.config import AccountSettings
 from chat.storage import Account, AccountDatabase, AccountExistsError
 from chat.storage.sqlite import FILENAME, Database, SQLiteStore
 from tests import services_support
@@ -137,6 +138,10 @@ class AccountsTests(TestCase):
     def test_password_rules(self) -> None:
         self.assertIsNotNone(password_problem("short"))
         self.assertIsNotNone(password_problem("x" * 301))
+        self.assertIsNone(password_problem("x" * 300))
+        longer = AccountSettings(max_password_length=1024)
+        self.assertIsNone(password_problem("x" * 1024, longer))
+        self.assertIsNotNone(password_problem("x" * 1025, longer))
         self.assertIsNone(password_problem(PASSWORD))
 
 
@@ -203,6 +208,19 @@ class RegisterCommandTests(TestCase):
                 "INVALID_EMAIL",
                 "ACCOUNT_EXISTS",
             ],
+        )
+
+    def test_register_after_a_refused_nick(self) -> None:
+        self.harness.register("root")
+        client = self.harness.connect()
+        client.send("NICK root")
+        self.assertEqual(client.commands(), [numerics.ERR_NICKNAMEINUSE])
+        client.send(f"REGISTER * * :{PASSWORD}")
+        self.assertEqual(
+            client.messages()[0].params[:3], ("REGISTER", "ACCOUNT_EXISTS", "root")
+        )
+        self.assertIsNone(
+            result(self.harness.server.accounts.store.get_account("root"))
         )
 
     def test_already_logged_in(self) -> None:
@@ -406,3 +424,57 @@ class PostgresAdminTests(AdminTests):
             self.run_admin("list")
         self.assertIn("cannot open the database", str(raised.exception))
         self.assertNotIn("hunter2", str(raised.exception))
+
+
+class RegistrationSettingsTests(TestCase):
+    """``[accounts]``: password length, before-connect, e-mail required."""
+
+    def test_minimum_password_length_is_a_setting(self) -> None:
+        harness = account_harness(accounts=AccountSettings(min_password_length=3))
+        client = harness.register("alice")
+        client.send("REGISTER * * ab")
+        self.assertEqual(client.messages()[0].params[1], "WEAK_PASSWORD")
+        client.send("REGISTER * * abc")
+        self.assertEqual(client.messages()[0].params[:2], ("SUCCESS", "alice"))
+        bob = harness.register("bob")
+        bob.send("NS REGISTER xy")
+        self.assertIn("at least 3", bob.messages()[0].params[-1])
+        bob.send("NS REGISTER xyz")
+        self.assertIn("registered", bob.messages()[0].params[-1])
+
+    def test_registration_before_connect_can_be_refused(self) -> None:
+        harness = account_harness(
+            accounts=AccountSettings(registration_before_connect=False)
+        )
+        client = harness.connect()
+        client.send("CAP LS 302", "NICK alice")
+        listed = " ".join(m.params[-1] for m in client.messages()).split()
+        self.assertIn("draft/account-registration=custom-account-name", listed)
+        client.send(f"REGISTER * * :{PASSWORD}")
+        self.assertEqual(
+            client.messages()[0].params[:2],
+            ("REGISTER", "COMPLETE_CONNECTION_REQUIRED"),
+        )
+        client.send("USER a 0 * :A", "CAP END")
+        client.raw()
+        client.send(f"REGISTER * * :{PASSWORD}")
+        self.assertEqual(client.messages()[0].params[:2], ("SUCCESS", "alice"))
+
+    def test_email_can_be_required(self) -> None:
+        harness = account_harness(accounts=AccountSettings(email_required=True))
+        client = harness.connect()
+        client.send("CAP LS 302")
+        listed = " ".join(m.params[-1] for m in client.messages()).split()
+        self.assertIn(
+            "draft/account-registration="
+            "before-connect,custom-account-name,email-required",
+            listed,
+        )
+        client.send("NICK alice", "USER a 0 * :A", "CAP END")
+        client.raw()
+        client.send(f"REGISTER * * :{PASSWORD}")
+        self.assertEqual(client.messages()[0].params[:2], ("REGISTER", "INVALID_EMAIL"))
+        client.send("NS REGISTER " + PASSWORD)
+        self.assertIn("e-mail address is required", client.messages()[0].params[-1])
+        client.send(f"REGISTER * alice@example.org :{PASSWORD}")
+        self.assertEqual(client.messages()[0].params[:2], ("SUCCESS", "alice"))

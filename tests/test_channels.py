@@ -135,15 +135,17 @@ class JoinTests(TestCase):
         carol.send("PART #chan", "JOIN #chan")
         self.assertEqual(carol.commands()[-1], numerics.ERR_INVITEONLYCHAN)
 
-    def test_invitation_does_not_pass_key_or_limit(self) -> None:
+    def test_invitation_passes_the_limit_but_not_the_key(self) -> None:
         alice, _bob = self.harness.channel_of("alice", "bob")
-        carol = self.harness.register("carol")
+        carol, dave = self.harness.register("carol"), self.harness.register("dave")
         alice.send("MODE #chan +kl secret 2", "INVITE carol #chan")
         carol.raw()
         carol.send("JOIN #chan")
         self.assertEqual(carol.commands(), [numerics.ERR_BADCHANNELKEY])
         carol.send("JOIN #chan secret")
-        self.assertEqual(carol.commands(), [numerics.ERR_CHANNELISFULL])
+        self.assertEqual(carol.commands()[0], "JOIN")
+        dave.send("JOIN #chan secret")
+        self.assertEqual(dave.commands(), [numerics.ERR_CHANNELISFULL])
 
 
 class MalformedParameterTests(TestCase):
@@ -193,7 +195,7 @@ class PartTests(TestCase):
     def test_long_reason_fits_the_line(self) -> None:
         alice, bob = self.harness.channel_of("alice", "bob")
         bob.send("PART #chan :" + "r" * 490)
-        self.assertEqual(alice.raw(), f"{BOB} PART #chan {'r' * 478}\r\n".encode())
+        self.assertEqual(alice.raw(), f"{BOB} PART #chan :{'r' * 478}\r\n".encode())
 
     def test_part_errors(self) -> None:
         alice = self.harness.register("alice")
@@ -224,8 +226,21 @@ class NamesTests(TestCase):
             bob.lines(),
             [
                 ":irc.test 353 bob = #chan :@alice bob",
-                ":irc.test 366 bob #chan :End of /NAMES list",
-                ":irc.test 366 bob #none :End of /NAMES list",
+                ":irc.test 366 bob #chan,#none :End of /NAMES list",
+            ],
+        )
+
+    def test_names_of_two_channels_ends_once(self) -> None:
+        alice, _bob = self.harness.channel_of("alice", "bob")
+        alice.send("JOIN #two")
+        alice.lines()
+        alice.send("NAMES #chan,#two")
+        self.assertEqual(
+            alice.lines(),
+            [
+                ":irc.test 353 alice = #chan :@alice bob",
+                ":irc.test 353 alice = #two @alice",
+                ":irc.test 366 alice #chan,#two :End of /NAMES list",
             ],
         )
 
@@ -334,7 +349,7 @@ class TopicTests(TestCase):
         alice.send("MODE #chan -t")
         bob.raw()
         bob.send("TOPIC #chan :mine")
-        self.assertEqual(bob.lines(), [f"{BOB} TOPIC #chan mine"])
+        self.assertEqual(bob.lines(), [f"{BOB} TOPIC #chan :mine"])
 
     def test_errors(self) -> None:
         (_alice,) = self.harness.channel_of("alice")
@@ -372,7 +387,7 @@ class TopicTests(TestCase):
         self.harness = Harness(limits=replace(Limits(), topic_length=1000))
         alice, bob = self.harness.channel_of("alice", "bob")
         alice.send("TOPIC #chan :" + "t" * 480)
-        self.assertEqual(len(bob.raw()), 511)  # no ":" needed before the topic
+        self.assertEqual(len(bob.raw()), 512)
         self.assertEqual(self.harness.server.channels["#chan"].topic, "t" * 473)
 
     def test_truncate_utf8(self) -> None:
@@ -433,6 +448,46 @@ class ListTests(TestCase):
         self.alice.send("LIST >x")
         self.assertEqual(len(self.listed(self.alice)), 4)
 
+    def test_non_matching_masks(self) -> None:
+        self.assertIn("ELIST=CMNTU", self.harness.server.isupport())
+        self.alice.send("LIST !#t*")
+        self.assertEqual([c for c, _, _ in self.listed(self.alice)], ["#one", "#bob"])
+        self.alice.send("LIST #t*,!*ee")
+        self.assertEqual([c for c, _, _ in self.listed(self.alice)], ["#two"])
+
+    def test_creation_time_conditions(self) -> None:
+        self.harness.clock.advance(180)
+        self.alice.send("JOIN #new")
+        self.harness.clock.advance(60)
+        self.alice.raw()
+        self.alice.send("LIST C>2")
+        self.assertEqual(
+            [c for c, _, _ in self.listed(self.alice)],
+            ["#one", "#two", "#three", "#bob"],
+        )
+        self.alice.send("LIST C<2")
+        self.assertEqual([c for c, _, _ in self.listed(self.alice)], ["#new"])
+        self.alice.send("LIST C<0")
+        self.assertEqual(self.listed(self.alice), [])
+        self.alice.send("LIST C<10,<2")
+        self.assertEqual(
+            [c for c, _, _ in self.listed(self.alice)], ["#one", "#bob", "#new"]
+        )
+
+    def test_topic_time_conditions(self) -> None:
+        self.harness.clock.advance(180)
+        self.alice.send("TOPIC #one :later")
+        self.harness.clock.advance(60)
+        self.alice.raw()
+        self.alice.send("LIST T>2")
+        self.assertEqual([c for c, _, _ in self.listed(self.alice)], ["#two"])
+        self.alice.send("LIST T<2")
+        self.assertEqual([c for c, _, _ in self.listed(self.alice)], ["#one"])
+        self.alice.send("LIST T>0")
+        self.assertEqual([c for c, _, _ in self.listed(self.alice)], ["#one", "#two"])
+        self.alice.send("LIST T>x,C<")
+        self.assertEqual(len(self.listed(self.alice)), 4, "malformed: ignored")
+
     def test_secret_channels_only_for_members(self) -> None:
         self.bob.send("MODE #bob +s")
         self.alice.send("LIST")
@@ -451,7 +506,7 @@ class KickTests(TestCase):
     def test_kick_broadcasts_then_removes(self) -> None:
         alice, bob, carol = self.harness.channel_of("alice", "bob", "carol")
         alice.send("KICK #chan bob :behave")
-        line = f"{ALICE} KICK #chan bob behave"
+        line = f"{ALICE} KICK #chan bob :behave"
         self.assertEqual(alice.lines(), [line])
         self.assertEqual(bob.lines(), [line])
         self.assertEqual(carol.lines(), [line])
@@ -465,14 +520,14 @@ class KickTests(TestCase):
         alice.send("KICK #chan bob", "KICK #chan carol :abcdefgh")
         self.assertEqual(
             alice.lines(),
-            [f"{ALICE} KICK #chan bob alice", f"{ALICE} KICK #chan carol abcde"],
+            [f"{ALICE} KICK #chan bob :alice", f"{ALICE} KICK #chan carol :abcde"],
         )
 
     def test_long_reason_fits_the_line(self) -> None:
         self.harness = Harness(limits=replace(Limits(), kick_length=1000))
         alice, bob = self.harness.channel_of("alice", "bob")
         alice.send("KICK #chan bob :" + "k" * 480)
-        self.assertEqual(len(bob.raw()), 511)
+        self.assertEqual(len(bob.raw()), 512)
 
     def test_several_nicks(self) -> None:
         alice, _bob, _carol = self.harness.channel_of("alice", "bob", "carol")
@@ -480,8 +535,8 @@ class KickTests(TestCase):
         self.assertEqual(
             alice.lines(),
             [
-                f"{ALICE} KICK #chan bob out",
-                f"{ALICE} KICK #chan carol out",
+                f"{ALICE} KICK #chan bob :out",
+                f"{ALICE} KICK #chan carol :out",
                 ":irc.test 401 alice nobody :No such nick/channel",
             ],
         )
@@ -494,7 +549,7 @@ class KickTests(TestCase):
         alice.send("KICK #chan,#two bob,bob")
         self.assertEqual(
             alice.lines(),
-            [f"{ALICE} KICK #chan bob alice", f"{ALICE} KICK #two bob alice"],
+            [f"{ALICE} KICK #chan bob :alice", f"{ALICE} KICK #two bob :alice"],
         )
         alice.send("KICK #chan,#two bob")
         self.assertEqual(alice.commands(), [numerics.ERR_NEEDMOREPARAMS])

@@ -153,6 +153,13 @@ class ChannelHistoryTests(TestCase):
         self.assertEqual(tagmsg.command, "TAGMSG")
         self.assertEqual(tagmsg.tags["+draft/react"], "ok")
 
+    def test_tagmsg_asking_to_persist_is_kept(self) -> None:
+        self.alice.send("@+draft/persist;+x=1 TAGMSG #chan")
+        with_caps(self.bob, "draft/event-playback")
+        self.bob.send("CHATHISTORY LATEST #chan * 1")
+        [tagmsg] = batch_body(self.bob)[1]
+        self.assertEqual((tagmsg.command, tagmsg.tags["+x"]), ("TAGMSG", "1"))
+
     def test_errors(self) -> None:
         self.bob.send(
             "CHATHISTORY FOO #chan * 1",

@@ -227,7 +227,9 @@ class FailureTests(TestCase):
 def privmsgs(client: Client) -> list[str]:
     """The texts of the PRIVMSGs to #team that *client* saw, in order."""
     return [
-        line.rsplit(" ", 1)[-1] for line in client.read() if " PRIVMSG #team " in line
+        line.rsplit(" ", 1)[-1].removeprefix(":")
+        for line in client.read()
+        if " PRIVMSG #team " in line
     ]
 
 

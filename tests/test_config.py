@@ -8,7 +8,14 @@ from pathlib import Path
 from twisted.python import usage
 from twisted.trial.unittest import TestCase
 
-from chat.config import ConfigError, Limits, ServerConfig, Timeouts, load_config
+from chat.config import (
+    AccountSettings,
+    ConfigError,
+    Limits,
+    ServerConfig,
+    Timeouts,
+    load_config,
+)
 from chat.options import Options
 
 HASH = "scrypt$16384$8$1$c2FsdA==$aGFzaA=="
@@ -36,6 +43,10 @@ exempt = ["10.0.0.0/8"]
 
 [timeouts]
 ping-timeout = 30
+
+[accounts]
+min-password-length = 12
+email-required = true
 """
 
 
@@ -68,6 +79,10 @@ class LoadConfigTests(TestCase):
             ),
         )
         self.assertEqual(config.timeouts, Timeouts(ping_timeout=30.0))
+        self.assertEqual(
+            config.accounts,
+            AccountSettings(min_password_length=12, email_required=True),
+        )
         self.assertEqual(config.log_format, "json")
         self.assertEqual(config.metrics, "tcp:9100:interface=127.0.0.1")
 
@@ -108,6 +123,10 @@ class LoadConfigTests(TestCase):
         self.assertRejected("limits = 3\n", "limits")
         self.assertRejected('[limits]\nexempt = "10.0.0.1"\n', "exempt")
         self.assertRejected("[limits]\nflood-rate = -1\n", "flood-rate")
+        self.assertRejected("[accounts]\nemail-required = 1\n", "email-required")
+        self.assertRejected(
+            "[accounts]\nmin-password-length = 0\n", "min-password-length"
+        )
 
     def test_unknown_settings(self) -> None:
         self.assertRejected("colour = 1\n", "colour")
@@ -216,4 +235,5 @@ class ExampleFileTests(TestCase):
         self.assertEqual(list(config.operators), ["alice"])
         self.assertEqual(config.limits, Limits())
         self.assertEqual(config.timeouts, Timeouts())
+        self.assertEqual(config.accounts, AccountSettings())
         self.assertEqual(load_config(example).limits, Limits())

@@ -210,7 +210,7 @@ class GateTests(TestCase):
         self.assertEqual(
             bob.lines(),
             [
-                ":alice!~alice@127.0.0.1 PRIVMSG #chan kept",
+                ":alice!~alice@127.0.0.1 PRIVMSG #chan :kept",
                 ":irc.test PONG irc.test later",
             ],
         )

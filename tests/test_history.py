@@ -167,6 +167,11 @@ class StoreTestsMixin:
         self.assertEqual(  # type: ignore[attr-defined]
             await self.store.targets(["#c"], me, T0 + 11, T0 + 12, 10), []
         )
+        # Earlier messages in the window, the latest after it: not listed.
+        found = await self.store.targets(["#c"], me, T0, T0 + 12.5, 10)
+        self.assertEqual([t.key for t in found], ["#c"])  # type: ignore[attr-defined]
+        found = await self.store.targets(["#c"], me, T0, T0 + 11.5, 10)
+        self.assertEqual(found, [])  # type: ignore[attr-defined]
 
 
 class RetentionMixin:

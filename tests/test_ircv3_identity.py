@@ -156,8 +156,24 @@ class NotificationTests(TestCase):
     def test_away_notify(self) -> None:
         with_caps(self.bob, "away-notify")
         self.alice.send("AWAY :lunch")
-        self.assertEqual(self.bob.lines(), [":alice!~alice@127.0.0.1 AWAY lunch"])
+        self.assertEqual(self.bob.lines(), [":alice!~alice@127.0.0.1 AWAY :lunch"])
         self.assertEqual(self.carol.lines(), [])
+
+    def test_away_notify_when_an_away_user_joins(self) -> None:
+        with_caps(self.bob, "away-notify")
+        dave = self.harness.register("dave")
+        dave.send("AWAY :lunch")
+        dave.send("JOIN #chan")
+        self.assertEqual(
+            self.bob.lines(),
+            [
+                ":dave!~dave@127.0.0.1 JOIN #chan",
+                ":dave!~dave@127.0.0.1 AWAY :lunch",
+            ],
+        )
+        self.assertEqual(
+            [line for line in self.carol.lines() if " AWAY " in line], [], "no cap"
+        )
 
 
 class NamesCapabilityTests(TestCase):

@@ -84,7 +84,9 @@ class LabeledResponseTests(TestCase):
     def test_other_users_output_is_not_captured(self) -> None:
         self.alice.send("@label=z PRIVMSG #chan :hi")
         self.assertEqual(self.alice.lines(), ["@label=z :irc.test ACK"])
-        self.assertEqual(self.bob.lines(), [":alice!~alice@127.0.0.1 PRIVMSG #chan hi"])
+        self.assertEqual(
+            self.bob.lines(), [":alice!~alice@127.0.0.1 PRIVMSG #chan :hi"]
+        )
 
     def test_a_later_answer_through_the_responder(self) -> None:
         later: Deferred[None] = Deferred()

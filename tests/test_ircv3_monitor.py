@@ -38,6 +38,13 @@ class MonitorTests(TestCase):
         bob.send("QUIT :bye")
         self.assertEqual(self.alice.lines(), [":irc.test 731 alice robert"])
 
+    def test_change_of_case_only_is_not_reported(self) -> None:
+        bob = self.harness.register("bob")
+        self.alice.send("MONITOR + bob")
+        self.alice.raw()
+        bob.send("NICK BOB")
+        self.assertEqual(self.alice.lines(), [])
+
     def test_list_remove_clear_status(self) -> None:
         self.harness.register("bob")
         self.alice.send("MONITOR + bob,carol,dave", "MONITOR - dave")

@@ -29,7 +29,7 @@ class MessageTagsTests(TestCase):
         self.assertNotIn("server-only", tagged.tags)
         self.assertIn("msgid", tagged.tags)
         self.assertEqual(
-            self.carol.lines(), [":alice!~alice@127.0.0.1 PRIVMSG #chan hi"]
+            self.carol.lines(), [":alice!~alice@127.0.0.1 PRIVMSG #chan :hi"]
         )
 
     def test_server_tags_come_before_client_tags(self) -> None:
@@ -134,7 +134,7 @@ class MessageTagsTests(TestCase):
         self.alice.send("PRIVMSG #chan :beep")
         self.assertIn("bot", self.bob.messages()[0].tags)
         self.assertEqual(
-            self.carol.lines(), [":alice!~alice@127.0.0.1 PRIVMSG #chan beep"]
+            self.carol.lines(), [":alice!~alice@127.0.0.1 PRIVMSG #chan :beep"]
         )
 
     def test_bot_isupport(self) -> None:

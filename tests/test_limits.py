@@ -551,7 +551,7 @@ class ProtocolLimitTests(TestCase):
             "TOPICLEN=20",
             "MAXTARGETS=2",
             f"CHANLIMIT={casemap.CHANTYPES}:3",
-            "MAXLIST=b:2",
+            "MAXLIST=b:2,e:2,I:2",
         ):
             self.assertIn(token, tokens)
 

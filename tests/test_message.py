@@ -75,9 +75,26 @@ class SerializeTests(TestCase):
     def test_force_trailing(self) -> None:
         self.assertEqual(Message("X", ("a",)).to_line(force_trailing=True), "X :a")
 
+    def test_text_of_messages_is_always_trailing(self) -> None:
+        for message, line in [
+            (Message("PRIVMSG", ("#c", "hello")), "PRIVMSG #c :hello"),
+            (Message("NOTICE", ("bob", "hi")), "NOTICE bob :hi"),
+            (Message("PART", ("#c", "bye")), "PART #c :bye"),
+            (Message("PART", ("#c",)), "PART #c"),
+            (Message("QUIT", ("gone",)), "QUIT :gone"),
+            (Message("KICK", ("#c", "bob", "out")), "KICK #c bob :out"),
+            (Message("KICK", ("#c", "bob")), "KICK #c bob"),
+            (Message("TOPIC", ("#c", "news")), "TOPIC #c :news"),
+            (Message("AWAY", ("lunch",)), "AWAY :lunch"),
+            (Message("AWAY", ()), "AWAY"),
+            (Message("JOIN", ("#c",)), "JOIN #c"),
+            (Message("PING", ("token",)), "PING token"),
+        ]:
+            self.assertEqual(message.to_line(), line)
+
     def test_source_and_tags(self) -> None:
         msg = Message("PRIVMSG", ("#a", "hi"), "n!u@h", {"time": "t", "x": "a;b"})
-        self.assertEqual(msg.to_line(), r"@time=t;x=a\:b :n!u@h PRIVMSG #a hi")
+        self.assertEqual(msg.to_line(), r"@time=t;x=a\:b :n!u@h PRIVMSG #a :hi")
 
     def test_with_tags(self) -> None:
         msg = Message("PING", ("x",)).with_tags({"a": "1"})

@@ -33,7 +33,7 @@ class PrivmsgTests(TestCase):
         alice = self.harness.register("alice")
         bob = self.harness.register("bob")
         alice.send("PRIVMSG BOB :psst")
-        self.assertEqual(bob.lines(), [":alice!~alice@127.0.0.1 PRIVMSG bob psst"])
+        self.assertEqual(bob.lines(), [":alice!~alice@127.0.0.1 PRIVMSG bob :psst"])
 
     def test_several_targets(self) -> None:
         alice, bob = self.harness.channel_of("alice", "bob")
@@ -115,8 +115,8 @@ class PrivmsgTests(TestCase):
         self.assertEqual(
             alice.lines(),
             [
-                ":alice!~alice@127.0.0.1 PRIVMSG #chan echo",
-                ":alice!~alice@127.0.0.1 PRIVMSG bob direct",
+                ":alice!~alice@127.0.0.1 PRIVMSG #chan :echo",
+                ":alice!~alice@127.0.0.1 PRIVMSG bob :direct",
             ],
         )
 
@@ -138,4 +138,4 @@ class NoticeTests(TestCase):
         harness = Harness()
         alice, bob = harness.channel_of("alice", "bob")
         alice.send("NOTICE #chan :note")
-        self.assertEqual(bob.lines(), [":alice!~alice@127.0.0.1 NOTICE #chan note"])
+        self.assertEqual(bob.lines(), [":alice!~alice@127.0.0.1 NOTICE #chan :note"])

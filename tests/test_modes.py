@@ -12,15 +12,18 @@ from chat.modes import (
     ModeChange,
     ModeRequest,
     format_changes,
+    normalize_list_mask,
     normalize_mask,
     parse_channel_modes,
     parse_limit,
     parse_user_modes,
     valid_key,
 )
+from tests.accounts_support import PASSWORD, account_harness, make_account
 from tests.support import Harness
 
 ALICE = ":alice!~alice@127.0.0.1"
+BOB = ":bob!~bob@127.0.0.1"
 
 
 class ParseTests(TestCase):
@@ -388,3 +391,125 @@ class UserModeTests(TestCase):
                 ":irc.test 401 alice ghost :No such nick/channel",
             ],
         )
+
+
+class ExceptionAndExtbanTests(TestCase):
+    """``+e``, ``+I``, ``+C`` and the extended bans ``a:`` and ``m:``."""
+
+    def setUp(self) -> None:
+        self.harness = account_harness()
+        self.alice, self.bob = self.harness.channel_of("alice", "bob")
+        self.channel = self.harness.server.channels["#chan"]
+
+    def test_ban_exception_lets_a_banned_user_join(self) -> None:
+        carol = self.harness.register("Carol")
+        self.alice.send("MODE #chan +b ca*!*@*")
+        carol.send("JOIN #chan")
+        self.assertEqual(carol.commands(), [numerics.ERR_BANNEDFROMCHAN])
+        self.alice.send("MODE #chan +e *ol!*@*")
+        self.assertEqual(self.alice.lines()[-1], f"{ALICE} MODE #chan +e *ol!*@*")
+        carol.send("JOIN #chan")
+        self.assertEqual(carol.commands()[0], "JOIN")
+
+    def test_invite_exception_passes_invite_only(self) -> None:
+        carol = self.harness.register("carol")
+        self.alice.send("MODE #chan +i")
+        carol.send("JOIN #chan")
+        self.assertEqual(carol.commands(), [numerics.ERR_INVITEONLYCHAN])
+        self.alice.send("MODE #chan +I carol")
+        carol.send("JOIN #chan")
+        self.assertEqual(carol.commands()[0], "JOIN")
+
+    def test_lists_are_shown_with_their_numerics(self) -> None:
+        self.harness.clock.advance(3)
+        self.alice.send("MODE #chan +eI a b")
+        self.bob.raw()
+        self.bob.send("MODE #chan e", "MODE #chan +I")
+        self.assertEqual(
+            self.bob.lines(),
+            [
+                f":irc.test 348 bob #chan a!*@* {ALICE[1:]} 3",
+                ":irc.test 349 bob #chan :End of channel exception list",
+                f":irc.test 346 bob #chan b!*@* {ALICE[1:]} 3",
+                ":irc.test 347 bob #chan :End of channel invite exception list",
+            ],
+        )
+        self.alice.send("MODE #chan -e A!*@*")
+        self.assertEqual(self.channel.exceptions, [])
+
+    def test_mute_keeps_a_member_quiet_but_in(self) -> None:
+        self.alice.send("MODE #chan +b m:BOB")
+        self.assertEqual(self.alice.lines(), [f"{ALICE} MODE #chan +b m:BOB!*@*"])
+        self.bob.raw()
+        self.bob.send("PRIVMSG #chan :hi")
+        self.assertEqual(self.bob.commands(), [numerics.ERR_CANNOTSENDTOCHAN])
+        self.assertEqual(self.alice.lines(), [])
+        self.bob.send("PART #chan", "JOIN #chan")
+        self.assertIn("JOIN", self.bob.commands())
+        self.alice.send("MODE #chan +v bob")
+        self.bob.raw()
+        self.bob.send("PRIVMSG #chan :voiced")
+        self.assertEqual(self.bob.commands(), [])
+
+    def test_mute_exception(self) -> None:
+        self.alice.send("MODE #chan +b m:bob!*@*", "MODE #chan +e m:*!~bob@*")
+        self.bob.raw()
+        self.bob.send("PRIVMSG #chan :hi")
+        self.assertEqual(self.bob.commands(), [])
+        self.assertEqual(self.alice.lines()[-1], f"{BOB} PRIVMSG #chan :hi")
+
+    def test_account_extban_matches_accounts_not_nicks(self) -> None:
+        make_account(self.harness, "carol")
+        self.alice.send("MODE #chan +b a:carol")
+        carol = self.harness.register("carol")
+        carol.send("JOIN #chan")
+        self.assertEqual(carol.commands(), ["JOIN", "353", "366"], "not logged in")
+        carol.send("PART #chan", f"NS IDENTIFY {PASSWORD}")
+        carol.raw()
+        carol.send("JOIN #chan")
+        self.assertEqual(carol.commands(), [numerics.ERR_BANNEDFROMCHAN])
+        self.alice.send("MODE #chan +e a:CAROL")
+        carol.send("JOIN #chan")
+        self.assertEqual(carol.commands()[0], "JOIN")
+
+    def test_account_invite_exception(self) -> None:
+        make_account(self.harness, "carol")
+        self.alice.send("MODE #chan +iI a:carol")
+        carol = self.harness.register("carol")
+        carol.send(f"NS IDENTIFY {PASSWORD}")
+        carol.raw()
+        carol.send("JOIN #chan")
+        self.assertEqual(carol.commands()[0], "JOIN")
+
+    def test_no_ctcp_but_action(self) -> None:
+        self.alice.send("MODE #chan +C")
+        self.bob.raw()
+        self.alice.raw()
+        self.bob.send("PRIVMSG #chan :\x01ACTION waves\x01")
+        self.assertEqual(self.alice.commands(), ["PRIVMSG"])
+        self.bob.send("PRIVMSG #chan :\x01VERSION\x01", "NOTICE #chan :\x01PING 1\x01")
+        self.assertEqual(
+            self.bob.lines(), [":irc.test 404 bob #chan :Cannot send to channel"]
+        )
+        self.assertEqual(self.alice.lines(), [])
+
+    def test_extban_masks_are_checked(self) -> None:
+        self.assertEqual(normalize_list_mask("m:bob"), "m:bob!*@*")
+        self.assertEqual(normalize_list_mask("m:a:acc*"), "m:a:acc*")
+        self.assertEqual(normalize_list_mask("a:acc"), "a:acc")
+        self.assertEqual(normalize_list_mask("*!*@::1"), "*!*@::1")
+        self.assertIsNone(normalize_list_mask("a:"))
+        self.assertIsNone(normalize_list_mask("m:m:bob"))
+        self.alice.send("MODE #chan +b a:")
+        self.assertEqual(self.alice.commands(), [numerics.ERR_INVALIDMODEPARAM])
+
+    def test_isupport_advertises_them(self) -> None:
+        tokens = self.harness.server.isupport()
+        for token in (
+            "CHANMODES=beI,k,l,Cimnst",
+            "EXCEPTS=e",
+            "INVEX=I",
+            "EXTBAN=,am",
+            "ACCOUNTEXTBAN=a",
+        ):
+            self.assertIn(token, tokens)

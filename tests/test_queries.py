@@ -500,11 +500,11 @@ class AwayTests(TestCase):
         bob.conn.set_cap("away-notify", True)
         alice.conn.set_cap("away-notify", True)
         alice.send("AWAY lunch")
-        self.assertEqual(bob.lines(), [":alice!~alice@127.0.0.1 AWAY lunch"])
+        self.assertEqual(bob.lines(), [":alice!~alice@127.0.0.1 AWAY :lunch"])
         self.assertEqual(carol.lines(), [])
         self.assertEqual(alice.commands(), ["306"])
         alice.send("AWAY dinner")
-        self.assertEqual(bob.lines(), [":alice!~alice@127.0.0.1 AWAY dinner"])
+        self.assertEqual(bob.lines(), [":alice!~alice@127.0.0.1 AWAY :dinner"])
         alice.send("AWAY dinner")
         self.assertEqual(bob.lines(), [])
         alice.send("AWAY")
@@ -521,7 +521,7 @@ class AwayTests(TestCase):
         self.assertEqual(calls[0], 1)
         self.assertEqual(
             {client.raw() for client in clients[1:]},
-            {b":alice!~alice@127.0.0.1 AWAY brb\r\n"},
+            {b":alice!~alice@127.0.0.1 AWAY :brb\r\n"},
         )
 
     def test_send_away_on_join(self) -> None:
@@ -534,7 +534,7 @@ class AwayTests(TestCase):
         alice.conn.away = "afk"
         alice.conn.set_cap("away-notify", True)
         queries.send_away_on_join(self.harness.server, alice.conn, channel)
-        self.assertEqual(bob.lines(), [":alice!~alice@127.0.0.1 AWAY afk"])
+        self.assertEqual(bob.lines(), [":alice!~alice@127.0.0.1 AWAY :afk"])
         self.assertEqual(alice.lines(), [])
 
 
@@ -610,6 +610,16 @@ class HelpTests(TestCase):
         self.assertEqual({m.command for m in messages[1:-1]}, {numerics.RPL_HELPTXT})
         listed = " ".join(m.params[2] for m in messages[3:]).split()
         self.assertEqual(listed, sorted(COMMANDS))
+
+    def test_helpop_answers_as_help(self) -> None:
+        self.alice.send("HELP PRIVMSG")
+        expected = [(m.command, m.params[2:]) for m in self.alice.messages()]
+        self.alice.send("HELPOP privmsg")
+        messages = self.alice.messages()
+        self.assertEqual([(m.command, m.params[2:]) for m in messages], expected)
+        self.assertEqual({m.params[1] for m in messages}, {"privmsg"})
+        self.alice.send("HELPOP nothing")
+        self.assertEqual(self.alice.commands(), [numerics.ERR_HELPNOTFOUND])
 
     def test_unknown_subject(self) -> None:
         self.alice.send("HELP nothing", "HELP :two words")

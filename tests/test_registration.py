@@ -89,6 +89,22 @@ class RegistrationTests(TestCase):
             client.lines(), [":irc.test 461 * USER :Not enough parameters"]
         )
 
+    def test_empty_username_or_realname_is_refused(self) -> None:
+        client = self.harness.connect()
+        client.send("NICK foo", "USER u * * :", "USER : * * :Real")
+        self.assertEqual(
+            client.lines(),
+            [":irc.test 461 foo USER :Not enough parameters"] * 2,
+        )
+        self.assertFalse(client.conn.registered)
+
+    def test_username_without_allowed_characters_is_replaced(self) -> None:
+        client = self.harness.connect()
+        client.send("NICK foo", "USER \U0001f60a\U0001f60a * * :realname")
+        self.assertTrue(client.conn.registered)
+        self.assertEqual(client.conn.username, "~user")
+        self.assertEqual(client.conn.realname, "realname")
+
     def test_ping(self) -> None:
         client = self.harness.connect()
         client.send("PING :token here")

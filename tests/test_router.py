@@ -101,7 +101,7 @@ class InOrderTests(TestCase):
         alice.send("SLOWTEST")
         bob.send("PING mine", "PRIVMSG #chan :hi")
         self.assertEqual(bob.lines(), [":irc.test PONG irc.test mine"])
-        self.assertEqual(alice.lines(), [":bob!~bob@127.0.0.1 PRIVMSG #chan hi"])
+        self.assertEqual(alice.lines(), [":bob!~bob@127.0.0.1 PRIVMSG #chan :hi"])
 
     def test_lines_sent_while_waiting_all_run_once_it_is_done(self) -> None:
         alice, bob = self.harness.channel_of("alice", "bob")
@@ -112,8 +112,8 @@ class InOrderTests(TestCase):
         self.assertEqual(
             bob.lines(),
             [
-                ":alice!~alice@127.0.0.1 PRIVMSG #chan first",
-                ":alice!~alice@127.0.0.1 PRIVMSG #chan second",
+                ":alice!~alice@127.0.0.1 PRIVMSG #chan :first",
+                ":alice!~alice@127.0.0.1 PRIVMSG #chan :second",
             ],
         )
 

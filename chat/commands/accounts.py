@@ -51,8 +51,6 @@ CHUNK = 400
 MAX_RESPONSE = 8192
 #: The CAP value of ``sasl`` (CAP 302).
 SASL_CAP_VALUE = ",".join(MECHANISMS)
-#: The CAP value of ``draft/account-registration``.
-REGISTRATION_CAP_VALUE = "before-connect,custom-account-name"
 
 
 def _authenticate(conn: ChatProtocol, server: ChatServer, data: str) -> None:
@@ -95,8 +93,23 @@ def handle_authenticate(conn: ChatProtocol, server: ChatServer, msg: Message) ->
     if session.busy:
         abort(conn, numerics.ERR_SASLFAIL, "SASL authentication failed")
         return
-    if len(data) > CHUNK or len(session.buffer) + len(data) > MAX_RESPONSE:
-        abort(conn, numerics.ERR_SASLTOOLONG, "SASL message too long")
+    if session.discarding:
+        # The rest of a response already refused: drop it up to its end,
+        # rather than take its chunks for new mechanism names.
+        if len(data) != CHUNK:
+            conn.sasl = None
+        return
+    if len(data) > CHUNK:
+        _refuse(conn, session, data, numerics.ERR_SASLTOOLONG, "SASL message too long")
+        return
+    if len(session.buffer) + len(data) > MAX_RESPONSE:
+        _refuse(
+            conn,
+            session,
+            data,
+            numerics.ERR_SASLFAIL,
+            "SASL authentication failed: response too long",
+        )
         return
     if data != "+":
         session.buffer += data.encode("ascii", "replace")
@@ -115,6 +128,19 @@ def handle_authenticate(conn: ChatProtocol, server: ChatServer, msg: Message) ->
         lambda step: later.run(lambda: _stepped(conn, server, session, step))
     )
     stepping.addErrback(later.fail, lambda: _stepped(conn, server, session, Failed()))
+
+
+def _refuse(
+    conn: ChatProtocol, session: Session, data: str, numeric: str, text: str
+) -> None:
+    """Refuse a response too long (905 for a line, 904 for the whole), and
+    drop its remaining chunks if *data* says more follow."""
+    conn.reply(numeric, text)
+    session.buffer.clear()
+    if len(data) >= CHUNK:
+        session.discarding = True
+    else:
+        conn.sasl = None
 
 
 def _stepped(
@@ -159,6 +185,16 @@ def handle_register(conn: ChatProtocol, server: ChatServer, msg: Message) -> Non
     if conn.account is not None:
         conn.fail("REGISTER", "ALREADY_AUTHENTICATED", name, "You are logged in")
         return
+    if name == "*" and conn.refused_nick is not None:
+        # NICK was sent but refused: that nick is not available as an
+        # account name (draft/account-registration: ACCOUNT_EXISTS).
+        conn.fail(
+            "REGISTER",
+            "ACCOUNT_EXISTS",
+            conn.refused_nick,
+            "That nick is in use; choose another",
+        )
+        return
     if name == "*":
         conn.fail("REGISTER", "NEED_NICK", "*", "Choose a nick first")
         return
@@ -168,10 +204,22 @@ def handle_register(conn: ChatProtocol, server: ChatServer, msg: Message) -> Non
     ):
         conn.fail("REGISTER", "BAD_ACCOUNT_NAME", name, "That name is not allowed")
         return
+    settings = server.config.accounts
+    if not conn.registered and not settings.registration_before_connect:
+        conn.fail(
+            "REGISTER",
+            "COMPLETE_CONNECTION_REQUIRED",
+            name,
+            "Finish connecting before you register",
+        )
+        return
+    if email == "*" and settings.email_required:
+        conn.fail("REGISTER", "INVALID_EMAIL", name, "An e-mail address is required")
+        return
     if email != "*" and "@" not in email:
         conn.fail("REGISTER", "INVALID_EMAIL", name, "That is not an e-mail address")
         return
-    problem = password_problem(password)
+    problem = password_problem(password, settings)
     if problem is not None:
         conn.fail("REGISTER", "WEAK_PASSWORD", name, problem)
         return

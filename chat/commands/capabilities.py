@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from chat import numerics
+from chat.accounts import registration_cap_value
 from chat.commands import command
 from chat.commands.registration import try_register
 from chat.message import Message
@@ -36,6 +37,16 @@ SUPPORTED_CAPS: dict[str, str | None] = {
     "standard-replies": None,
     "userhost-in-names": None,
 }
+
+
+def cap_values(server: ChatServer) -> dict[str, str | None]:
+    """`SUPPORTED_CAPS` with the values that depend on the configuration."""
+    values = dict(SUPPORTED_CAPS)
+    values["draft/account-registration"] = registration_cap_value(
+        server.config.accounts
+    )
+    return values
+
 
 #: Capabilities that CAP LS 302 enables implicitly.
 IMPLICIT_WITH_302 = ("cap-notify",)
@@ -81,7 +92,7 @@ def handle_cap(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
                 conn.set_cap(name, True)
         names = [
             f"{name}={value}" if modern and value else name
-            for name, value in SUPPORTED_CAPS.items()
+            for name, value in cap_values(server).items()
         ]
         _cap_list(conn, server, "LS", names)
     elif subcommand == "LIST":

@@ -6,6 +6,7 @@ channel modes, anything else to the user modes of the sender.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chat import numerics
@@ -13,6 +14,7 @@ from chat.casemap import casefold, is_channel_name, mask_matches, valid_channel_
 from chat.channel import MEMBER_MODES, ListEntry
 from chat.commands import command
 from chat.commands.ircv3 import join_relay, notify_invite
+from chat.commands.queries import send_away_on_join
 from chat.history.record import remember_channel
 from chat.message import Message
 from chat.modes import (
@@ -23,7 +25,7 @@ from chat.modes import (
     ModeChange,
     ModeRequest,
     format_changes,
-    normalize_mask,
+    normalize_list_mask,
     parse_channel_modes,
     parse_limit,
     parse_user_modes,
@@ -144,6 +146,7 @@ def join(conn: ChatProtocol, server: ChatServer, name: str, key: str = "") -> No
     conn.channels[folded] = channel
     relay = join_relay(server, conn, channel)
     server.router.publish(relay, Audience.channel(channel))
+    send_away_on_join(server, conn, channel)
     remember_channel(server, relay, channel)
     if channel.topic:
         send_topic(conn, channel)
@@ -156,17 +159,20 @@ def _join_refusal(
 ) -> tuple[str, str] | None:
     """Why *conn* may not join *channel*, as (numeric, text), or None.
 
-    An invitation lets its holder past ``+i`` and bans, as in Ergo; the key
-    and the limit still apply.
+    An invitation lets its holder past ``+i``, ``+l`` and bans, as in Ergo;
+    the key still applies.  An invite exception (``+I``) lets past ``+i``
+    and a ban exception (``+e``) past bans.
     """
     invited = conn in channel.invited
     if channel.key is not None and key != channel.key:
         return numerics.ERR_BADCHANNELKEY, "Cannot join channel (+k)"
+    if invited:
+        return None
     if channel.limit is not None and len(channel.members) >= channel.limit:
         return numerics.ERR_CHANNELISFULL, "Cannot join channel (+l)"
-    if "i" in channel.flags and not invited:
+    if "i" in channel.flags and not channel.is_invite_excepted(conn):
         return numerics.ERR_INVITEONLYCHAN, "Cannot join channel (+i)"
-    if not invited and channel.is_banned(conn.hostmask):
+    if channel.is_banned(conn):
         return numerics.ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"
     return None
 
@@ -186,7 +192,13 @@ def send_topic(conn: ChatProtocol, channel: Channel) -> None:
 
 
 def send_names(conn: ChatProtocol, channel: Channel) -> None:
-    """RPL_NAMREPLY lines, each under 512 bytes, then RPL_ENDOFNAMES.
+    """RPL_NAMREPLY lines, each under 512 bytes, then RPL_ENDOFNAMES."""
+    send_namreply(conn, channel)
+    conn.reply(numerics.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
+
+
+def send_namreply(conn: ChatProtocol, channel: Channel) -> None:
+    """The RPL_NAMREPLY lines of *channel*, each under 512 bytes.
 
     A secret channel shows nothing to non-members, and invisible users are
     only shown to those who share the channel.
@@ -214,21 +226,29 @@ def send_names(conn: ChatProtocol, channel: Channel) -> None:
             size += length
         if line:
             conn.reply(numerics.RPL_NAMREPLY, symbol, channel.name, " ".join(line))
-    conn.reply(numerics.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
 
 
 @command("NAMES")
 def handle_names(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
-    """``NAMES [<channel>{,<channel>}]``."""
+    """``NAMES [<channel>{,<channel>}]``.
+
+    Several channels (``TARGMAX=NAMES:``) get their RPL_NAMREPLY lines and
+    one RPL_ENDOFNAMES naming them all, as RFC 2812 3.2.5 shows.
+    """
     if not msg.params or not msg.params[0]:
         conn.reply(numerics.RPL_ENDOFNAMES, "*", "End of /NAMES list")
         return
-    for name in msg.params[0].split(","):
-        channel = server.find_channel(name)
-        if channel is None:
-            conn.reply(numerics.RPL_ENDOFNAMES, echo(name), "End of /NAMES list")
-        else:
+    names = [name for name in msg.params[0].split(",") if name]
+    if len(names) == 1:
+        channel = server.find_channel(names[0])
+        if channel is not None:
             send_names(conn, channel)
+            return
+    for name in names:
+        channel = server.find_channel(name)
+        if channel is not None:
+            send_namreply(conn, channel)
+    conn.reply(numerics.RPL_ENDOFNAMES, echo(msg.params[0]), "End of /NAMES list")
 
 
 @command("PART", min_params=1)
@@ -303,35 +323,75 @@ def handle_topic(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
 def handle_list(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     """``LIST [<channel|mask>{,...}] [<elistcond>{,...}]``.
 
-    Masks may use ``*`` and ``?``; the ``ELIST=U`` conditions ``>n`` and
-    ``<n`` keep channels with more or fewer than *n* users.  Secret channels
-    are only listed to their members.  Malformed conditions are ignored.
+    Masks may use ``*`` and ``?``, and ``!mask`` leaves out the channels it
+    matches (``ELIST=M`` and ``N``).  Conditions (``ELIST=C``, ``T``, ``U``):
+    ``>n``/``<n`` keep channels with more or fewer than *n* users,
+    ``C>n``/``C<n`` those created more or less than *n* minutes ago, and
+    ``T>n``/``T<n`` those whose topic was set more or less than *n* minutes
+    ago.  Secret channels are only listed to their members.  Malformed
+    conditions are ignored.
     """
     names: list[str] = []
-    conditions: list[str] = []
+    excluded: list[str] = []
+    conditions: list[_Condition] = []
     for index, param in enumerate(msg.params[:2]):
         for item in param.split(","):
-            if item and item[0] in "<>":
-                conditions.append(item)
+            condition = _parse_condition(item)
+            if condition is not None:
+                conditions.append(condition)
+            elif item[:1] in ("<", ">") or item[:2] in _TIME_CONDITIONS:
+                continue  # malformed condition
+            elif item.startswith("!") and index == 0:
+                excluded.append(item[1:])
             elif item and index == 0:
                 names.append(item)
-    bounds = [parsed for parsed in map(_parse_condition, conditions) if parsed]
+    now = server.clock.seconds()
     conn.reply(numerics.RPL_LISTSTART, "Channel", "Users  Name")
     for channel in _list_candidates(server, names):
-        count = len(channel.members)
         if not channel.is_visible_to(conn):
             continue
-        if all(count > n if more else count < n for more, n in bounds):
-            conn.reply(numerics.RPL_LIST, channel.name, str(count), channel.topic)
+        if any(mask_matches(mask, channel.name) for mask in excluded):
+            continue
+        if all(condition.keeps(channel, now) for condition in conditions):
+            count = str(len(channel.members))
+            conn.reply(numerics.RPL_LIST, channel.name, count, channel.topic)
     conn.reply(numerics.RPL_LISTEND, "End of /LIST")
 
 
-def _parse_condition(condition: str) -> tuple[bool, int] | None:
-    """``>n`` as (True, n), ``<n`` as (False, n); None when malformed."""
-    number = condition[1:]
-    if not number.isascii() or not number.isdigit():
+#: The prefixes of the time conditions: creation (C) and topic (T) time.
+_TIME_CONDITIONS = ("C<", "C>", "T<", "T>")
+
+
+@dataclass(frozen=True, slots=True)
+class _Condition:
+    """One LIST condition: *kind* ``U`` (users), ``C`` or ``T`` (minutes)."""
+
+    kind: str
+    more: bool
+    value: int
+
+    def keeps(self, channel: Channel, now: float) -> bool:
+        """Whether *channel* passes this condition at time *now*."""
+        if self.kind == "U":
+            measured = float(len(channel.members))
+            limit = float(self.value)
+        else:
+            if self.kind == "T" and not channel.topic:
+                return False
+            since = channel.created if self.kind == "C" else channel.topic_set_at
+            measured, limit = now - since, self.value * 60.0
+        return measured > limit if self.more else measured < limit
+
+
+def _parse_condition(item: str) -> _Condition | None:
+    """``>n``, ``<n``, ``C>n``, ``C<n``, ``T>n`` or ``T<n``; None otherwise."""
+    kind = "U"
+    if item[:2] in _TIME_CONDITIONS:
+        kind, item = item[0], item[1:]
+    number = item[1:]
+    if item[:1] not in ("<", ">") or not number.isascii() or not number.isdigit():
         return None
-    return condition[0] == ">", int(number)
+    return _Condition(kind, item[0] == ">", int(number))
 
 
 def _list_candidates(server: ChatServer, names: list[str]) -> list[Channel]:
@@ -406,8 +466,8 @@ def channel_mode(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     requests, unknown = parse_channel_modes(msg.params[1], msg.params[2:])
     for letter in unknown:
         conn.reply(numerics.ERR_UNKNOWNMODE, echo(letter), "is unknown mode char to me")
-    if any(request.is_list_query for request in requests):
-        send_ban_list(conn, channel)
+    for letter in dict.fromkeys(r.letter for r in requests if r.is_list_query):
+        send_mask_list(conn, channel, letter)
     changes = [request for request in requests if _is_change(request)]
     if not changes:
         return
@@ -475,9 +535,9 @@ def _prepare_change(
         return _prepare_key(conn, channel, adding, param)
     if letter == LIMIT_MODE:
         return _prepare_limit(conn, channel, adding, param)
-    assert param is not None  # _is_change keeps b, o and v only with one
+    assert param is not None  # _is_change keeps b, e, I, o and v only with one
     if letter in LIST_MODES:
-        return _prepare_ban(conn, server, channel, adding, param)
+        return _prepare_entry(conn, server, channel, request)
     user = server.find_user(param)
     if user is None:
         _no_such_nick(conn, param)
@@ -533,30 +593,39 @@ def _prepare_limit(
     return ModeChange(True, LIMIT_MODE, str(limit))
 
 
-def _prepare_ban(
-    conn: ChatProtocol, server: ChatServer, channel: Channel, adding: bool, raw: str
+#: What each list mode holds, for the error texts.
+_LIST_NAMES = {"b": "ban", "e": "exception", "I": "invite exception"}
+
+
+def _prepare_entry(
+    conn: ChatProtocol, server: ChatServer, channel: Channel, request: ModeRequest
 ) -> ModeChange | None:
-    mask = normalize_mask(raw)
+    """A change to list *request.letter* (``b``, ``e`` or ``I``)."""
+    adding, letter, raw = request.adding, request.letter, request.param or ""
+    mask = normalize_list_mask(raw)
     if mask is None:
         conn.reply(
             numerics.ERR_INVALIDMODEPARAM,
             channel.name,
-            "b",
+            letter,
             echo(raw),
-            "Invalid ban mask",
+            f"Invalid {_LIST_NAMES[letter]} mask",
         )
         return None
-    existing = channel.find_ban(mask)
+    existing = channel.find_entry(letter, mask)
     if not adding:
-        return None if existing is None else ModeChange(False, "b", existing.mask)
+        return None if existing is None else ModeChange(False, letter, existing.mask)
     if existing is not None:
         return None
-    if len(channel.bans) >= server.config.limits.max_list_entries:
+    if len(channel.mask_list(letter)) >= server.config.limits.max_list_entries:
         conn.reply(
-            numerics.ERR_BANLISTFULL, channel.name, "b", "Channel ban list is full"
+            numerics.ERR_BANLISTFULL,
+            channel.name,
+            letter,
+            f"Channel {_LIST_NAMES[letter]} list is full",
         )
         return None
-    return ModeChange(True, "b", mask)
+    return ModeChange(True, letter, mask)
 
 
 def _commit_change(
@@ -575,29 +644,43 @@ def _commit_change(
         channel.limit = int(param) if adding and param else None
     elif letter in LIST_MODES:
         assert param is not None
+        entries = channel.mask_list(letter)
         if adding:
             now = int(server.clock.seconds())
-            channel.bans.append(ListEntry(param, conn.hostmask, now))
+            entries.append(ListEntry(param, conn.hostmask, now))
         else:
-            channel.bans = [b for b in channel.bans if b.mask != param]
+            entries[:] = [entry for entry in entries if entry.mask != param]
     else:
         user = server.find_user(param or "")
         assert user is not None
         channel.set_member_mode(user, letter, adding)
 
 
-def send_ban_list(conn: ChatProtocol, channel: Channel) -> None:
-    """RPL_BANLIST for each ban (hidden from outsiders of a secret channel)."""
+#: List mode -> its entry numeric, end numeric and end text.
+_LIST_REPLIES = {
+    "b": (numerics.RPL_BANLIST, numerics.RPL_ENDOFBANLIST, "End of channel ban list"),
+    "e": (
+        numerics.RPL_EXCEPTLIST,
+        numerics.RPL_ENDOFEXCEPTLIST,
+        "End of channel exception list",
+    ),
+    "I": (
+        numerics.RPL_INVITELIST,
+        numerics.RPL_ENDOFINVITELIST,
+        "End of channel invite exception list",
+    ),
+}
+
+
+def send_mask_list(conn: ChatProtocol, channel: Channel, letter: str) -> None:
+    """The entries of list *letter* (hidden from outsiders of a secret channel)."""
+    numeric, end, text = _LIST_REPLIES[letter]
     if channel.is_visible_to(conn):
-        for entry in channel.bans:
+        for entry in channel.mask_list(letter):
             conn.reply(
-                numerics.RPL_BANLIST,
-                channel.name,
-                entry.mask,
-                entry.set_by,
-                str(entry.set_at),
+                numeric, channel.name, entry.mask, entry.set_by, str(entry.set_at)
             )
-    conn.reply(numerics.RPL_ENDOFBANLIST, channel.name, "End of channel ban list")
+    conn.reply(end, channel.name, text)
 
 
 # -- KICK -----------------------------------------------------------------

@@ -89,13 +89,23 @@ def send_message(
 
 
 def can_send(conn: ChatProtocol, channel: Channel) -> bool:
-    """Whether *conn* may speak in *channel* (+n, +m and bans)."""
+    """Whether *conn* may speak in *channel* (+n, +m, bans and mutes)."""
     modes = channel.members.get(conn)
     if modes is None:
-        return "n" not in channel.flags and not channel.is_banned(conn.hostmask)
+        return "n" not in channel.flags and not channel.is_muted(conn)
     if modes:
         return True
-    return "m" not in channel.flags and not channel.is_banned(conn.hostmask)
+    return "m" not in channel.flags and not channel.is_muted(conn)
+
+
+def is_blocked_ctcp(channel: Channel, text: tuple[str, ...]) -> bool:
+    """Whether *text* is a CTCP other than ACTION in a ``+C`` channel."""
+    return (
+        "C" in channel.flags
+        and bool(text)
+        and text[0].startswith("\x01")
+        and not text[0].startswith("\x01ACTION")
+    )
 
 
 def _receives(member: ChatProtocol, verb: str) -> bool:
@@ -119,7 +129,7 @@ def _to_channel(
         if not notice:
             conn.reply(numerics.ERR_NOSUCHCHANNEL, name, "No such channel")
         return
-    if not can_send(conn, channel):
+    if not can_send(conn, channel) or is_blocked_ctcp(channel, text):
         if not notice:
             conn.reply(
                 numerics.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel"

@@ -465,6 +465,7 @@ HELP_TEXTS: dict[str, tuple[str, ...]] = {
         "Change a user's user@host (IRC operators).",
     ),
     "HELP": ("HELP [<command>]", "List the commands, or explain one of them."),
+    "HELPOP": ("HELPOP [<command>]", "The same as HELP."),
     "INFO": ("INFO", "Show information about this server."),
     "INVITE": ("INVITE <nick> <channel>", "Invite a user to a channel."),
     "ISON": ("ISON <nick>{ <nick>}", "Ask which of these nicks are online."),
@@ -556,8 +557,10 @@ HELP_INDEX_PER_LINE = 10
 
 
 @command("HELP")
+@command("HELPOP")
 def handle_help(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
-    """``HELP [<subject>]``: 704, 705..., 706, or 524 for unknown subjects."""
+    """``HELP [<subject>]`` (or ``HELPOP``): 704, 705..., 706, or 524 for
+    unknown subjects."""
     requested = msg.params[0] if msg.params else ""
     valid = requested and " " not in requested and requested[0] != ":"
     subject = requested if valid else "*"

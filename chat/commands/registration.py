@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 USER_LENGTH = 10
 _USERNAME_JUNK = re.compile(r"[^A-Za-z0-9._-]")
+#: The username of a client whose USER name has no allowed character.
+FALLBACK_USER = "user"
 
 
 @command("PASS", min_params=1, registered=False)
@@ -49,6 +51,8 @@ def handle_nick(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
         return
     if server.nick_in_use(nick, conn):
         conn.reply(numerics.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
+        if not conn.registered:
+            conn.refused_nick = nick
         return
     if nick == conn.nick:
         return
@@ -89,10 +93,12 @@ def handle_user(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     if conn.registered or conn.username:
         conn.reply(numerics.ERR_ALREADYREGISTERED, "You may not reregister")
         return
-    username = _USERNAME_JUNK.sub("", msg.params[0])[:USER_LENGTH]
-    if not username:
-        conn.reply(numerics.ERR_NEEDMOREPARAMS, "USER", "Invalid username")
+    if not msg.params[0] or not msg.params[3]:
+        # Empty username or realname (modern.ircdocs.horse, USER).
+        conn.reply(numerics.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
         return
+    # A name of no allowed character (all non-ASCII, say) gets a safe one.
+    username = _USERNAME_JUNK.sub("", msg.params[0])[:USER_LENGTH] or FALLBACK_USER
     conn.username = "~" + username[: USER_LENGTH - 1]
     conn.realname = msg.params[3]
     try_register(conn, server)

@@ -143,8 +143,8 @@ class HistoryStore(Protocol):
     def targets(
         self, keys: Sequence[str], party: str, start: float, end: float, limit: int
     ) -> Deferred[list[Target]]:
-        """Channels among *keys* and conversations of *party* with messages
-        between *start* and *end*, by time of their latest message."""
+        """Channels among *keys* and conversations of *party* whose latest
+        message is between *start* and *end*, by time of that message."""
 
     def close(self) -> Deferred[None]:
         """Write what is pending and release the store."""

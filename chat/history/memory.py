@@ -72,8 +72,9 @@ class MemoryHistory:
             is_channel = key in keys
             if not is_channel and party not in key.split(" "):
                 continue
-            items = [i for i in self._live(key) if low < i.time < high]
-            if items:
+            items = list(self._live(key))
+            # Listed only if its latest message is inside the window.
+            if items and low < items[-1].time < high:
                 last = items[-1]
                 peer = "" if is_channel else peer_nick(last, party)
                 found.append(Target(key, last.time, peer))

@@ -234,11 +234,13 @@ class _Database:
         limit: int,
     ) -> list[Target]:
         self.migrate(cursor)
+        # A target is listed only if its latest message is inside the window.
         cursor.execute(
-            "SELECT target, max(seq) FROM history WHERE time > %s AND time < %s"
-            " AND (target = ANY(%s) OR sender = %s OR recipient = %s)"
-            " GROUP BY target ORDER BY max(seq) ASC LIMIT %s",
-            (low, high, keys, party, party, limit),
+            "SELECT target, max(seq) FROM history"
+            " WHERE target = ANY(%s) OR sender = %s OR recipient = %s"
+            " GROUP BY target HAVING max(time) > %s AND max(time) < %s"
+            " ORDER BY max(seq) ASC LIMIT %s",
+            (keys, party, party, low, high, limit),
         )
         found = cursor.fetchall()
         targets: list[Target] = []

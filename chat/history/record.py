@@ -17,9 +17,10 @@ if TYPE_CHECKING:
     from chat.relay import Relay
     from chat.server import ChatServer
 
-#: A TAGMSG is kept only with one of these tags (Ergo's default): typing
+#: A TAGMSG is kept only with one of these tags (reactions, as Ergo keeps,
+#: and ``+draft/persist``/``+persist``, a client asking to keep it): typing
 #: notifications would push real messages out of the per-target limit.
-STORED_TAGMSG_TAGS = frozenset({"+draft/react", "+react"})
+STORED_TAGMSG_TAGS = frozenset({"+draft/react", "+react", "+draft/persist", "+persist"})
 
 
 def _worth_keeping(relay: Relay) -> bool:

@@ -262,11 +262,13 @@ class SQLiteHistory:
     ) -> list[Target]:
         db = self._connection()
         marks = ",".join("?" * len(keys)) or "NULL"
+        # A target is listed only if its latest message is inside the window.
         found = db.execute(
-            f"SELECT target, max(seq) FROM history WHERE time > ? AND time < ?"
-            f" AND (target IN ({marks}) OR sender = ? OR recipient = ?)"
-            " GROUP BY target ORDER BY max(seq) ASC LIMIT ?",
-            (low, high, *keys, party, party, limit),
+            f"SELECT target, max(seq) FROM history"
+            f" WHERE target IN ({marks}) OR sender = ? OR recipient = ?"
+            " GROUP BY target HAVING max(time) > ? AND max(time) < ?"
+            " ORDER BY max(seq) ASC LIMIT ?",
+            (*keys, party, party, low, high, limit),
         ).fetchall()
         targets: list[Target] = []
         for key, seq in found:

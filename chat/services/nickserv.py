@@ -156,7 +156,12 @@ class NickServ(ServiceBot):
         if email is not None and "@" not in email:
             self.notice(conn, f"{email} is not an e-mail address")
             return
-        problem = password_problem(password)
+        if email is None and self.server.config.accounts.email_required:
+            self.notice(
+                conn, "An e-mail address is required: REGISTER <password> <email>"
+            )
+            return
+        problem = password_problem(password, self.server.config.accounts)
         if problem is not None:
             self.notice(conn, problem)
             return
@@ -246,7 +251,7 @@ class NickServ(ServiceBot):
         if self._need_login(conn):
             return
         assert conn.account is not None
-        problem = password_problem(args[1])
+        problem = password_problem(args[1], self.server.config.accounts)
         if problem is not None:
             self.notice(conn, problem)
             return
