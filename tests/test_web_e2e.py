@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from twisted.internet.address import IPv4Address
 from twisted.internet.ssl import Certificate
+from twisted.logger import capturedLogs
 from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, readBody
 from twisted.web.iweb import IResponse
 
+from chat.config import WebConfig
 from chat.tls import DEV_CERT_FILE
 from chat.web.site import CONTENT_SECURITY_POLICY
-from tests.e2e_support import is_command, reactor
+from tests.e2e_support import TLS_LOOPBACK, is_command, port_of, reactor, start_server
 from tests.web_support import (
     LineWebSocket,
     connect_websocket,
@@ -148,3 +151,22 @@ class WebEndToEndTests(TestCase):
         again = await self.websocket(server, "again")
         after = again.transport.getPeerCertificate().digest("sha256")
         self.assertNotEqual(before, after)
+
+    async def test_dev_http_listens_on_loopback_only(self) -> None:
+        with capturedLogs() as events:
+            server = start_server(self, TLS_LOOPBACK, web=WebConfig(dev_http=0))
+        (listener,) = [
+            lst
+            for lst in server.service.listeners
+            if lst.description.startswith("web:")
+        ]
+        assert listener.port is not None
+        address = listener.port.getHost()
+        assert isinstance(address, IPv4Address)
+        self.assertEqual(address.host, "127.0.0.1")
+        port = port_of(listener.port)
+        self.assertEqual(server.service.web_port(secure=False), port)
+        announced = [e for e in events if "Web client" in e.get("log_format", "")]
+        self.assertEqual([e["port"] for e in announced], [port])
+        response, _ = await get(f"http://localhost:{port}/")
+        self.assertEqual(response.code, 200)

@@ -54,10 +54,14 @@ Origins and proxies (TOML ``[web]``)
     address for the limits and WHOIS, and ``X-Forwarded-Proto`` the scheme.
 
 Tests
-    ``tests.web_support`` starts the whole service with a web listener and
-    connects WebSocket clients: ``start_web_server(case)`` returns a
-    ``RunningServer`` whose ``web_port`` is the HTTPS/WSS port on
-    127.0.0.1 (``dev_http=True`` adds a plain HTTP listener, ``http_port``);
-    the page is then ``https://localhost:<web_port>/``, trusting the
-    ``ca_file`` of the server (the development CA).
+    ``tests.web_support``: ``start_web_server(case, dev_http=False)`` starts
+    the whole service on 127.0.0.1 (an IRC TLS listener, a web TLS listener
+    and with *dev_http* a plain one) and returns the usual
+    ``tests.e2e_support.RunningServer``; ``web_port(server)`` and
+    ``web_port(server, secure=False)`` are the web ports.  The page is then
+    ``https://localhost:<port>/`` trusting ``server.ca_file`` (the
+    development CA), or ``http://localhost:<port>/``.
+    ``connect_websocket(port, ca_file)`` is a WebSocket IRC client (autobahn)
+    whose ``.lines`` is a ``LineClient``; ``WebHarness`` drives the site on a
+    Clock frame by frame.
 """
