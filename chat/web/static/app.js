@@ -31,6 +31,7 @@ const app = {
   typingTarget: null,
   renderQueued: false,
   prependRender: false,
+  renderedSignature: "",
   wanted: new Set(), // channels to be in (folded name -> name) kept in storage
   prefs: storage.load(),
 };
@@ -391,8 +392,14 @@ function onMessage(msg, live = true) {
       return;
     }
     case "FAIL":
+      if (msg.params[0] === "CHATHISTORY") {
+        for (const buffer of app.buffers.values()) buffer.loading = null;
+        renderHistoryStatus();
+      }
+      note(activeBuffer(), msg.params[msg.params.length - 1], "error");
+      return;
     case "WARN":
-      note(activeBuffer(), msg.params[msg.params.length - 1], msg.command === "FAIL" ? "error" : "event");
+      note(activeBuffer(), msg.params[msg.params.length - 1]);
       return;
     case "ERROR":
     case "CAP":
@@ -420,17 +427,20 @@ function requestRecent(buffer) {
   if (newest === null) {
     app.conn.send("CHATHISTORY", "LATEST", buffer.name, "*", String(HISTORY_LATEST));
   } else {
-    app.conn.send("CHATHISTORY", "LATEST", buffer.name, `timestamp=${timestamp(newest)}`, String(HISTORY_GAP));
+    // A millisecond early: messages of the same millisecond are not lost
+    // (those already here are dropped by their msgid).
+    app.conn.send("CHATHISTORY", "LATEST", buffer.name, `timestamp=${timestamp(newest - 1)}`, String(HISTORY_GAP));
   }
   renderHistoryStatus();
 }
 
 function requestOlder(buffer) {
   if (!hasHistory() || buffer.loading || buffer.historyComplete || buffer.kind === "server") return;
-  const oldest = buffer.oldestTime();
-  if (oldest === null) return;
+  const oldest = buffer.oldest();
+  if (!oldest) return;
   buffer.loading = "before";
-  app.conn.send("CHATHISTORY", "BEFORE", buffer.name, `timestamp=${timestamp(oldest)}`, String(HISTORY_PAGE));
+  const selector = oldest.id.startsWith("local-") ? `timestamp=${timestamp(oldest.time)}` : `msgid=${oldest.id}`;
+  app.conn.send("CHATHISTORY", "BEFORE", buffer.name, selector, String(HISTORY_PAGE));
   renderHistoryStatus();
 }
 
@@ -442,13 +452,13 @@ function onBatch(batch) {
   const buffer = findBuffer(batch.params[0]) || getBuffer(batch.params[0], app.conn.isChannel(batch.params[0]) ? "channel" : "query");
   const kind = buffer.loading;
   buffer.loading = null;
+  const entries = batch.messages
+    .filter((msg) => msg.command === "PRIVMSG" || msg.command === "NOTICE")
+    .map(messageEntry)
+    .filter(Boolean);
   let added = 0;
-  for (const msg of batch.messages) {
-    if (msg.command === "PRIVMSG" || msg.command === "NOTICE") {
-      const entry = messageEntry(msg);
-      if (entry && buffer.add(entry)) added++;
-    }
-  }
+  if (kind === "before") added = buffer.prepend(entries);
+  else for (const entry of entries) if (buffer.add(entry)) added++;
   for (const msg of batch.messages) {
     if (msg.command === "TAGMSG") {
       const react = msg.tags["+draft/react"] || msg.tags["+react"];
@@ -703,6 +713,14 @@ function renderMessages() {
   const container = $("messages");
   const list = $("message-list");
   const buffer = activeBuffer();
+  const signature = `${app.active} ${buffer.version} ${app.conn ? app.conn.nick : ""} ${canTag()}`;
+  if (signature === app.renderedSignature) {
+    app.prependRender = false;
+    return;
+  }
+  app.renderedSignature = signature;
+  const focused = list.contains(document.activeElement) ? document.activeElement : null;
+  const focusLine = focused && focused.closest(".line");
   const fromBottom = container.scrollHeight - container.scrollTop;
   const atBottom = fromBottom - container.clientHeight < 40;
   const previousTop = container.scrollTop;
@@ -734,10 +752,18 @@ function renderMessages() {
     last = entry;
   }
   list.replaceChildren(...nodes);
+  if (focusLine) refocus(list, focusLine.dataset.msgid, focused);
   if (atBottom && !app.prependRender) container.scrollTop = container.scrollHeight;
   else if (app.prependRender) container.scrollTop = container.scrollHeight - fromBottom;
   else container.scrollTop = previousTop;
   app.prependRender = false;
+}
+
+/** Focus the new counterpart of *old*, a button of the line *msgid*. */
+function refocus(list, msgid, old) {
+  const line = [...list.querySelectorAll(".line")].find((l) => l.dataset.msgid === msgid);
+  const twin = line && [...line.querySelectorAll("button")].find((b) => b.className === old.className && b.textContent === old.textContent);
+  if (twin) twin.focus();
 }
 
 function renderLine(buffer, entry, highlight) {

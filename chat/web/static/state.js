@@ -25,23 +25,43 @@ export class Buffer {
     this.typing = new Map(); // nick -> expiry (ms)
     this.historyComplete = false;
     this.loading = null; // "latest" or "before" while a request is out
+    this.version = 0; // changes whenever the messages or reactions do
+  }
+
+  remember(entry) {
+    entry.id = entry.id || `local-${++localIds}`;
+    entry.reactions = entry.reactions || new Map();
+    this.ids.set(entry.id, entry);
   }
 
   /** Add *entry* in time order; false when its msgid is already here. */
   add(entry) {
     if (entry.id && this.ids.has(entry.id)) return false;
-    entry.id = entry.id || `local-${++localIds}`;
-    entry.reactions = entry.reactions || new Map();
+    this.remember(entry);
     let index = this.messages.length;
     while (index > 0 && this.messages[index - 1].time > entry.time) index--;
     this.messages.splice(index, 0, entry);
-    this.ids.set(entry.id, entry);
+    this.version++;
     if (this.messages.length > KEEP) {
       const dropped = this.messages.shift();
       this.ids.delete(dropped.id);
       this.historyComplete = false;
     }
     return true;
+  }
+
+  /** Put *entries* (older than everything here, in order) first; how many were new. */
+  prepend(entries) {
+    const fresh = entries.filter((e) => !(e.id && this.ids.has(e.id)));
+    for (const entry of fresh) this.remember(entry);
+    this.messages.unshift(...fresh);
+    this.version++;
+    return fresh.length;
+  }
+
+  /** The oldest message from the server, if any. */
+  oldest() {
+    return this.messages.find((m) => m.fromServer) || null;
   }
 
   /** The time of the newest message from the server (not local notes). */
@@ -52,17 +72,13 @@ export class Buffer {
     return null;
   }
 
-  oldestTime() {
-    const first = this.messages.find((m) => m.fromServer);
-    return first ? first.time : null;
-  }
-
   /** Record a reaction *emoji* by *nick* on message *msgid*. */
   react(msgid, emoji, nick) {
     const target = this.ids.get(msgid);
     if (!target) return false;
     if (!target.reactions.has(emoji)) target.reactions.set(emoji, new Set());
     target.reactions.get(emoji).add(nick);
+    this.version++;
     return true;
   }
 
