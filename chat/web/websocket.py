@@ -195,8 +195,9 @@ class IRCWebSocketFactory(WebSocketServerFactory):
             # No autobahn status page at /socket.
             webStatus=False,
         )
-        # autobahn says a lot at "info"; our own log lines say what matters.
-        set_global_log_level("warn")
+        # autobahn says a lot, even about a refused origin or a client's
+        # protocol error; our own log lines say what matters.
+        set_global_log_level("error")
 
     def forget(self, connection: IRCWebSocket) -> None:
         """*connection* is closed."""
