@@ -222,6 +222,8 @@ class ChatService(MultiService):
         self.tls = tls
         self.dev_certificate = dev_certificate
         self.factories: list[Drainable] = []
+        #: Every TLS listener's factory, IRC and web (for handshake failures).
+        self.tls_factories: list[TLSServerFactory] = []
         self.listeners: list[Listener] = []
         self.traffic = Traffic()
         self.metrics: Listener | None = None
@@ -264,12 +266,18 @@ class ChatService(MultiService):
         endpoint = self._endpoint(inner)
         factory: IProtocolFactory
         if web:
-            site = self.web_site()
-            factory = TLSServerFactory(self.tls, site) if self.tls and tls else site
+            from chat.web.connections import ConnectionCap
+
+            site: IProtocolFactory = self.web_site()
+            if self.tls is not None and tls:
+                site = TLSServerFactory(self.tls, site)
+                self.tls_factories.append(site)
+            factory = ConnectionCap(site, self.server)
         elif self.tls is not None and tls:
             counted = CountingFactory(self.server, self.traffic)
             factory = TrackedTLSFactory(self.tls, counted)
             self.factories.append(factory)
+            self.tls_factories.append(factory)
         else:
             factory = TrackedFactory(self.server, self.traffic)
             self.factories.append(factory)
@@ -317,11 +325,7 @@ class ChatService(MultiService):
 
     def handshake_failures(self) -> int:
         """TLS connections closed before their handshake completed, so far."""
-        return sum(
-            listener.factory.handshake_failures
-            for listener in self.listeners
-            if isinstance(listener.factory, TLSServerFactory)
-        )
+        return sum(f.handshake_failures for f in self.tls_factories)
 
     def tls_port(self) -> int | None:
         """The port number of the first TLS IRC listener, once listening."""
@@ -337,7 +341,7 @@ class ChatService(MultiService):
         for listener in self.listeners:
             if not listener.description.startswith(WEB_PREFIX) or not listener.port:
                 continue
-            if isinstance(listener.factory, TLSServerFactory) == secure:
+            if needs_tls(listener.description) == secure:
                 return int(getattr(listener.port.getHost(), "port", 0))
         return None
 

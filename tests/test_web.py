@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
 from twisted.logger import capturedLogs
+from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
 from chat.config import WebConfig
+from chat.web.connections import BROWSER_CONNECTIONS, ConnectionCap
 from chat.web.site import CONTENT_SECURITY_POLICY
 from chat.web.websocket import MAX_MESSAGE
 from tests.web_support import (
@@ -15,6 +19,7 @@ from tests.web_support import (
     PING,
     PONG,
     TEXT,
+    ByteTransport,
     WebHarness,
     frame,
     handshake,
@@ -404,3 +409,46 @@ class ProxyTests(TestCase):
         conn = web.server.find_user("ann")
         assert conn is not None
         self.assertFalse(conn.secure)
+
+
+class ConnectionCapTests(TestCase):
+    """Open HTTP connections per address on a web listener."""
+
+    def connect(self, cap: ConnectionCap, host: str) -> ByteTransport:
+        address = IPv4Address("TCP", host, 50000)
+        transport = ByteTransport(address)
+        protocol = cap.buildProtocol(address)
+        transport.protocol = protocol
+        protocol.makeConnection(transport)
+        return transport
+
+    def test_cap(self) -> None:
+        web = WebHarness(
+            self, WebConfig(trusted_proxies=("10.0.0.1",)), max_per_address=2
+        )
+        cap = ConnectionCap(web.site, web.server)
+        allowed = cap.cap()
+        self.assertEqual(allowed, 2 + BROWSER_CONNECTIONS)
+        opened = [self.connect(cap, "203.0.113.5") for _ in range(allowed)]
+        self.assertFalse(any(t.aborted for t in opened))
+        refused = self.connect(cap, "203.0.113.5")
+        self.assertTrue(refused.aborted)
+        self.assertEqual(web.server.stats["connections_refused"], 1)
+        # Others, exempt addresses and trusted proxies are not held back.
+        self.assertFalse(self.connect(cap, "203.0.113.6").aborted)
+        self.assertFalse(self.connect(cap, "127.0.0.1").aborted)
+        for _ in range(allowed + 1):
+            self.assertFalse(self.connect(cap, "10.0.0.1").aborted)
+        # A closed connection makes room.
+        refused.protocol.connectionLost(Failure(ConnectionDone()))
+        opened[0].protocol.connectionLost(Failure(ConnectionDone()))
+        self.assertFalse(self.connect(cap, "203.0.113.5").aborted)
+        self.assertTrue(self.connect(cap, "203.0.113.5").aborted)
+
+    def test_websocket_through_the_cap(self) -> None:
+        web = WebHarness(self)
+        cap = ConnectionCap(web.site, web.server)
+        transport = self.connect(cap, "203.0.113.5")
+        transport.protocol.dataReceived(handshake())
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 101"))
+        self.assertEqual(len(web.server.connections), 1)
