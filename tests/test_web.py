@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import ISSLTransport
 from twisted.logger import capturedLogs
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
 from chat.config import WebConfig
+from chat.traffic import Traffic
 from chat.web.connections import BROWSER_CONNECTIONS, ConnectionCap
 from chat.web.site import CONTENT_SECURITY_POLICY
+from chat.web.transport import LineTransport, SecureLineTransport
 from chat.web.websocket import MAX_MESSAGE
 from tests.web_support import (
     BINARY,
@@ -452,3 +455,62 @@ class ConnectionCapTests(TestCase):
         transport.protocol.dataReceived(handshake())
         self.assertTrue(transport.value().startswith(b"HTTP/1.1 101"))
         self.assertEqual(len(web.server.connections), 1)
+
+
+class _Sink:
+    """Records what a `LineTransport` asks of its WebSocket."""
+
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+        self.closed = 0
+        self.aborted = 0
+
+    def send_line(self, line: bytes) -> None:
+        self.lines.append(line)
+
+    def close(self) -> None:
+        self.closed += 1
+
+    def abort(self) -> None:
+        self.aborted += 1
+
+
+class LineTransportTests(TestCase):
+    def setUp(self) -> None:
+        self.sink = _Sink()
+        peer = IPv4Address("TCP", "198.51.100.7", 0)
+        self.bytes = ByteTransport(IPv4Address("TCP", "10.0.0.1", 4000))
+        self.traffic = Traffic()
+        self.transport = LineTransport(self.sink, self.bytes, peer, self.traffic)
+
+    def test_lines_split_across_writes(self) -> None:
+        self.transport.write(b"PING :a\r\nPI")
+        self.assertEqual(self.sink.lines, [b"PING :a"])
+        self.transport.write(b"NG :b\r")
+        self.transport.writeSequence([b"\n", b"PING :c\r\nPING :d\r\n"])
+        self.assertEqual(
+            self.sink.lines, [b"PING :a", b"PING :b", b"PING :c", b"PING :d"]
+        )
+        self.assertEqual(
+            self.traffic.bytes_out, len(b"PING :a\r\nPING :b\r\nPING :c\r\nPING :d\r\n")
+        )
+
+    def test_close_once_then_nothing_more(self) -> None:
+        self.transport.loseConnection()
+        self.transport.loseConnection()
+        self.transport.write(b"PING :late\r\n")
+        self.assertEqual(self.sink.closed, 1)
+        self.assertEqual(self.sink.lines, [])
+        self.transport.abortConnection()
+        self.assertEqual(self.sink.aborted, 1)
+
+    def test_addresses_and_producers(self) -> None:
+        self.assertEqual(self.transport.getPeer().host, "198.51.100.7")
+        self.assertEqual(self.transport.getHost(), self.bytes.getHost())
+        self.transport.pauseProducing()
+        self.assertEqual(self.bytes.producerState, "paused")
+        self.transport.resumeProducing()
+        self.assertEqual(self.bytes.producerState, "producing")
+        self.assertFalse(ISSLTransport.providedBy(self.transport))
+        secure = SecureLineTransport(self.sink, self.bytes, self.transport.getPeer())
+        self.assertTrue(ISSLTransport.providedBy(secure))
