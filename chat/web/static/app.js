@@ -660,10 +660,17 @@ function scheduleRender() {
 }
 
 function render() {
+  const focused = document.activeElement;
+  const list = focused && focused.dataset.name ? focused.closest("ul") : null;
   renderBuffers();
   renderHeader();
   renderMessages();
   renderMembers();
+  if (list && !list.contains(focused)) {
+    // the list was drawn anew: focus the new button of the same name
+    const twin = [...list.querySelectorAll("button")].find((b) => b.dataset.name === focused.dataset.name);
+    if (twin) twin.focus();
+  }
   renderTyping();
   renderHistoryStatus();
   const unread = [...app.buffers.values()].reduce((n, b) => n + b.unread, 0);
@@ -735,7 +742,18 @@ function renderMessages() {
       last = null;
       continue;
     }
-    const joinable = last && entry.kind !== "action" && last.kind !== "action" && last.nick === entry.nick && entry.time - last.time < GROUP_MS;
+    if (entry.kind === "action") {
+      // "* nick does something" stands alone, its time in a tooltip
+      const alone = el("div", "group action-only");
+      const actionLine = renderLine(buffer, entry, highlight);
+      actionLine.title = new Date(entry.time).toLocaleString();
+      alone.append(actionLine);
+      nodes.push(alone);
+      group = null;
+      last = null;
+      continue;
+    }
+    const joinable = last && last.nick === entry.nick && entry.time - last.time < GROUP_MS;
     if (!joinable) {
       group = el("div", "group");
       if (entry.self) group.classList.add("self");
@@ -823,6 +841,7 @@ function renderMembers() {
       const item = el("li");
       const button = el("button", "member");
       button.type = "button";
+      button.dataset.name = member.nick;
       button.append(el("span", "prefix", member.prefix.slice(0, 1)));
       button.append(el("span", `nick ${nickClass(member.nick)}`, member.nick));
       button.addEventListener("click", () => openQuery(member.nick));
@@ -962,6 +981,14 @@ function updateAccountFields() {
   $("password").autocomplete = mode === "register" ? "new-password" : "current-password";
 }
 
+/** Open a phone drawer and put the keyboard focus in it. */
+function openDrawer(className, focusSelector) {
+  document.body.classList.toggle(className);
+  if (!document.body.classList.contains(className)) return;
+  const target = document.querySelector(focusSelector);
+  if (target) requestAnimationFrame(() => target.focus());
+}
+
 function moveBuffer(step) {
   const buttons = [...document.querySelectorAll("#buffers .buffer")];
   const index = buttons.findIndex((b) => b.classList.contains("active"));
@@ -989,7 +1016,6 @@ function onInputKey(event) {
     input.value = app.historyIndex < 0 ? app.draft : app.inputHistory[app.inputHistory.length - 1 - app.historyIndex];
   } else if (event.key === "Escape") {
     cancelReply();
-    document.body.classList.remove("show-sidebar", "show-members");
   }
 }
 
@@ -1029,8 +1055,14 @@ function setUp() {
     else openQuery(name);
     $("input").focus();
   });
-  $("toggle-sidebar").addEventListener("click", () => document.body.classList.toggle("show-sidebar"));
-  $("toggle-members").addEventListener("click", () => document.body.classList.toggle("show-members"));
+  $("toggle-sidebar").addEventListener("click", () => openDrawer("show-sidebar", "#buffers .buffer.active"));
+  $("toggle-members").addEventListener("click", () => openDrawer("show-members", "#member-list .member"));
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && /show-(sidebar|members)/.test(document.body.className)) {
+      document.body.classList.remove("show-sidebar", "show-members");
+      $("input").focus();
+    }
+  });
   $("logout").addEventListener("click", () => {
     if (app.conn) app.conn.stop();
     app.conn = null;
