@@ -638,6 +638,10 @@ class LayoutTests(BrowserTestCase):
             bob.locator("#input").press_sequentially("ok")
             expect(alice.locator("#typing")).to_have_text("bob is typing…")
 
+            # a private message elsewhere puts a dot on the drawer button
+            b.on_reactor(lambda: _send(carol, "PRIVMSG", "alice", "lunch at 12?"))
+            expect(alice.locator("#toggle-sidebar.has-unread")).to_be_visible()
+
             width = alice.evaluate("document.documentElement.scrollWidth")
             assert width <= PHONE["width"], width
             expect(alice.locator("#sidebar")).to_be_hidden()
@@ -651,6 +655,8 @@ class LayoutTests(BrowserTestCase):
             active = alice.locator('#buffers .buffer[data-name="#team"]')
             expect(active).to_be_in_viewport()
             expect(active).to_be_focused()
+            private = alice.locator('#buffers .buffer[data-name="carol"]')
+            expect(private.locator(".unread")).to_have_text("1")
             alice.keyboard.press("Escape")
             expect(alice.locator("#sidebar")).to_be_hidden()
 
@@ -659,6 +665,141 @@ class LayoutTests(BrowserTestCase):
         self.assertEqual(header[:8], b"\x89PNG\r\n\x1a\n")
         width, height = struct.unpack(">II", header[16:24])
         self.assertEqual((width, height), (PHONE["width"] * 2, PHONE["height"] * 2))
+
+
+class PageTests(BrowserTestCase):
+    """Notifications, colours, and the client's modules run in the page."""
+
+    async def test_notification_on_mention_or_private_message_when_hidden(
+        self,
+    ) -> None:
+        server = serve_client(self)
+        carol = await server.client("carol")
+
+        def script(b: Browser) -> None:
+            page = b.log_in("alice", "#n", permissions=["notifications"])
+            expect(page.locator("#notify")).to_be_hidden()  # already allowed
+            page.evaluate(RECORD_NOTIFICATIONS)
+            b.on_reactor(lambda: _send(carol, "JOIN", "#n"))
+            for text in ("alice: are you there?", "nothing for alice2"):
+                b.on_reactor(lambda text=text: _send(carol, "PRIVMSG", "#n", text))
+                expect(line(page, text)).to_be_visible()
+            b.on_reactor(lambda: _send(carol, "PRIVMSG", "alice", "psst"))
+            expect(page.locator('#buffers .buffer[data-name="carol"]')).to_be_visible()
+            shown = page.evaluate("window.shown")
+            assert shown == [
+                ["carol in #n", "alice: are you there?"],
+                ["carol", "psst"],
+            ], shown
+            page.evaluate("hidden = false")
+            b.on_reactor(lambda: _send(carol, "PRIVMSG", "#n", "alice: seen?"))
+            expect(line(page, "alice: seen?")).to_be_visible()
+            assert len(page.evaluate("window.shown")) == 2
+
+        await self.run_browser(server.url, script)
+
+    async def test_light_and_dark(self) -> None:
+        server = serve_client(self)
+
+        def script(b: Browser) -> None:
+            for scheme, background in (
+                ("light", "rgb(255, 255, 255)"),
+                ("dark", "rgb(22, 24, 29)"),
+            ):
+                page = b.log_in("kim", color_scheme=scheme)
+                color = page.evaluate("getComputedStyle(document.body).backgroundColor")
+                assert color == background, (scheme, color)
+                page.context.close()
+
+        await self.run_browser(server.url, script)
+
+    async def test_modules_in_the_page(self) -> None:
+        server = serve_client(self)
+
+        def script(b: Browser) -> None:
+            result = b.page().evaluate(MODULE_CHECKS)
+            assert result["parsed"] == {
+                "tags": {"a": "b;c", "d": ""},
+                "source": "n!u@h",
+                "command": "PRIVMSG",
+                "params": ["#x", "hello world"],
+            }, result["parsed"]
+            serialized = result["serialized"]
+            assert serialized == r"@+draft/reply=a\:b\sc PRIVMSG #x ::) hi", serialized
+            assert result["backoff"] == [1000, 2000, 4000, 8000, 16000, 30000, 30000]
+            assert result["fold"] == "nick{}|^"
+            assert result["strip"] == "bold red"
+            assert result["commands"] == [
+                {"type": "me", "text": "waves"},
+                {"type": "say", "text": "/not a command"},
+                {"type": "join", "channels": ["#a", "#b"], "key": None},
+                {"type": "topic", "channel": "#x", "text": "new topic"},
+                {"type": "part", "channel": "#here", "reason": "bye now"},
+                {"type": "msg", "target": "bob", "text": "hi there"},
+            ], result["commands"]
+            assert result["links"] == (
+                'x javascript:alert(1) <a href="https://a.example/b" rel="noopener '
+                'noreferrer" target="_blank">https://a.example/b</a>). &lt;i&gt;'
+            ), result["links"]
+            # RFC 7677's example exchange
+            assert result["scram"] == [
+                "n,,n=user,r=rOprNGfwEbeRWgbNEkqO",
+                "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+                "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+                "",
+            ], result["scram"]
+
+        await self.run_browser(server.url, script)
+
+
+#: Replaces the Notification API with a recorder and says the tab is hidden.
+RECORD_NOTIFICATIONS = """() => {
+    window.shown = [];
+    window.hidden = true;
+    window.Notification = class {
+        static get permission() { return "granted"; }
+        constructor(title, options) { window.shown.push([title, options.body]); }
+        addEventListener() {}
+    };
+    Object.defineProperty(document, "hidden", { get: () => window.hidden });
+}"""
+
+#: Imports the client's modules and runs their pure functions.
+MODULE_CHECKS = r"""async () => {
+    const irc = await import("/irc.js");
+    const commands = await import("/commands.js");
+    const connection = await import("/connection.js");
+    const format = await import("/format.js");
+    const sasl = await import("/sasl.js");
+    const p = document.createElement("p");
+    format.appendText(p, "x javascript:alert(1) https://a.example/b). <i>");
+    const scram = sasl.scramSha256("user", "pencil", "rOprNGfwEbeRWgbNEkqO");
+    const server = "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+        + "s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+    return {
+        parsed: irc.parse("@a=b\\:c;d :n!u@h PRIVMSG #x :hello world"),
+        serialized: irc.serialize(
+            "PRIVMSG", ["#x", ":) hi"], { "+draft/reply": "a;b c" },
+        ),
+        backoff: [0, 1, 2, 3, 4, 5, 9].map((n) => connection.backoff(n)),
+        fold: irc.casefolder("rfc1459")("Nick[]\\~"),
+        strip: irc.stripFormatting("\x02bold\x02 \x0304,01red\x03"),
+        commands: [
+            commands.parseInput("/me waves", "#x"),
+            commands.parseInput("//not a command", "#x"),
+            commands.parseInput("/join a,#b", "#x"),
+            commands.parseInput("/topic new topic", "#x"),
+            commands.parseInput("/part #here bye now", "#x"),
+            commands.parseInput("/msg bob hi there", "#x"),
+        ],
+        links: p.innerHTML,
+        scram: [
+            await scram.step(""),
+            await scram.step(server),
+            await scram.step("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="),
+        ],
+    };
+}"""
 
 
 async def _send(client: LineClient, command: str, *params: str) -> None:

@@ -679,6 +679,8 @@ function render() {
 
 function renderBuffers() {
   const list = $("buffers");
+  const elsewhere = [...app.buffers.values()].some((b) => keyOf(b) !== app.active && (b.unread || b.mention));
+  $("toggle-sidebar").classList.toggle("has-unread", elsewhere);
   const order = { server: 0, channel: 1, query: 2 };
   const buffers = [...app.buffers.values()].sort(
     (a, b) => order[a.kind] - order[b.kind] || a.name.localeCompare(b.name),

@@ -50,10 +50,11 @@ function saslName(name) {
   return name.replace(/=/g, "=3D").replace(/,/g, "=2C");
 }
 
-/** SCRAM-SHA-256: available only where WebCrypto is (secure contexts). */
-export function scramSha256(account, password) {
-  const nonceBytes = crypto.getRandomValues(new Uint8Array(18));
-  const clientNonce = toBase64(nonceBytes);
+/**
+ * SCRAM-SHA-256: available only where WebCrypto is (secure contexts).
+ * *clientNonce* is random unless given (the RFC 7677 example gives one).
+ */
+export function scramSha256(account, password, clientNonce = toBase64(crypto.getRandomValues(new Uint8Array(18)))) {
   const clientFirstBare = `n=${saslName(account)},r=${clientNonce}`;
   let serverSignature = null;
   let stage = 0;
