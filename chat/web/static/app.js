@@ -1068,6 +1068,12 @@ function setUp() {
   $("logout").addEventListener("click", () => {
     if (app.conn) app.conn.stop();
     app.conn = null;
+    // Logging out forgets a remembered password; the nick and channels stay.
+    app.prefs.rememberPassword = false;
+    app.prefs.password = "";
+    storage.save(app.prefs);
+    $("password").value = "";
+    $("remember").checked = false;
     showLogin();
   });
   const notifyButton = $("notify");
