@@ -9,6 +9,9 @@ one CRLF-terminated line, every line it writes goes out as one message.
 
 autobahn checks the frames: UTF-8 in text messages (close 1007), the size
 of a message (close 1009), masking, control frames, the closing handshake.
+It is used rather than wsproto because it is a Twisted protocol: same
+transports and producers as the IRC listeners, mounted in twisted.web by
+`WebSocketResource`, no framing code of ours.
 """
 
 from __future__ import annotations
