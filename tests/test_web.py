@@ -338,6 +338,14 @@ class LimitTests(TestCase):
         self.assertEqual(web.server.stats["flood_kills"], 1)
         self.assertIn(b"Excess Flood", b"".join(f.payload for f in client.frames()))
 
+    def test_ping_frames_count_for_fakelag(self) -> None:
+        web = WebHarness(self)
+        client = web.register("ann")
+        limits = web.server.config.limits
+        for _ in range(limits.flood_connect_burst + limits.flood_max_queued + 5):
+            client.send_raw(frame(b"p", PING))
+        self.assertEqual(web.server.stats["flood_kills"], 1)
+
     def test_sendq(self) -> None:
         web = WebHarness(self, sendq_bytes=1000)
         client = web.register("ann")

@@ -40,7 +40,8 @@ WebSocket (ircv3.net/specs/extensions/websocket)
     Everything else is plain IRC: the connection is an ordinary
     `chat.protocol.ChatProtocol` with the same commands, fakelag, send
     queue, per-address limits and line lengths as a TCP client, and it is
-    shown as secure over TLS.
+    shown as secure over TLS.  WebSocket ping frames are answered and count
+    as empty lines for fakelag.
 
 Origins and proxies (TOML ``[web]``)
     ``allowed-origins = ["https://chat.example.org"]`` (``"*"`` for any):

@@ -141,6 +141,13 @@ class IRCWebSocket(WebSocketServerProtocol):
             payload = b""
         irc.dataReceived(payload + b"\r\n")
 
+    def onPing(self, payload: bytes) -> None:
+        """Answer, and count the ping as an empty line: fakelag paces pings
+        too, as it does IRC's ``PING``."""
+        super().onPing(payload)
+        if self.irc is not None:
+            self.irc.dataReceived(b"\r\n")
+
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         irc, self.irc = self.irc, None
         if irc is not None:
