@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Protocol as Interface
+from typing import cast
 
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import (
@@ -116,17 +117,17 @@ class LineTransport:
     # -- IConsumer and IPushProducer ------------------------------------------
 
     def registerProducer(self, producer: IProducer, streaming: bool) -> None:
-        self.transport.registerProducer(producer, streaming)  # type: ignore[attr-defined]
+        cast(IConsumer, self.transport).registerProducer(producer, streaming)
 
     def unregisterProducer(self) -> None:
-        self.transport.unregisterProducer()  # type: ignore[attr-defined]
+        cast(IConsumer, self.transport).unregisterProducer()
 
     def pauseProducing(self) -> None:
         """Stop reading from the client (fakelag)."""
-        self.transport.pauseProducing()  # type: ignore[attr-defined]
+        cast(IPushProducer, self.transport).pauseProducing()
 
     def resumeProducing(self) -> None:
-        self.transport.resumeProducing()  # type: ignore[attr-defined]
+        cast(IPushProducer, self.transport).resumeProducing()
 
     def stopProducing(self) -> None:
         self.abortConnection()

@@ -23,7 +23,7 @@ from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.error import ConnectionDone, ConnectionLost
-from twisted.internet.interfaces import ISSLTransport, ITCPTransport
+from twisted.internet.interfaces import IConsumer, ISSLTransport, ITCPTransport
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -57,7 +57,6 @@ class IRCWebSocket(WebSocketServerProtocol):
         #: The IRC protocol, once the handshake is done (a `Refusal` when
         #: a connection limit says no).
         self.irc: Protocol | None = None
-        self.lines: LineTransport | None = None
         self.binary = False
         self.secure = False
         self.client: Address | None = None
@@ -114,13 +113,13 @@ class IRCWebSocket(WebSocketServerProtocol):
         transport = self.byte_transport
         # twisted.web's channel registered itself as the producer of this
         # transport; the IRC protocol's send queue takes its place.
-        transport.unregisterProducer()  # type: ignore[attr-defined]
+        cast(IConsumer, transport).unregisterProducer()
         assert self.client is not None
         kind = SecureLineTransport if self.secure else LineTransport
-        self.lines = kind(self, transport, self.client, self.owner.traffic)
+        lines = kind(self, transport, self.client, self.owner.traffic)
         self.owner.connections.add(self)
         self.irc = self.owner.server.buildProtocol(self.client)
-        self.irc.makeConnection(self.lines)
+        self.irc.makeConnection(lines)
 
     # -- frames in ------------------------------------------------------
 
