@@ -227,6 +227,14 @@ class FramingTests(TestCase):
         client.send("PING :still")
         self.assertEqual(client.lines(), [":irc.test PONG irc.test still"])
 
+    def test_text_frames_stay_utf8(self) -> None:
+        client = self.web.register("ann")
+        client.transport.protocol.send_line(b"NOTICE ann :\xffok")
+        self.assertEqual(client.lines(), ["NOTICE ann :\ufffdok"])
+        binary = self.web.register("bob", protocols=("binary.ircv3.net",))
+        binary.transport.protocol.send_line(b"NOTICE bob :\xffok")
+        self.assertEqual([f.payload for f in binary.frames()], [b"NOTICE bob :\xffok"])
+
     def test_binary_frames_accepted_under_text(self) -> None:
         client = self.web.register("ann")
         client.send("PING :bin", opcode=BINARY)
