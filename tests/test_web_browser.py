@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import struct
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -80,7 +79,7 @@ class WebServer:
 
 def missing_browser() -> str | None:
     """Why the browser tests cannot run here, or None when they can."""
-    if not CHROMIUM.exists() and shutil.which("chromium") is None:
+    if not CHROMIUM.exists():
         return "Debian's chromium is not installed (apt-get install chromium)"
     try:
         import playwright.sync_api  # noqa: F401
@@ -140,6 +139,7 @@ class Browser:
         password: str = "",
         page: Any = None,
         online: bool = True,
+        remember: bool = False,
         **options: Any,
     ) -> Any:
         """Fill in the login form and connect; wait until online."""
@@ -149,6 +149,8 @@ class Browser:
         if mode != "guest":
             page.fill("#account", account)
             page.fill("#password", password)
+            if remember:
+                page.check("#remember")
         page.fill("#channels", channels)
         page.click("#connect")
         if online:
@@ -546,6 +548,8 @@ class AccountTests(BrowserTestCase):
             expect(
                 first.locator("#message-list", has_text="Account dana created")
             ).to_be_visible()
+            b.on_reactor(lambda: _send(carol, "PRIVMSG", "dana", "welcome aboard"))
+            expect(first.locator('#buffers .buffer[data-name="carol"]')).to_be_visible()
             first.click("#logout")
             expect(first.locator("#login")).to_be_visible()
             stored = first.evaluate("localStorage.getItem('chat-web')")
@@ -556,14 +560,25 @@ class AccountTests(BrowserTestCase):
             )
             expect(wrong.locator("#login-error")).to_contain_text("Login failed")
 
-            page = b.log_in("dana", mode="login", account="dana", password=secret)
+            page = b.log_in(
+                "dana", mode="login", account="dana", password=secret, remember=True
+            )
             whois = b.on_reactor(lambda: _whois(carol, "dana"))
             assert whois["330"].params[2] == "dana", whois
-            assert json.loads(page.evaluate("localStorage.getItem('chat-web')")) == {
+            # a fresh browser finds the account's private conversations again
+            open_buffer(page, "carol")
+            expect(line(page, "welcome aboard")).to_be_visible()
+            stored = json.loads(page.evaluate("localStorage.getItem('chat-web')"))
+            assert stored == {
                 "nick": "dana",
                 "account": "dana",
                 "channels": [],
-            }
+                "rememberPassword": True,
+                "password": secret,
+            }, stored
+            page.click("#logout")
+            stored = json.loads(page.evaluate("localStorage.getItem('chat-web')"))
+            assert stored == {"nick": "dana", "account": "dana", "channels": []}, stored
 
         await self.run_browser(server.url, script)
 

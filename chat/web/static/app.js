@@ -3,7 +3,7 @@
 
 import { Connection } from "./connection.js";
 import * as storage from "./storage.js";
-import { onBatch, onMessage, requestOlder, requestRecent } from "./incoming.js";
+import { onBatch, onMessage, requestConversations, requestOlder, requestRecent } from "./incoming.js";
 import { $, SERVER, activeBuffer, app, getBuffer, note } from "./model.js";
 import { cancelReply, joinChannel, onInputTyping, openQuery, runInput, stopTyping } from "./outgoing.js";
 import { render, renderStatus, renderTyping, scheduleRender } from "./view.js";
@@ -58,8 +58,9 @@ function startSession(login, channels) {
     if (names.length) conn.send("JOIN", names.join(","));
     if (event.detail.reconnect) {
       for (const buffer of app.buffers.values()) if (buffer.kind === "query") requestRecent(buffer);
-    } else if (names.length) {
-      getBuffer(names[0], "channel").wantFocus = true;
+    } else {
+      if (names.length) getBuffer(names[0], "channel").wantFocus = true;
+      requestConversations();
     }
     scheduleRender();
   });

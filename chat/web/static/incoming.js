@@ -11,6 +11,9 @@ const HISTORY_LATEST = 50;
 const HISTORY_PAGE = 50;
 const HISTORY_GAP = 200;
 const TYPING_SHOW_MS = 6000;
+/** Private conversations reopened on login: this many, of these last days. */
+const CONVERSATIONS = 20;
+const CONVERSATIONS_DAYS = 30;
 
 /** Where a PRIVMSG/NOTICE/TAGMSG belongs, or null for the server buffer. */
 function conversationOf(msg) {
@@ -72,6 +75,8 @@ function onPrivmsg(msg, live) {
       if (entry.mention || buffer.kind === "query") buffer.mention = true;
     }
     if (document.hidden && (entry.mention || buffer.kind === "query")) notify(buffer, entry);
+    // The list is redrawn whole, so screen readers hear new messages here.
+    if (keyOf(buffer) === app.active) $("announce").textContent = `${entry.nick}: ${entry.text}`;
   }
   scheduleRender();
 }
@@ -346,7 +351,30 @@ export function requestOlder(buffer) {
   renderHistoryStatus();
 }
 
+/** Ask which private conversations had messages lately (CHATHISTORY TARGETS). */
+export function requestConversations() {
+  if (!hasHistory()) return;
+  const now = Date.now();
+  const from = `timestamp=${timestamp(now - CONVERSATIONS_DAYS * 86400000)}`;
+  app.conn.send("CHATHISTORY", "TARGETS", from, `timestamp=${timestamp(now + 60000)}`, String(CONVERSATIONS));
+}
+
+/** Open the private conversations a TARGETS batch names, with their history. */
+function onTargets(batch) {
+  for (const msg of batch.messages) {
+    const [sub, target] = msg.params;
+    if (msg.command !== "CHATHISTORY" || sub !== "TARGETS" || !target || app.conn.isChannel(target)) continue;
+    if (app.conn.isMe(target)) continue;
+    requestRecent(getBuffer(target, "query"));
+  }
+  scheduleRender();
+}
+
 export function onBatch(batch) {
+  if (batch.type === "draft/chathistory-targets") {
+    onTargets(batch);
+    return;
+  }
   if (batch.type !== "chathistory") {
     for (const msg of batch.messages) onMessage(msg);
     return;
