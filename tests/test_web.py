@@ -304,6 +304,17 @@ class FramingTests(TestCase):
         self.assertEqual(self.web.server.connections, set())
         self.assertEqual(self.web.site.websocket.connections, set())
 
+    def test_shutdown_waits_for_websockets_then_drops_them(self) -> None:
+        factory = self.web.site.websocket
+        self.assertTrue(factory.when_idle().called)
+        client = self.web.register("ann")
+        idle = factory.when_idle()
+        self.assertFalse(idle.called)
+        factory.abort_all()
+        self.assertTrue(client.transport.aborted)
+        client.lose()
+        self.assertTrue(idle.called)
+
     def test_traffic_counted(self) -> None:
         client = self.web.register("ann")
         traffic = self.web.site.websocket.traffic
