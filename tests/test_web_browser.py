@@ -334,6 +334,13 @@ class ChatTests(BrowserTestCase):
             page.press("#input", "ArrowDown")
             expect(page.locator("#input")).to_have_value("")
 
+            # a long line goes out in pieces that fit IRC's 512 bytes
+            long = "\u00e9" * 500
+            say(page, f"/msg dave {long}")
+            pieces = b.on_reactor(lambda: _privmsgs(dave, "dave", len(long)))
+            assert "".join(pieces) == long, pieces
+            assert all(len(p.encode()) <= 350 for p in pieces), pieces
+            open_buffer(page, "#two")
             whois = b.on_reactor(lambda: _whois(dave, "erin2"))
             assert "#two" in whois["319"].params[-1], whois
             assert whois["301"].params[-1] == "lunch", whois
@@ -743,6 +750,7 @@ class PageTests(BrowserTestCase):
             assert serialized == r"@+draft/reply=a\:b\sc PRIVMSG #x ::) hi", serialized
             assert result["backoff"] == [1000, 2000, 4000, 8000, 16000, 30000, 30000]
             assert result["fold"] == "nick{}|^"
+            assert result["split"] == ["h\u00e9ll", "o ", "\U0001f389", "\U0001f389"]
             assert result["strip"] == "bold red"
             assert result["commands"] == [
                 {"type": "me", "text": "waves"},
@@ -798,6 +806,7 @@ MODULE_CHECKS = r"""async () => {
         ),
         backoff: [0, 1, 2, 3, 4, 5, 9].map((n) => connection.backoff(n)),
         fold: irc.casefolder("rfc1459")("Nick[]\\~"),
+        split: irc.splitText("h\u00e9llo \u{1F389}\u{1F389}", 5),
         strip: irc.stripFormatting("\x02bold\x02 \x0304,01red\x03"),
         commands: [
             commands.parseInput("/me waves", "#x"),
@@ -820,6 +829,15 @@ MODULE_CHECKS = r"""async () => {
 async def _send(client: LineClient, command: str, *params: str) -> None:
     client.send(command, *params)
     await client.sync()
+
+
+async def _privmsgs(client: LineClient, nick: str, length: int) -> list[str]:
+    """The texts of PRIVMSGs to *nick* until they add up to *length*."""
+    texts: list[str] = []
+    while sum(map(len, texts)) < length:
+        message = await client.wait_for(is_command("PRIVMSG", nick))
+        texts.append(message.params[1])
+    return texts
 
 
 async def _whois(client: LineClient, nick: str) -> dict[str, Any]:

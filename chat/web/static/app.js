@@ -4,7 +4,7 @@
 import { Connection } from "./connection.js";
 import * as storage from "./storage.js";
 import { onBatch, onMessage, requestConversations, requestOlder, requestRecent } from "./incoming.js";
-import { $, SERVER, activeBuffer, app, getBuffer, note } from "./model.js";
+import { $, SERVER, activeBuffer, app, fold, getBuffer, note } from "./model.js";
 import { cancelReply, joinChannel, onInputTyping, openQuery, runInput, stopTyping } from "./outgoing.js";
 import { render, renderStatus, renderTyping, scheduleRender } from "./view.js";
 
@@ -25,9 +25,9 @@ function showLogin(error = "") {
 function startSession(login, channels) {
   app.buffers = new Map();
   app.active = SERVER;
-  app.wanted = new Set(channels);
   const conn = new Connection(websocketUrl(), login);
   app.conn = conn;
+  app.wanted = new Map(channels.map((name) => [fold(name), name]));
   getBuffer("server", "server");
   conn.addEventListener("message", (event) => onMessage(event.detail));
   conn.addEventListener("batch", (event) => onBatch(event.detail));
@@ -54,7 +54,7 @@ function startSession(login, channels) {
     renderStatus({ state: "online" });
     app.prefs.nick = conn.nick;
     storage.save(app.prefs);
-    const names = [...app.wanted];
+    const names = [...app.wanted.values()];
     if (names.length) conn.send("JOIN", names.join(","));
     if (event.detail.reconnect) {
       for (const buffer of app.buffers.values()) if (buffer.kind === "query") requestRecent(buffer);

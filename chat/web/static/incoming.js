@@ -113,7 +113,7 @@ function onJoin(msg) {
     buffer.name = channel;
     buffer.joined = true;
     buffer.members.clear();
-    app.wanted.add(channel);
+    app.wanted.set(fold(channel), channel);
     rememberChannels();
     if (buffer.wantFocus) {
       buffer.wantFocus = false;
@@ -140,7 +140,7 @@ function onPart(msg) {
   if (!buffer) return;
   if (app.conn.isMe(nick)) {
     buffer.joined = false;
-    app.wanted.delete(buffer.name);
+    app.wanted.delete(fold(buffer.name));
     rememberChannels();
     closeBuffer(buffer);
     return;
@@ -158,7 +158,7 @@ function onKick(msg) {
   if (app.conn.isMe(victim)) {
     buffer.joined = false;
     buffer.members.clear();
-    app.wanted.delete(buffer.name);
+    app.wanted.delete(fold(buffer.name));
     rememberChannels();
     note(buffer, `You were kicked by ${by}: ${reason}`, "error");
   } else {

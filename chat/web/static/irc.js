@@ -73,6 +73,26 @@ export function serialize(command, params = [], tags = {}) {
   return parts.join(" ");
 }
 
+/** Cut *text* into pieces of at most *maxBytes* UTF-8 bytes, between characters. */
+export function splitText(text, maxBytes) {
+  const encoder = new TextEncoder();
+  const pieces = [];
+  let piece = "";
+  let size = 0;
+  for (const char of text) {
+    const bytes = encoder.encode(char).length;
+    if (size + bytes > maxBytes && piece) {
+      pieces.push(piece);
+      piece = "";
+      size = 0;
+    }
+    piece += char;
+    size += bytes;
+  }
+  if (piece) pieces.push(piece);
+  return pieces;
+}
+
 /** The nick of a `nick!user@host` source. */
 export function nickOf(source) {
   if (!source) return "";

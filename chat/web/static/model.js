@@ -22,7 +22,7 @@ export const app = {
   renderQueued: false,
   prependRender: false,
   renderedSignature: "",
-  wanted: new Set(), // channels to be in (folded name -> name) kept in storage
+  wanted: new Map(), // channels to be in: folded name -> name (kept in storage)
   prefs: storage.load(),
 };
 

@@ -2,11 +2,14 @@
 // and reactions, sent to the server.
 
 import { parseInput } from "./commands.js";
+import { splitText } from "./irc.js";
 import { requestRecent } from "./incoming.js";
 import { $, activeBuffer, app, closeBuffer, findBuffer, getBuffer, note } from "./model.js";
 import { scheduleRender, switchTo } from "./view.js";
 
 const TYPING_SEND_MS = 3000;
+/** UTF-8 bytes of text per PRIVMSG: what fits in 512 with the relay's prefix. */
+const TEXT_BYTES = 350;
 
 function sendText(buffer, text, action = false) {
   if (buffer.kind === "server") {
@@ -15,11 +18,9 @@ function sendText(buffer, text, action = false) {
   }
   const tags = {};
   if (app.replyTo) tags["+draft/reply"] = app.replyTo;
-  const body = action ? `\x01ACTION ${text}\x01` : text;
-  const limit = 400;
-  const chunks = [];
-  for (let rest = body; rest.length; rest = rest.slice(limit)) chunks.push(rest.slice(0, limit));
-  for (const chunk of chunks) app.conn.sendTagged(tags, "PRIVMSG", buffer.name, chunk);
+  for (const chunk of splitText(text, TEXT_BYTES)) {
+    app.conn.sendTagged(tags, "PRIVMSG", buffer.name, action ? `\x01ACTION ${chunk}\x01` : chunk);
+  }
   if (!app.conn.caps.has("echo-message")) {
     buffer.add({ time: Date.now(), nick: app.conn.nick, kind: action ? "action" : "privmsg", text, self: true, replyTo: app.replyTo });
     scheduleRender();
