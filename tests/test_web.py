@@ -297,6 +297,20 @@ class FramingTests(TestCase):
         self.assertIsNone(self.web.server.find_user("ann"))
         self.assertIn(":ann!~ann@203.0.113.5 QUIT", bob.lines()[0])
 
+    def test_quit_relayed_to_a_closing_websocket(self) -> None:
+        """Two browsers closing at once: one's QUIT reaches the other while
+        it is closing, and is dropped instead of raising."""
+        bob = self.web.register("bob")
+        ann = self.web.register("ann")
+        ann.send("JOIN #c")
+        bob.send("JOIN #c")
+        bob.frames()
+        bob.send_raw(frame(b"\x03\xe8", CLOSE))
+        self.assertEqual(bob.frames()[-1].close_code, 1000)
+        ann.lose()
+        self.assertIsNone(self.web.server.find_user("ann"))
+        self.assertEqual(bob.frames(), [])
+
     def test_dropped_connection(self) -> None:
         client = self.web.register("ann")
         client.lose()

@@ -157,6 +157,11 @@ class IRCWebSocket(WebSocketServerProtocol):
     # -- `LineSink`: what the line transport calls ------------------------
 
     def send_line(self, line: bytes) -> None:
+        if self.state != self.STATE_OPEN:
+            # Closing (its close frame went out) or closed: nothing more is
+            # sent, as on a TCP connection that is disconnecting.  Lines come
+            # here then when another user's QUIT is relayed meanwhile.
+            return
         if not self.binary:
             try:
                 line.decode("utf-8")
