@@ -9,7 +9,7 @@ PORT ?= 6697
 # The web client: HTTPS on WEB_PORT, plain HTTP on 127.0.0.1:WEB_DEV_PORT.
 WEB_PORT ?= 8443
 WEB_DEV_PORT ?= 8081
-SOURCES := setup.cfg pyproject.toml $(shell find chat twisted -name '*.py' 2>/dev/null)
+SOURCES := setup.cfg pyproject.toml $(shell find chat twisted -name '*.py' 2>/dev/null) $(wildcard chat/web/static/*)
 
 .PHONY: run test lint coverage clean
 
