@@ -257,8 +257,8 @@ function onNumeric(msg) {
     default:
       break;
   }
-  const code = Number(msg.command);
-  if (code >= 400 && code < 600) {
+  const code = Number(msg.command); // 422 is only "no MOTD"
+  if (code >= 400 && code < 600 && code !== 422) {
     note(activeBuffer(), p.slice(1).join(" "), "error");
   } else {
     note(getBuffer("server", "server"), p.slice(1).join(" "));
