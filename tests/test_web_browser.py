@@ -22,6 +22,7 @@ from twisted.internet.threads import blockingCallFromThread, deferToThread
 from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SkipTest, TestCase
 
+from chat.config import ServerConfig
 from tests.e2e_support import (
     TLS_LOOPBACK,
     LineClient,
@@ -30,6 +31,7 @@ from tests.e2e_support import (
     port_of,
     start_server,
 )
+from tests.support import UNPACED
 
 T = TypeVar("T")
 
@@ -393,7 +395,9 @@ class HistoryTests(BrowserTestCase):
     """CHATHISTORY on join, on scrolling up, and after a server restart."""
 
     async def test_history_on_join_and_on_scroll(self) -> None:
-        server = serve_client(self)
+        # carol floods on purpose, to make history quickly
+        base = ServerConfig(server_name="irc.test", network="TestNet", limits=UNPACED)
+        server = serve_client(self, config=base)
         carol = await server.client("carol")
         carol.send("JOIN", "#hist")
         for n in range(120):
