@@ -125,8 +125,14 @@ class Browser:
         page = ctx.new_page()
         page.on("dialog", self._dialog)
         page.on("pageerror", lambda error: self.errors.append(str(error)))
+        page.on("console", self._console)
         page.goto(self.url)
         return page
+
+    def _console(self, message: Any) -> None:
+        """Keep CSP violations: the client must need no inline code or style."""
+        if "Content Security Policy" in message.text:
+            self.errors.append(message.text)
 
     def _dialog(self, dialog: Any) -> None:
         self.dialogs.append(dialog.message)
@@ -226,7 +232,7 @@ class BrowserTestCase(TestCase):
 
         def check(browser: Browser) -> None:
             self.assertEqual(browser.dialogs, [], "a dialog opened")
-            self.assertEqual(browser.errors, [], "the page threw")
+            self.assertEqual(browser.errors, [], "the page threw or broke its CSP")
 
         return deferToThread(run).addCallback(check)
 
