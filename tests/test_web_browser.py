@@ -8,6 +8,7 @@ IRC client over TLS, a server restart) through `Browser.on_reactor`.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import struct
@@ -98,6 +99,8 @@ class Browser:
         self.url = url
         self.dialogs: list[str] = []
         self.errors: list[str] = []
+        #: Every WebSocket message the pages sent.
+        self.sent: list[str | bytes] = []
 
     def on_reactor(self, step: Callable[[], Awaitable[T]]) -> T:
         """Run *step* (giving a coroutine or a Deferred) in the reactor
@@ -126,8 +129,12 @@ class Browser:
         page.on("dialog", self._dialog)
         page.on("pageerror", lambda error: self.errors.append(str(error)))
         page.on("console", self._console)
+        page.on("websocket", self._websocket)
         page.goto(self.url)
         return page
+
+    def _websocket(self, socket: Any) -> None:
+        socket.on("framesent", lambda payload: self.sent.append(payload))
 
     def _console(self, message: Any) -> None:
         """Keep CSP violations: the client must need no inline code or style."""
@@ -582,6 +589,11 @@ class AccountTests(BrowserTestCase):
             )
             whois = b.on_reactor(lambda: _whois(carol, "dana"))
             assert whois["330"].params[2] == "dana", whois
+            # SCRAM from WebCrypto: the password itself never went out
+            assert "AUTHENTICATE SCRAM-SHA-256" in b.sent, b.sent
+            plain = base64.b64encode(f"\0dana\0{secret}".encode()).decode()
+            leaks = [f for f in b.sent if secret in str(f) or plain in str(f)]
+            assert [str(f).split()[0] for f in leaks] == ["REGISTER"], leaks
             # a fresh browser finds the account's private conversations again
             open_buffer(page, "carol")
             expect(line(page, "welcome aboard")).to_be_visible()
