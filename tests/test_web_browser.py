@@ -373,6 +373,25 @@ class ChatTests(BrowserTestCase):
         await self.run_browser(server.url, script)
 
 
+class ConnectionTests(BrowserTestCase):
+    """A first connection that never gets through is reported."""
+
+    async def test_unreachable_server_is_reported(self) -> None:
+        server = serve_client(self)
+
+        def script(b: Browser) -> None:
+            page = b.page()
+            b.on_reactor(server.stop)
+            b.log_in("kim", page=page, online=False)
+            expect(page.locator("#status")).to_contain_text("Reconnecting")
+            expect(page.locator("#login-error")).to_have_text(
+                "Could not connect to the chat server. Try again later."
+            )
+            expect(page.locator("#nick")).to_have_value("kim")
+
+        await self.run_browser(server.url, script)
+
+
 class TagTests(BrowserTestCase):
     """Typing notifications, reactions and replies between two browsers."""
 

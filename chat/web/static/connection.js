@@ -13,6 +13,8 @@ const WANTED = [
 ];
 
 const SASL_CHUNK = 400;
+/** Attempts before a first connection that never succeeds is given up. */
+const FIRST_ATTEMPTS = 3;
 
 /** Delay before reconnect attempt *n* (1, 2, 4, ... seconds, at most 30). */
 export function backoff(attempt, base = 1000, max = 30000) {
@@ -85,6 +87,12 @@ export class Connection extends EventTarget {
       this.registered = false;
       if (this.closing) {
         this.emit("status", { state: "closed" });
+        return;
+      }
+      if (!this.everRegistered && this.attempt + 1 >= FIRST_ATTEMPTS) {
+        // Never got in: tell the user instead of retrying for ever.
+        this.closing = true;
+        this.emit("failure", { text: "Could not connect to the chat server. Try again later.", fatal: true });
         return;
       }
       const delay = backoff(this.attempt++);
