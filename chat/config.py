@@ -263,6 +263,8 @@ def check_database(name: str, value: object) -> str:
         # The message would repeat the URI, and with it any password.
         raise ConfigError(f"{name} is not a valid PostgreSQL URI") from None
     return text
+
+
 def _strings(name: str, value: object) -> tuple[str, ...]:
     if not isinstance(value, list | tuple) or not all(
         isinstance(v, str) for v in value
