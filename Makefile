@@ -1,11 +1,15 @@
 # The two commands of the README:
-#   make run    create .venv, install the server, start it (TLS on $(PORT))
+#   make run    create .venv, install the server, start it (TLS on $(PORT),
+#               the web client on $(WEB_PORT) and, on 127.0.0.1, $(WEB_DEV_PORT))
 #   make test   create .venv, install the test dependencies, run the tests
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 6697
-SOURCES := setup.cfg pyproject.toml $(shell find chat twisted -name '*.py' 2>/dev/null)
+# The web client: HTTPS on WEB_PORT, plain HTTP on 127.0.0.1:WEB_DEV_PORT.
+WEB_PORT ?= 8443
+WEB_DEV_PORT ?= 8081
+SOURCES := setup.cfg pyproject.toml $(shell find chat twisted -name '*.py' 2>/dev/null) $(wildcard chat/web/static/*)
 
 .PHONY: run test lint coverage clean
 
@@ -20,7 +24,8 @@ $(VENV)/.installed: $(BIN)/python $(SOURCES)
 	@touch $@
 
 run: $(VENV)/.installed
-	$(BIN)/twistd -n chat --port $(PORT)
+	@echo "Web client: http://localhost:$(WEB_DEV_PORT)/ (this machine), https://localhost:$(WEB_PORT)/"
+	$(BIN)/twistd -n chat --port $(PORT) --web $(WEB_PORT) --web-dev-http $(WEB_DEV_PORT)
 
 test: $(VENV)/.installed
 	$(BIN)/coverage run --source=chat -m twisted.trial $(TRIAL_ARGS) tests

@@ -9,6 +9,7 @@ and a bad value raises `ConfigError` with a message naming the setting.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -116,6 +117,20 @@ class AccountSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebConfig:
+    """The web listener (`chat.web`): the ``[web]`` table."""
+
+    #: HTTPS and WSS on every interface, with the server's certificate.
+    port: int | None = None
+    #: Plain HTTP and WS on 127.0.0.1 only, for development.
+    dev_http: int | None = None
+    #: Origins allowed to open a WebSocket; none: the page's own; ``*``: any.
+    allowed_origins: tuple[str, ...] = ()
+    #: Proxies whose ``X-Forwarded-For`` and ``X-Forwarded-Proto`` count.
+    trusted_proxies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ServerConfig:
     """Everything the server needs to know, with development defaults."""
 
@@ -143,13 +158,22 @@ class ServerConfig:
     shutdown_timeout: float = 5.0
     #: ``sqlite`` (files in `data_dir`) or a ``postgresql://`` URI.
     database: str = SQLITE
+    web: WebConfig = field(default_factory=WebConfig)
 
     def listeners_differ(self, other: ServerConfig) -> bool:
         """Whether *other* listens elsewhere (which needs a restart)."""
-        return (self.port, self.listen, self.metrics) != (
+        return (
+            self.port,
+            self.listen,
+            self.metrics,
+            self.web.port,
+            self.web.dev_http,
+        ) != (
             other.port,
             other.listen,
             other.metrics,
+            other.web.port,
+            other.web.dev_http,
         )
 
 
@@ -257,6 +281,61 @@ def check_database(name: str, value: object) -> str:
     return text
 
 
+def _strings(name: str, value: object) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(
+        isinstance(v, str) for v in value
+    ):
+        raise ConfigError(f"{name} must be a list of strings")
+    return tuple(value)
+
+
+def _origins(name: str, value: object) -> tuple[str, ...]:
+    from chat.web.origins import ANY, parse_origin
+
+    origins = _strings(name, value)
+    for origin in origins:
+        if origin != ANY and parse_origin(origin) is None:
+            raise ConfigError(
+                f"{name}: {origin!r} is not an origin like https://chat.example.org"
+            )
+    return origins
+
+
+def _networks(name: str, value: object) -> tuple[str, ...]:
+    networks = _strings(name, value)
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{name}: {network!r} is not an address or network"
+            ) from None
+    return networks
+
+
+#: The checks of the ``[web]`` settings.
+WEB_CHECKS: dict[str, Callable[[str, object], Any]] = {
+    "port": _port,
+    "dev_http": _port,
+    "allowed_origins": _origins,
+    "trusted_proxies": _networks,
+}
+
+
+def _web(name: str, value: object) -> WebConfig:
+    if isinstance(value, WebConfig):
+        return value
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"[{name}] must be a table")
+    values: dict[str, Any] = {}
+    for key, item in value.items():
+        attr = key.replace("-", "_")
+        if attr not in WEB_CHECKS:
+            raise ConfigError(f"unknown setting {key!r} in [{name}]")
+        values[attr] = WEB_CHECKS[attr](f"{name}.{key.replace('_', '-')}", item)
+    return WebConfig(**values)
+
+
 def _like(default: object, name: str, value: object) -> Any:
     """*value* checked against the type of the setting's *default*."""
     if isinstance(default, bool):
@@ -322,7 +401,10 @@ CHECKS: dict[str, Callable[[str, object], Any]] = {
     "metrics": _text,
     "shutdown_timeout": _seconds,
     "database": check_database,
+    "web": _web,
 }
+#: Command-line settings that go into a table: name -> (table, key).
+NESTED = {"web_port": ("web", "port"), "web_dev_http": ("web", "dev_http")}
 #: Settings holding file names: relative ones in a file are relative to it.
 PATHS = ("cert", "key", "data_dir", "cert_dir", "motd_file")
 #: Names in the TOML file that differ from the field names.
@@ -392,6 +474,13 @@ def load_config(
     """
     values = read_file(path) if path is not None else {}
     for name, value in (overrides or {}).items():
+        if name in NESTED:
+            # --web and --web-dev-http change one key of [web], not the table.
+            table, key = NESTED[name]
+            checked = getattr(check(table, {key: value}), key)
+            current = values.get(table) or check(table, {})
+            values[table] = dataclasses.replace(current, **{key: checked})
+            continue
         values[name] = check(name, value)
     if values.get("listen") and "port" not in values:
         values["port"] = None

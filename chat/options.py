@@ -34,6 +34,8 @@ SETTINGS = {
     "log-format": "log_format",
     "metrics": "metrics",
     "database": "database",
+    "web": "web_port",
+    "web-dev-http": "web_dev_http",
 }
 
 
@@ -56,10 +58,18 @@ paths in the file are relative to the file.
 Without --cert/--key a development CA and a certificate for localhost,
 127.0.0.1 and ::1 are created in --cert-dir on first start and reused later.
 
+--web PORT also serves the web client over HTTPS, and IRC over WebSocket
+at /socket, with the same certificate; --web-dev-http PORT serves them over
+plain HTTP on 127.0.0.1 only (development).  The [web] table of the file
+also takes allowed-origins = ["https://chat.example.org"] (default: the
+page's own origin) and trusted-proxies = ["10.0.0.1"] (whose X-Forwarded-For
+gives the client's address).  --listen web:tls:tcp:PORT:interface=ADDR and
+web:tcp:... open other web listeners.
+
 SIGHUP reloads the configuration file, the MOTD and the certificate and key
 without dropping clients; a bad new configuration is logged and ignored.
 SIGTERM sends ERROR to every client and exits.  Listener changes (--port,
---listen, --metrics) and --database need a restart."""
+--listen, --metrics, --web, --web-dev-http) and --database need a restart."""
 
     optParameters = [
         ["config", "c", None, "TOML configuration file."],
@@ -133,6 +143,20 @@ SIGTERM sends ERROR to every client and exits.  Listener changes (--port,
             "This node's name in the cluster, unique in the network "
             "(default: the server name).",
         ],
+        [
+            "web",
+            None,
+            None,
+            "HTTPS port of the web client and WebSocket, all interfaces "
+            "(default: none).",
+        ],
+        [
+            "web-dev-http",
+            None,
+            None,
+            "Plain HTTP port of the web client on 127.0.0.1 only, for "
+            "development (default: none).",
+        ],
     ]
 
     def __init__(self) -> None:
@@ -146,7 +170,8 @@ SIGTERM sends ERROR to every client and exits.  Listener changes (--port,
         super().parseOptions(options)
 
     def opt_listen(self, endpoint: str) -> None:
-        """Also listen on ENDPOINT (repeatable): tcp:6667 is plaintext, tls:6697 TLS."""
+        """Also listen on ENDPOINT (repeatable): tcp:6667 is plaintext, tls:6697
+        TLS, web:tls:8443 the web client over TLS."""
         self["listen"].append(endpoint)
 
     def overrides(self) -> dict[str, Any]:

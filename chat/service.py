@@ -20,7 +20,8 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
+from typing import Protocol as Interface
 
 from twisted.application.service import MultiService, Service
 from twisted.internet.address import IPv4Address, IPv6Address
@@ -60,8 +61,13 @@ from chat.tls import (
 from chat.traffic import CountingFactory, Traffic
 from chat.workers import ReusePortEndpoint, WorkerSupervisor
 
+if TYPE_CHECKING:
+    from chat.web.site import WebSite
+
 #: Prefix of a ``--listen`` endpoint that gets the server's TLS.
 TLS_PREFIX = "tls:"
+#: Prefix of a ``--listen`` endpoint that serves the web client (`chat.web`).
+WEB_PREFIX = "web:"
 SHUTDOWN_REASON = "Server shutting down"
 #: Seconds before loading the registered channels again while the database
 #: is away, doubling up to `LOAD_RETRY_MAX`.
@@ -117,6 +123,14 @@ class _Tracking:
         for p in list(self.protocols):
             if p.transport is not None:
                 p.transport.abortConnection()  # type: ignore[attr-defined]
+
+
+class Drainable(Interface):
+    """Connections the shutdown waits for, then drops."""
+
+    def when_idle(self) -> Deferred[None]: ...
+
+    def abort_all(self) -> None: ...
 
 
 class TrackedFactory(_Tracking, CountingFactory):
@@ -207,10 +221,14 @@ class ChatService(MultiService):
         self.reactor = reactor
         self.tls = tls
         self.dev_certificate = dev_certificate
-        self.factories: list[_Tracking] = []
+        self.factories: list[Drainable] = []
+        #: Every TLS listener's factory, IRC and web (for handshake failures).
+        self.tls_factories: list[TLSServerFactory] = []
         self.listeners: list[Listener] = []
         self.traffic = Traffic()
         self.metrics: Listener | None = None
+        #: The site of every web listener, made with the first one.
+        self.web: WebSite | None = None
         self._reload_config = reload_config
         self._handle_signals = handle_signals
         self._previous_sighup: Any = None
@@ -234,21 +252,35 @@ class ChatService(MultiService):
             parent.setComponent(ILogObserver, self.log_observer)
 
     def add_listener(self, description: str) -> Listener:
-        """Listen on endpoint *description* (``tls:`` wraps it in our TLS)."""
-        factory: TrackedFactory | TrackedTLSFactory
-        if description.startswith(TLS_PREFIX):
+        """Listen on endpoint *description* (``tls:`` wraps it in our TLS,
+        ``web:`` serves the web client instead of IRC)."""
+        web = description.startswith(WEB_PREFIX)
+        inner = description[len(WEB_PREFIX) :] if web else description
+        tls = inner.startswith(TLS_PREFIX)
+        if tls:
             if self.tls is None:
                 raise ConfigError("internal error: TLS listener without TLS")
-            inner = description[len(TLS_PREFIX) :]
+            inner = inner[len(TLS_PREFIX) :]
             if inner[:1].isdigit():
                 inner = f"tcp:{inner}"
-            endpoint = self._endpoint(inner)
+        endpoint = self._endpoint(inner)
+        factory: IProtocolFactory
+        if web:
+            from chat.web.connections import ConnectionCap
+
+            site: IProtocolFactory = self.web_site()
+            if self.tls is not None and tls:
+                site = TLSServerFactory(self.tls, site)
+                self.tls_factories.append(site)
+            factory = ConnectionCap(site, self.server)
+        elif self.tls is not None and tls:
             counted = CountingFactory(self.server, self.traffic)
             factory = TrackedTLSFactory(self.tls, counted)
+            self.factories.append(factory)
+            self.tls_factories.append(factory)
         else:
-            endpoint = self._endpoint(description)
             factory = TrackedFactory(self.server, self.traffic)
-        self.factories.append(factory)
+            self.factories.append(factory)
         listener = Listener(description, endpoint, factory)
         listener.setServiceParent(self)
         self.listeners.append(listener)
@@ -265,6 +297,15 @@ class ChatService(MultiService):
                 f"--workers needs TCP listeners on fixed ports, not {description!r}"
             )
         return ReusePortEndpoint(cast(IReactorSocket, self.reactor), *address)
+
+    def web_site(self) -> WebSite:
+        """The site of the web listeners; the shutdown waits for its WebSockets."""
+        if self.web is None:
+            from chat.web.site import web_site
+
+            self.web = web_site(self.server, self.traffic)
+            self.factories.append(self.web.websocket)
+        return self.web
 
     def add_metrics(self, description: str) -> Listener:
         """Serve the Prometheus metrics over HTTP on endpoint *description*."""
@@ -284,16 +325,23 @@ class ChatService(MultiService):
 
     def handshake_failures(self) -> int:
         """TLS connections closed before their handshake completed, so far."""
-        return sum(
-            f.handshake_failures
-            for f in self.factories
-            if isinstance(f, TLSServerFactory)
-        )
+        return sum(f.handshake_failures for f in self.tls_factories)
 
     def tls_port(self) -> int | None:
-        """The port number of the first TLS listener, once listening."""
+        """The port number of the first TLS IRC listener, once listening."""
         for listener in self.listeners:
+            if listener.description.startswith(WEB_PREFIX):
+                continue
             if isinstance(listener.factory, TLSServerFactory) and listener.port:
+                return int(getattr(listener.port.getHost(), "port", 0))
+        return None
+
+    def web_port(self, secure: bool = True) -> int | None:
+        """The port number of the first web listener with (or without) TLS."""
+        for listener in self.listeners:
+            if not listener.description.startswith(WEB_PREFIX) or not listener.port:
+                continue
+            if needs_tls(listener.description) == secure:
                 return int(getattr(listener.port.getHost(), "port", 0))
         return None
 
@@ -317,6 +365,18 @@ class ChatService(MultiService):
             self._previous_sighup = signal.signal(signal.SIGHUP, self._on_sighup)
         if self.dev_certificate is not None:
             self._warn_dev_certificate(self.dev_certificate)
+        self._announce_web()
+
+    def _announce_web(self) -> None:
+        """Say where to open the web client."""
+        secure, plain = self.web_port(secure=True), self.web_port(secure=False)
+        if secure is not None:
+            log.info("Web client: https://localhost:{port}/", port=secure)
+        if plain is not None:
+            log.info(
+                "Web client (development, plain HTTP): http://localhost:{port}/",
+                port=plain,
+            )
 
     def _warn_dev_certificate(self, dev: DevCertificate) -> None:
         made = "Created" if dev.created else "Using"
@@ -441,7 +501,7 @@ class ChatService(MultiService):
             )
             return False
         if config.listeners_differ(self.config):
-            log.warn("Changes to --port, --listen and --metrics need a restart")
+            log.warn("Changes to --port, --listen, --metrics and --web need a restart")
         if config.database != self.config.database:
             log.warn("A change of database needs a restart: keeping the running one")
             config = dataclasses.replace(config, database=self.config.database)
@@ -488,7 +548,20 @@ def load_tls(config: ServerConfig) -> tuple[Any, DevCertificate | None]:
 def listener_descriptions(config: ServerConfig) -> list[str]:
     """Every endpoint to listen on: ``--port`` first, then ``--listen``."""
     descriptions = [] if config.port is None else [f"{TLS_PREFIX}tcp:{config.port}"]
-    return descriptions + list(config.listen)
+    descriptions += list(config.listen)
+    if config.web.port is not None:
+        descriptions.append(f"{WEB_PREFIX}{TLS_PREFIX}tcp:{config.web.port}")
+    if config.web.dev_http is not None:
+        loopback = f"tcp:{config.web.dev_http}:interface=127.0.0.1"
+        descriptions.append(f"{WEB_PREFIX}{loopback}")
+    return descriptions
+
+
+def needs_tls(description: str) -> bool:
+    """Whether the listener *description* serves TLS."""
+    if description.startswith(WEB_PREFIX):
+        description = description[len(WEB_PREFIX) :]
+    return description.startswith(TLS_PREFIX)
 
 
 def makeService(
@@ -526,7 +599,7 @@ def makeService(
         check_directory(rundir / config.data_dir, "data directory")
     server = ChatServer(config, reactor, load_motd(config.motd_file))
     tls = dev = None
-    if any(d.startswith(TLS_PREFIX) for d in descriptions):
+    if any(needs_tls(d) for d in descriptions):
         options, dev = load_tls(config)
         tls = ReloadableServerTLS(options)
     elif config.cert is not None or config.key is not None:

@@ -19,7 +19,7 @@ class ChatServiceMaker:
     """Makes the chat service from ``twistd chat`` options."""
 
     tapname = "chat"
-    description = "An IRC chat server over TLS."
+    description = "An IRC chat server over TLS, with a web client (--web)."
 
     @property
     def options(self) -> type[Options]:
