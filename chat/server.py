@@ -25,6 +25,7 @@ from chat.message import Message
 from chat.monitor import MONITOR_LIMIT, Monitors
 from chat.network import Network, SingleServer
 from chat.protocol import ChatProtocol
+from chat.readmarkers import ReadMarkers
 from chat.relay import Relay
 from chat.router import Audience, Router
 from chat.services import Services
@@ -87,6 +88,8 @@ class ChatServer(Factory):
         #: Message history; `chat.service` puts an SQLite store here.
         self.history: HistoryStore = MemoryHistory(clock)
         self.monitors = Monitors()
+        #: draft/read-marker: how far each account (or guest) has read.
+        self.read_markers = ReadMarkers()
         #: Accounts and registered channels; `chat.service` gives it a
         #: store in the data directory.
         self.accounts = accounts or Accounts(SQLiteStore(":memory:"), clock)
@@ -220,6 +223,21 @@ class ChatServer(Factory):
     def peers_of(self, conn: ChatProtocol) -> list[ChatProtocol]:
         """Everyone sharing a channel with *conn*, without *conn* itself."""
         return list(self.router.recipients(Audience.peers(conn)))
+
+    def observers_of(
+        self, conn: ChatProtocol, cap: str, include_self: bool = False
+    ) -> Audience:
+        """Who is told of *conn*'s AWAY, ACCOUNT, CHGHOST and SETNAME changes
+        under *cap*: channel peers, and (extended-monitor) the users
+        monitoring *conn*, that negotiated *cap*; *conn* too if asked."""
+        watchers = tuple(
+            watcher
+            for watcher in self.monitors.watchers_of(conn)
+            if "extended-monitor" in watcher.caps and watcher is not conn
+        )
+        users = (*watchers, conn) if include_self else watchers
+        skip = None if include_self else conn
+        return Audience(tuple(conn.channels.values()), users, "", skip, cap)
 
     def remember(self, conn: ChatProtocol) -> None:
         """Add *conn*'s current identity to the WHOWAS history."""

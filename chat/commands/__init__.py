@@ -61,6 +61,7 @@ from chat.commands import (  # noqa: E402
     monitor,
     operators,
     queries,
+    readmarker,
     registration,
     server_info,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "monitor",
     "operators",
     "queries",
+    "readmarker",
     "registration",
     "server_info",
 ]

@@ -369,26 +369,33 @@ def handle_whowas(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
 # -- AWAY ----------------------------------------------------------------
 
 
-@command("AWAY")
+@command("AWAY", registered=False)
 def handle_away(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     """``AWAY [<text>]``: set (306) or clear (305) the away message.
 
     Channel peers with the ``away-notify`` capability get an ``AWAY``
-    message when the state changes (not the user: 305/306 tell them).
+    message when the state changes (not the user: 305/306 tell them), and
+    so do extended-monitor watchers.  With ``draft/pre-away`` AWAY may come
+    before registration; ``AWAY *`` leaves the visible state as it is.
     """
+    if not conn.registered and "draft/pre-away" not in conn.caps:
+        conn.reply(numerics.ERR_NOTREGISTERED, "You have not registered")
+        return
     text = msg.params[0][: server.config.limits.away_length] if msg.params else ""
     previous = conn.away
+    if text == "*" and "draft/pre-away" in conn.caps:
+        text = previous or ""
     if text:
         conn.away = text
         conn.reply(numerics.RPL_NOWAWAY, "You have been marked as being away")
     else:
         conn.away = None
         conn.reply(numerics.RPL_UNAWAY, "You are no longer marked as being away")
-    if conn.away != previous:
+    if conn.away != previous and conn.registered:
         server.network.user_changed(conn)
         params = (conn.away,) if conn.away is not None else ()
         relay = server.relay(Message("AWAY", params, conn.hostmask), conn)
-        server.router.publish(relay, Audience.peers(conn, cap="away-notify"))
+        server.router.publish(relay, server.observers_of(conn, "away-notify"))
 
 
 def send_away_on_join(server: ChatServer, conn: ChatProtocol, channel: Channel) -> None:
@@ -486,6 +493,10 @@ HELP_TEXTS: dict[str, tuple[str, ...]] = {
         "List channels with their user counts and topics.",
     ),
     "LUSERS": ("LUSERS", "Show how many users and channels there are."),
+    "MARKREAD": (
+        "MARKREAD <target> [timestamp=<time>]",
+        "Show or move forward your read marker in a channel or conversation.",
+    ),
     "MODE": (
         "MODE <nick> [<modes>] | MODE <channel> [<modes> [<args>...]]",
         "Show or change user modes (B, i, w) or channel modes (b, i, k, l, m, n,"
