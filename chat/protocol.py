@@ -35,6 +35,7 @@ from chat.tls import tls_version
 
 if TYPE_CHECKING:
     from chat.channel import Channel
+    from chat.multiline import MultilineBatch
     from chat.sasl import Session
     from chat.server import ChatServer
 
@@ -109,6 +110,8 @@ class ChatProtocol(LineReceiver):
         #: Responses taken with `responder` and not finished yet.
         self._unfinished: list[Response] = []
         self._answer_waiters: list[tuple[Response | None, Deferred[None]]] = []
+        #: The draft/multiline batch being received, if any.
+        self.multiline: MultilineBatch | None = None
 
     # -- identity -------------------------------------------------------
 

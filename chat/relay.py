@@ -21,6 +21,7 @@ SERVER_TIME = 1
 MESSAGE_TAGS = 2
 ACCOUNT_TAG = 4
 EXTENDED_JOIN = 8
+MULTILINE = 16
 
 #: Capability name -> the profile bit it sets.
 PROFILE_CAPS = {
@@ -28,6 +29,7 @@ PROFILE_CAPS = {
     "message-tags": MESSAGE_TAGS,
     "account-tag": ACCOUNT_TAG,
     "extended-join": EXTENDED_JOIN,
+    "draft/multiline": MULTILINE,
 }
 
 #: The bits that change the tags of every relayed message.

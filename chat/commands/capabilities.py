@@ -9,6 +9,7 @@ from chat.accounts import registration_cap_value
 from chat.commands import command
 from chat.commands.registration import try_register
 from chat.message import Message
+from chat.multiline import CAP_VALUE as MULTILINE_CAP
 
 if TYPE_CHECKING:
     from chat.protocol import ChatProtocol
@@ -25,6 +26,7 @@ SUPPORTED_CAPS: dict[str, str | None] = {
     "draft/account-registration": "before-connect,custom-account-name",
     "draft/chathistory": None,
     "draft/event-playback": None,
+    "draft/multiline": MULTILINE_CAP,
     "draft/pre-away": None,
     "draft/read-marker": None,
     "echo-message": None,

@@ -456,6 +456,10 @@ HELP_TEXTS: dict[str, tuple[str, ...]] = {
         "AWAY [<text>]",
         "Mark yourself as away with <text>, or as back without it.",
     ),
+    "BATCH": (
+        "BATCH +<ref> draft/multiline <target> | BATCH -<ref>",
+        "Open or close a batch of PRIVMSG or NOTICE lines sent as one message.",
+    ),
     "CAP": (
         "CAP LS [302] | CAP LIST | CAP REQ :<caps> | CAP END",
         "Negotiate IRCv3 capabilities.",
