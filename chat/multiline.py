@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from chat.history import continuation_prefix
 from chat.message import Message
 from chat.relay import MULTILINE, Recipient, Relay
 
@@ -103,8 +104,9 @@ class MultilineRelay(Relay):
     The relay itself is the opening ``BATCH`` line, tagged like any relayed
     message.  Recipients with ``draft/multiline`` (a tag profile bit) get the
     whole batch; the others get each line that is not blank as a message of
-    its own, the first with the batch's msgid (as Ergo does).  Each form is
-    serialized once per tag profile.
+    its own, the first with the batch's msgid (as Ergo does), the others with
+    `continuation_prefix` msgids, so that redacting the batch's msgid removes
+    every line from history.  Each form is serialized once per tag profile.
     """
 
     __slots__ = ("_forms", "end", "fallback", "inner")
@@ -143,7 +145,9 @@ class MultilineRelay(Relay):
             Relay(
                 Message(command, (target, text), source),
                 start.time,
-                msgid=start.msgid if index == 0 else None,
+                msgid=start.msgid
+                if index == 0
+                else continuation_prefix(start.msgid) + str(index),
                 client_tags=start.client_tags,
                 account=start.account,
                 bot=start.bot,

@@ -63,6 +63,7 @@ from chat.commands import (  # noqa: E402
     operators,
     queries,
     readmarker,
+    redaction,
     registration,
     server_info,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "operators",
     "queries",
     "readmarker",
+    "redaction",
     "registration",
     "server_info",
 ]

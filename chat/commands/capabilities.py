@@ -26,6 +26,7 @@ SUPPORTED_CAPS: dict[str, str | None] = {
     "draft/account-registration": "before-connect,custom-account-name",
     "draft/chathistory": None,
     "draft/event-playback": None,
+    "draft/message-redaction": None,
     "draft/multiline": MULTILINE_CAP,
     "draft/pre-away": None,
     "draft/read-marker": None,

@@ -531,6 +531,11 @@ HELP_TEXTS: dict[str, tuple[str, ...]] = {
         " with that status).",
     ),
     "QUIT": ("QUIT [<reason>]", "Disconnect from the server."),
+    "REDACT": (
+        "REDACT <target> <msgid> [:<reason>]",
+        "Delete a message you sent (operators: any message) from the target"
+        " and its history.",
+    ),
     "SETNAME": ("SETNAME :<realname>", "Change your realname."),
     "TAGMSG": (
         "TAGMSG <target>",

@@ -32,6 +32,7 @@ __all__ = [
     "Query",
     "Selector",
     "Target",
+    "continuation_prefix",
     "conversation_key",
     "party",
 ]
@@ -146,8 +147,18 @@ class HistoryStore(Protocol):
         """Channels among *keys* and conversations of *party* whose latest
         message is between *start* and *end*, by time of that message."""
 
+    def redact(self, keys: Sequence[str], msgid: str) -> Deferred[bool]:
+        """Remove the message *msgid* stored under one of *keys*, and the
+        continuation lines of a multiline message (`continuation_prefix`);
+        whether anything was removed."""
+
     def close(self) -> Deferred[None]:
         """Write what is pending and release the store."""
+
+
+def continuation_prefix(msgid: str) -> str:
+    """What the msgids of a multiline message's later lines start with."""
+    return msgid + "/"
 
 
 def party(user: object) -> str:

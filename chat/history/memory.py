@@ -9,7 +9,14 @@ from collections.abc import Sequence
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 
-from chat.history import HistoryConfig, HistoryItem, Query, Target, peer_nick
+from chat.history import (
+    HistoryConfig,
+    HistoryItem,
+    Query,
+    Target,
+    continuation_prefix,
+    peer_nick,
+)
 from chat.history.select import Point, select
 
 
@@ -80,6 +87,24 @@ class MemoryHistory:
                 found.append(Target(key, last.time, peer))
         found.sort(key=lambda target: target.time)
         return succeed(found[:limit])
+
+    def redact(self, keys: Sequence[str], msgid: str) -> Deferred[bool]:
+        prefix = continuation_prefix(msgid)
+        removed = False
+        for key in keys:
+            items = self._targets.get(key)
+            if not items:
+                continue
+            kept = [
+                pair
+                for pair in items
+                if pair[1].msgid != msgid and not pair[1].msgid.startswith(prefix)
+            ]
+            if len(kept) != len(items):
+                removed = True
+                items.clear()
+                items.extend(kept)
+        return succeed(removed)
 
     def close(self) -> Deferred[None]:
         return succeed(None)

@@ -37,6 +37,7 @@ from chat.history import (
     Query,
     Selector,
     Target,
+    continuation_prefix,
     peer_nick,
 )
 from chat.history.buffer import WriteBuffer
@@ -251,6 +252,16 @@ class _Database:
             targets.append(Target(key, item.time, peer))
         return targets
 
+    def redact(self, cursor: Cursor, keys: list[str], msgid: str) -> bool:
+        self.migrate(cursor)
+        # The continuation lines `msgid/n` are the msgids in [msgid/, msgid0).
+        cursor.execute(
+            "DELETE FROM history WHERE target = ANY(%s)"
+            " AND (msgid = %s OR (msgid >= %s AND msgid < %s))",
+            (keys, msgid, continuation_prefix(msgid), msgid + "0"),
+        )
+        return cursor.rowcount > 0
+
 
 class PostgresHistory:
     """A `HistoryStore` in PostgreSQL; see the module docstring."""
@@ -433,6 +444,11 @@ class PostgresHistory:
             lambda: self.pool.run(
                 self._database.targets, list(keys), party, low, high, limit
             )
+        )
+
+    def redact(self, keys: Sequence[str], msgid: str) -> Deferred[bool]:
+        return self._after_writes(
+            lambda: self.pool.run(self._database.redact, list(keys), msgid)
         )
 
     def close(self) -> Deferred[None]:

@@ -33,6 +33,7 @@ from chat.history import (
     Query,
     Selector,
     Target,
+    continuation_prefix,
     peer_nick,
 )
 from chat.history.select import Point, split_around
@@ -280,6 +281,19 @@ class SQLiteHistory:
             targets.append(Target(key, item.time, peer))
         return targets
 
+    def _redact(self, keys: Sequence[str], msgid: str) -> bool:
+        db = self._connection()
+        marks = ",".join("?" * len(keys)) or "NULL"
+        prefix = continuation_prefix(msgid)
+        # The continuation lines `msgid/n` are the msgids in [msgid/, msgid0).
+        with db:
+            cursor = db.execute(
+                f"DELETE FROM history WHERE target IN ({marks})"
+                " AND (msgid = ? OR (msgid >= ? AND msgid < ?))",
+                (*keys, msgid, prefix, msgid + "0"),
+            )
+        return cursor.rowcount > 0
+
     def _close(self) -> None:
         if self._db is not None:
             self._db.close()
@@ -360,6 +374,9 @@ class SQLiteHistory:
         return self._after_writes(
             lambda: self._run(self._targets, list(keys), party, low, high, limit)
         )
+
+    def redact(self, keys: Sequence[str], msgid: str) -> Deferred[bool]:
+        return self._after_writes(lambda: self._run(self._redact, list(keys), msgid))
 
     def close(self) -> Deferred[None]:
         """Write what is pending, close the database and stop the thread."""
