@@ -290,6 +290,17 @@ class ChatServer(Factory):
         self.services.channel_created(channel)
         return channel
 
+    def rename_channel(self, channel: Channel, name: str) -> None:
+        """Give *channel* the new *name* (draft/channel-rename), re-keyed
+        everywhere it is looked up by folded name."""
+        old = channel.folded
+        del self.channels[old]
+        channel.name = name
+        self.channels[channel.folded] = channel
+        for member in channel.members:
+            member.channels.pop(old, None)
+            member.channels[channel.folded] = channel
+
     def leave_channel(self, conn: ChatProtocol, channel: Channel) -> None:
         """Take *conn* out of *channel*; drop the channel once empty."""
         channel.remove(conn)

@@ -65,6 +65,7 @@ from chat.commands import (  # noqa: E402
     readmarker,
     redaction,
     registration,
+    rename,
     server_info,
 )
 
@@ -85,5 +86,6 @@ __all__ = [
     "readmarker",
     "redaction",
     "registration",
+    "rename",
     "server_info",
 ]

@@ -24,6 +24,7 @@ SUPPORTED_CAPS: dict[str, str | None] = {
     "cap-notify": None,
     "chghost": None,
     "draft/account-registration": "before-connect,custom-account-name",
+    "draft/channel-rename": None,
     "draft/chathistory": None,
     "draft/event-playback": None,
     "draft/message-redaction": None,

@@ -536,6 +536,10 @@ HELP_TEXTS: dict[str, tuple[str, ...]] = {
         "Delete a message you sent (operators: any message) from the target"
         " and its history.",
     ),
+    "RENAME": (
+        "RENAME <channel> <new name> [:<reason>]",
+        "Give a channel you operate a new name.",
+    ),
     "SETNAME": ("SETNAME :<realname>", "Change your realname."),
     "TAGMSG": (
         "TAGMSG <target>",
