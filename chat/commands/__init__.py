@@ -66,6 +66,7 @@ from chat.commands import (  # noqa: E402
     redaction,
     registration,
     rename,
+    search,
     server_info,
 )
 
@@ -87,5 +88,6 @@ __all__ = [
     "redaction",
     "registration",
     "rename",
+    "search",
     "server_info",
 ]

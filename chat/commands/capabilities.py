@@ -42,6 +42,7 @@ SUPPORTED_CAPS: dict[str, str | None] = {
     "sasl": "PLAIN,EXTERNAL,SCRAM-SHA-256",
     "server-time": None,
     "setname": None,
+    "soju.im/search": None,
     "standard-replies": None,
     "userhost-in-names": None,
 }

@@ -540,6 +540,11 @@ HELP_TEXTS: dict[str, tuple[str, ...]] = {
         "RENAME <channel> <new name> [:<reason>]",
         "Give a channel you operate a new name.",
     ),
+    "SEARCH": (
+        "SEARCH in=<target>;text=<words>;from=<nick>;after=<time>;before=<time>;"
+        "limit=<n>",
+        "Search the messages you may read; every attribute is optional.",
+    ),
     "SETNAME": ("SETNAME :<realname>", "Change your realname."),
     "TAGMSG": (
         "TAGMSG <target>",
