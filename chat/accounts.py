@@ -281,6 +281,7 @@ def log_in(
     ``+o`` where the account is a registered operator, and the log line."""
     conn.account = account.name
     events.logged_in(conn, account.name, method)
+    server.load_read_markers(account.name)
     conn.reply(
         numerics.RPL_LOGGEDIN,
         conn.hostmask,

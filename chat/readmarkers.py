@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 #: one least recently set goes first.
 MAX_MARKERS = 256
 
-#: Called with (account, target, time) when an account's marker moves.
+#: Called with (account, target, time) when an account's marker moves: the
+#: server keeps it in the accounts store.
 Saver = Callable[[str, str, float], object]
 
 

@@ -89,7 +89,7 @@ class ChatServer(Factory):
         self.history: HistoryStore = MemoryHistory(clock)
         self.monitors = Monitors()
         #: draft/read-marker: how far each account (or guest) has read.
-        self.read_markers = ReadMarkers()
+        self.read_markers = ReadMarkers(self._save_read_marker)
         #: Accounts and registered channels; `chat.service` gives it a
         #: store in the data directory.
         self.accounts = accounts or Accounts(SQLiteStore(":memory:"), clock)
@@ -223,6 +223,20 @@ class ChatServer(Factory):
     def peers_of(self, conn: ChatProtocol) -> list[ChatProtocol]:
         """Everyone sharing a channel with *conn*, without *conn* itself."""
         return list(self.router.recipients(Audience.peers(conn)))
+
+    def load_read_markers(self, account: str) -> None:
+        """Add the stored read markers of *account* (just logged in)."""
+        loaded = self.accounts.store.read_markers(account)
+        loaded.addCallback(lambda markers: self.read_markers.load(account, markers))
+        loaded.addErrback(
+            lambda failure: self.log.failure("Could not read read markers", failure)
+        )
+
+    def _save_read_marker(self, account: str, target: str, when: float) -> None:
+        saved = self.accounts.store.set_read_marker(account, target, when)
+        saved.addErrback(
+            lambda failure: self.log.failure("Could not keep a read marker", failure)
+        )
 
     def observers_of(
         self, conn: ChatProtocol, cap: str, include_self: bool = False

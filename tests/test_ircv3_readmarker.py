@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import cast
+
+from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 
 from chat.commands.capabilities import SUPPORTED_CAPS
 from chat.readmarkers import MAX_MARKERS
+from chat.storage import Account, Store
+from chat.storage.sqlite import Database, SQLiteStore
+from tests import services_support
 from tests.accounts_support import PASSWORD, account_harness, make_account
 from tests.ircv3_support import with_caps
 from tests.support import FakeClient, Harness
@@ -89,9 +96,82 @@ class MarkReadTests(TestCase):
         alice = logged_in(self.harness, "alice")
         for index in range(MAX_MARKERS + 1):
             alice.send(f"MARKREAD #c{index} {STAMP}")
+            self.harness.clock.advance(1)  # past fakelag
         alice.raw()
         alice.send("MARKREAD #c0", "MARKREAD #c1")
         self.assertEqual(
             alice.lines(),
             [":irc.test MARKREAD #c0 *", f":irc.test MARKREAD #c1 {STAMP}"],
         )
+
+
+class StoredMarkersTests(TestCase):
+    def test_markers_outlive_the_connection_and_the_server(self) -> None:
+        harness = account_harness()
+        make_account(harness, "alice")
+        store = harness.server.accounts.store
+        first = logged_in(harness, "alice")
+        first.send(f"MARKREAD #chan {STAMP}")
+        first.send("QUIT")
+        restarted = Harness()
+        restarted.server.accounts = harness.server.accounts
+        again = logged_in(restarted, "alice")
+        again.send("MARKREAD #chan")
+        self.assertEqual(again.lines(), [f":irc.test MARKREAD #chan {STAMP}"])
+        found: list[dict[str, float]] = []
+        store.read_markers("ALICE").addCallback(found.append)
+        self.assertEqual(list(found[0]), ["#chan"])
+
+    def test_database_keeps_the_latest_and_forgets_with_the_account(self) -> None:
+        database = Database(":memory:")
+        database.create_account(Account("alice", "hash"))
+        database.set_read_marker("alice", "#a", 20.0)
+        database.set_read_marker("alice", "#a", 10.0)
+        database.set_read_marker("nobody", "#a", 10.0)
+        self.assertEqual(database.read_markers("Alice"), {"#a": 20.0})
+        for index in range(MAX_MARKERS + 1):
+            database.set_read_marker("alice", f"#c{index}", 100.0 + index)
+        markers = database.read_markers("alice")
+        self.assertEqual(len(markers), MAX_MARKERS)
+        self.assertNotIn("#a", markers)
+        database.delete_account("alice")
+        self.assertEqual(database.read_markers("alice"), {})
+        self.assertEqual(database.read_markers("nobody"), {})
+
+
+class ReadMarkerStoreMixin:
+    """Read markers through a `Store`'s Deferreds; subclasses make it."""
+
+    def make_store(self) -> Store:
+        raise NotImplementedError
+
+    async def test_markers_move_forward_and_go_with_the_account(self) -> None:
+        t = cast(TestCase, self)
+        store = self.make_store()
+        await store.create_account(Account("Alice", "hash"))
+        await store.set_read_marker("alice", "#a", 20.0)
+        await store.set_read_marker("ALICE", "#a", 10.0)
+        await store.set_read_marker("alice", "bob", 5.0)
+        await store.set_read_marker("nobody", "#a", 10.0)
+        t.assertEqual(await store.read_markers("Alice"), {"#a": 20.0, "bob": 5.0})
+        t.assertEqual(await store.read_markers("nobody"), {})
+        await store.delete_account("alice")
+        t.assertEqual(await store.read_markers("alice"), {})
+
+
+class SQLiteReadMarkerStoreTests(ReadMarkerStoreMixin, TestCase):
+    def make_store(self) -> Store:
+        store = SQLiteStore.in_directory(Path(self.mktemp()), reactor)
+        self.addCleanup(store.close)
+        return store
+
+
+class PostgresReadMarkerStoreTests(ReadMarkerStoreMixin, TestCase):
+    """On a real PostgreSQL server (tests.services_support)."""
+
+    def make_store(self) -> Store:
+        from chat.storage.postgres import PostgresStore
+
+        store = PostgresStore(services_support.postgres_database(), reactor)
+        self.addCleanup(store.close)
+        return store
