@@ -104,9 +104,10 @@ class MultilineRelay(Relay):
     The relay itself is the opening ``BATCH`` line, tagged like any relayed
     message.  Recipients with ``draft/multiline`` (a tag profile bit) get the
     whole batch; the others get each line that is not blank as a message of
-    its own, the first with the batch's msgid (as Ergo does), the others with
-    `continuation_prefix` msgids, so that redacting the batch's msgid removes
-    every line from history.  Each form is serialized once per tag profile.
+    its own, the first with the batch's msgid and the others with none (as
+    Ergo does); history keeps those with `continuation_prefix` msgids, so
+    that redacting the batch's msgid removes every line.  Each form is
+    serialized once per tag profile.
     """
 
     __slots__ = ("_forms", "end", "fallback", "inner")
@@ -151,6 +152,7 @@ class MultilineRelay(Relay):
                 client_tags=start.client_tags,
                 account=start.account,
                 bot=start.bot,
+                hide_msgid=index > 0,
             )
             for index, text in enumerate(texts)
         ]

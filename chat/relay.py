@@ -64,6 +64,8 @@ class Relay:
 
     *bot* adds the ``bot`` tag for ``message-tags`` recipients;
     `set_alternate` gives some recipients another form of the message.
+    With *hide_msgid* recipients see no ``msgid`` (the later lines of a
+    multiline message sent as separate lines); history still keeps it.
     """
 
     __slots__ = (
@@ -74,6 +76,7 @@ class Relay:
         "alternate_bit",
         "bot",
         "client_tags",
+        "hide_msgid",
         "message",
         "msgid",
         "time",
@@ -87,6 +90,7 @@ class Relay:
         client_tags: Mapping[str, str] | None = None,
         account: str | None = None,
         bot: bool = False,
+        hide_msgid: bool = False,
     ) -> None:
         self.message = message
         # Millisecond precision, as server-time shows it: a time a client
@@ -96,6 +100,7 @@ class Relay:
         self.client_tags = client_tags
         self.account = account
         self.bot = bot
+        self.hide_msgid = hide_msgid
         self.alternate: Message | None = None
         self.alternate_bit = 0
         self._mask = TAG_BITS
@@ -127,7 +132,8 @@ class Relay:
             message = self.alternate
         tags: dict[str, str] = {}
         if profile & MESSAGE_TAGS:
-            tags["msgid"] = self.msgid
+            if not self.hide_msgid:
+                tags["msgid"] = self.msgid
             if self.bot:
                 tags["bot"] = ""
         if profile & SERVER_TIME:

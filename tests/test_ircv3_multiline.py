@@ -105,6 +105,20 @@ class MultilineTests(TestCase):
             ],
         )
 
+    def test_fallback_lines_carry_the_msgid_once(self) -> None:
+        dave = registered(self.harness, "dave", "message-tags", "server-time")
+        dave.send("JOIN #chan")
+        dave.raw()
+        with_caps(self.bob, "server-time")
+        send_batch(self.alice, "#chan", "one", "", "two", "+ three")
+        start = self.bob.messages()[0]
+        got = dave.messages()
+        self.assertEqual([m.params[1] for m in got], ["one", "two", " three"])
+        self.assertEqual(
+            [m.tags.get("msgid") for m in got], [start.tags["msgid"], None, None]
+        )
+        self.assertTrue(all(m.tags["time"] == start.tags["time"] for m in got))
+
     def test_echo_with_the_label_of_the_opening(self) -> None:
         with_caps(self.alice, "echo-message", "labeled-response")
         send_batch(self.alice, "#chan", "one", "two", label="L1")
