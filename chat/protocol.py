@@ -112,6 +112,10 @@ class ChatProtocol(LineReceiver):
         self._answer_waiters: list[tuple[Response | None, Deferred[None]]] = []
         #: The draft/multiline batch being received, if any.
         self.multiline: MultilineBatch | None = None
+        #: draft/metadata-2: this user's keys and values, and the keys this
+        #: connection subscribed to.
+        self.metadata: dict[str, str] = {}
+        self.metadata_subs: set[str] = set()
 
     # -- identity -------------------------------------------------------
 

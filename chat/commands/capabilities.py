@@ -9,6 +9,7 @@ from chat.accounts import registration_cap_value
 from chat.commands import command
 from chat.commands.registration import try_register
 from chat.message import Message
+from chat.metadata import CAP_VALUE as METADATA_CAP
 from chat.multiline import CAP_VALUE as MULTILINE_CAP
 
 if TYPE_CHECKING:
@@ -28,6 +29,8 @@ SUPPORTED_CAPS: dict[str, str | None] = {
     "draft/chathistory": None,
     "draft/event-playback": None,
     "draft/message-redaction": None,
+    "draft/metadata-2": METADATA_CAP,
+    "draft/metadata-3": METADATA_CAP,
     "draft/multiline": MULTILINE_CAP,
     "draft/pre-away": None,
     "draft/read-marker": None,

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from chat import numerics
 from chat.casemap import casefold, is_channel_name, mask_to_regex
 from chat.commands import COMMANDS, command
+from chat.commands.metadata import send_whois_metadata
 from chat.commands.operators import is_operator
 from chat.message import Message
 from chat.router import Audience
@@ -285,6 +286,7 @@ def send_whois(conn: ChatProtocol, server: ChatServer, user: ChatProtocol) -> No
         conn.reply(numerics.RPL_WHOISBOT, nick, "is a bot")
     if user.away is not None:
         conn.reply(numerics.RPL_AWAY, nick, user.away)
+    send_whois_metadata(conn, server, user)
     if user.secure:
         conn.reply(numerics.RPL_WHOISSECURE, nick, "is using a secure connection")
     if _sees_address(conn, user):
@@ -500,6 +502,12 @@ HELP_TEXTS: dict[str, tuple[str, ...]] = {
     "MARKREAD": (
         "MARKREAD <target> [timestamp=<time>]",
         "Show or move forward your read marker in a channel or conversation.",
+    ),
+    "METADATA": (
+        "METADATA <target> GET <key>... | LIST | SET <key> [:<value>] | CLEAR"
+        " | SYNC; METADATA * SUB|UNSUB <key>... | SUBS",
+        "Show or change the metadata (display-name, avatar, status...) of a user"
+        " (* is you) or channel, and choose the keys you hear about.",
     ),
     "MODE": (
         "MODE <nick> [<modes>] | MODE <channel> [<modes> [<args>...]]",
