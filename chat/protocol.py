@@ -323,13 +323,7 @@ class ChatProtocol(LineReceiver):
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError:
-            self.send(
-                Message(
-                    "FAIL",
-                    ("*", "INVALID_UTF8", "Message rejected: it is not valid UTF-8"),
-                    self.server.name,
-                )
-            )
+            self._reject_invalid_utf8(line)
             return
         try:
             message = parse(text)
@@ -350,6 +344,27 @@ class ChatProtocol(LineReceiver):
             )
             return
         self.dispatch(message)
+
+    def _reject_invalid_utf8(self, line: bytes) -> None:
+        """``FAIL <command> INVALID_UTF8`` (UTF8ONLY), labeled if asked; the
+        command and label are read from the line with replacement characters
+        (``*`` when there is no telling)."""
+        try:
+            message: Message | None = parse(line.decode("utf-8", "replace"))
+        except MessageParseError:
+            message = None
+        command = "*"
+        if message is not None and message.command.isascii():
+            command = message.command if message.command.isalnum() else "*"
+        fail = Message(
+            "FAIL",
+            (command, "INVALID_UTF8", "Message rejected: it is not valid UTF-8"),
+            self.server.name,
+        )
+        label = message.tags.get("label") if message is not None else None
+        if label and "labeled-response" in self.caps and "batch" in self.caps:
+            fail = fail.with_tags({"label": label})
+        self.send(fail)
 
     def dispatch(self, message: Message, routed: bool = False) -> None:
         """Run the handler for *message*, labeling its replies if asked.
