@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from chat.history import continuation_prefix
 from chat.message import Message
 from chat.relay import MULTILINE, Recipient, Relay
+
+if TYPE_CHECKING:
+    from chat.protocol import ChatProtocol
 
 #: The batch type and the tag of a line joined to the previous one.
 BATCH_TYPE = "draft/multiline"
@@ -24,6 +28,20 @@ MAX_BYTES = 4096
 MAX_LINES = 100
 #: The capability value advertised in CAP LS 302.
 CAP_VALUE = f"max-bytes={MAX_BYTES},max-lines={MAX_LINES}"
+
+
+#: What a client may send while its batch is open; anything else ends it
+#: (as Ergo does), so that an open batch cannot carry other commands past
+#: fakelag.
+BATCH_COMMANDS = frozenset({"BATCH", "PRIVMSG", "NOTICE"})
+
+
+def end_batch(conn: ChatProtocol) -> MultilineBatch | None:
+    """Close *conn*'s open batch, if any, and pace its lines again."""
+    batch, conn.multiline = conn.multiline, None
+    if batch is not None and conn.flood is not None:
+        conn.flood.resume(1 + batch.size // 512)
+    return batch
 
 
 class MultilineError(ValueError):

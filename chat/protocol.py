@@ -30,12 +30,12 @@ from chat.commands import COMMANDS
 from chat.labeled import Response
 from chat.limits import FloodControl, SendQueue, protect
 from chat.message import Message, MessageParseError, parse
+from chat.multiline import BATCH_COMMANDS, MultilineBatch, end_batch
 from chat.relay import PROFILE_CAPS, Relay
 from chat.tls import tls_version
 
 if TYPE_CHECKING:
     from chat.channel import Channel
-    from chat.multiline import MultilineBatch
     from chat.sasl import Session
     from chat.server import ChatServer
 
@@ -416,6 +416,14 @@ class ChatProtocol(LineReceiver):
 
     def _dispatch(self, message: Message) -> None:
         """Run the handler for *message*, answering every error in IRC."""
+        if self.multiline is not None and message.command not in BATCH_COMMANDS:
+            end_batch(self)
+            self.fail(
+                "BATCH",
+                "MULTILINE_INVALID",
+                "Command not allowed during a multiline batch",
+            )
+            return
         command = COMMANDS.get(message.command)
         if command is None:
             if message.command.isdigit():

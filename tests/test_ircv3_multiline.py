@@ -178,6 +178,20 @@ class MultilineTests(TestCase):
         self.assertEqual(self.alice.messages()[0].params[1], "INVALID_REFTAG")
         self.assertEqual(self.bob.lines(), [])
 
+    def test_another_command_ends_the_batch(self) -> None:
+        self.alice.send(
+            "BATCH +m1 draft/multiline #chan",
+            "@batch=m1 PRIVMSG #chan :one",
+            "TOPIC #chan :sneaky",
+            "BATCH -m1",
+        )
+        self.assertEqual(
+            [m.params[:2] for m in self.alice.messages()],
+            [("BATCH", "MULTILINE_INVALID"), ("BATCH", "MULTILINE_INVALID")],
+        )
+        self.assertIsNone(self.alice.conn.multiline)
+        self.assertEqual(self.bob.lines(), [], "neither the TOPIC nor the batch")
+
     def test_notice_batch_errors_are_silent(self) -> None:
         self.alice.send(
             "BATCH +m1 draft/multiline #chan",

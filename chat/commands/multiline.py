@@ -27,6 +27,7 @@ from chat.multiline import (
     MultilineBatch,
     MultilineError,
     MultilineRelay,
+    end_batch,
 )
 from chat.router import Audience
 
@@ -46,9 +47,7 @@ def _fail(conn: ChatProtocol, code: str, *params: str) -> None:
 
 def _close(conn: ChatProtocol) -> None:
     """End the open batch, if any, and pace the connection again."""
-    batch, conn.multiline = conn.multiline, None
-    if batch is not None and conn.flood is not None:
-        conn.flood.resume(1 + batch.size // 512)
+    end_batch(conn)
 
 
 @command("BATCH", min_params=1)
