@@ -112,3 +112,30 @@ class AwayNotifyStillWorksTests(TestCase):
         with_caps(alice, "away-notify")
         bob.send("AWAY :out")
         self.assertEqual(alice.lines(), [":bob!~bob@127.0.0.1 AWAY out"])
+
+
+class CapLsLinesTests(TestCase):
+    def test_pre_302_clients_get_one_line(self) -> None:
+        harness = Harness()
+        for request in ("CAP LS", "CAP LS 301"):
+            client = harness.connect()
+            client.send(request)
+            [line] = client.lines()
+            self.assertLessEqual(len(line.encode()) + 2, 512)
+            self.assertNotIn(" LS * ", line)
+            offered = line.split(" :", 1)[1].split()
+            self.assertEqual(offered, list(SUPPORTED_CAPS))
+
+    def test_302_lines_are_full_and_marked(self) -> None:
+        harness = Harness()
+        client = harness.connect()
+        client.send("CAP LS 302")
+        lines = client.lines()
+        self.assertGreater(len(lines), 1)
+        self.assertTrue(all(len(line.encode()) + 2 <= 512 for line in lines))
+        self.assertTrue(all(" LS * :" in line for line in lines[:-1]))
+        self.assertNotIn(" LS * ", lines[-1])
+        client.send("NICK somewhatlongnickname", "USER u 0 * :U", "CAP END")
+        client.raw()
+        client.send("CAP LIST")
+        self.assertEqual(len(client.lines()), 1)
