@@ -128,7 +128,16 @@ class MultilineRelay(Relay):
     serialized once per tag profile.
     """
 
-    __slots__ = ("_forms", "end", "fallback", "inner")
+    __slots__ = (
+        "_forms",
+        "command",
+        "end",
+        "fallback",
+        "inner",
+        "lines",
+        "ref",
+        "target",
+    )
 
     def __init__(
         self,
@@ -146,6 +155,7 @@ class MultilineRelay(Relay):
             start.account,
             start.bot,
         )
+        self.ref, self.command, self.target, self.lines = ref, command, target, lines
         source = start.message.source
         self.inner = [
             Message(
