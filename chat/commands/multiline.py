@@ -45,11 +45,6 @@ def _fail(conn: ChatProtocol, code: str, *params: str) -> None:
         conn.fail("BATCH", code, *params)
 
 
-def _close(conn: ChatProtocol) -> None:
-    """End the open batch, if any, and pace the connection again."""
-    end_batch(conn)
-
-
 @command("BATCH", min_params=1)
 def handle_batch(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     """``BATCH +<ref> draft/multiline <target>`` and ``BATCH -<ref>``."""
@@ -57,7 +52,7 @@ def handle_batch(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     sign, ref = reference[:1], reference[1:]
     if sign not in ("+", "-") or not _REF.match(ref):
         conn.fail("BATCH", "INVALID_REFTAG", reference, "Invalid batch reference tag")
-        _close(conn)
+        end_batch(conn)
         return
     if sign == "+":
         if (
@@ -66,7 +61,7 @@ def handle_batch(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
             or msg.params[1] != BATCH_TYPE
         ):
             _fail(conn, "MULTILINE_INVALID", "Invalid multiline batch")
-            _close(conn)
+            end_batch(conn)
             return
         opening = conn.response
         conn.multiline = MultilineBatch(
@@ -83,13 +78,13 @@ def handle_batch(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     batch = conn.multiline
     if batch is None or batch.ref != ref:
         _fail(conn, "MULTILINE_INVALID", "Invalid multiline batch")
-        _close(conn)
+        end_batch(conn)
         return
     if not batch.valid():
         _fail(conn, "MULTILINE_INVALID", "Invalid multiline batch")
-        _close(conn)
+        end_batch(conn)
         return
-    _close(conn)
+    end_batch(conn)
     if batch.label is None:
         _deliver(conn, server, batch)
         return
@@ -109,17 +104,17 @@ def absorb_line(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     if batch is None or msg.tags.get("batch") != batch.ref:
         if msg.command != "NOTICE":
             conn.fail("BATCH", "MULTILINE_INVALID", "Incorrect batch tag sent")
-        _close(conn)
+        end_batch(conn)
         return
     if len(msg.params) < 2:
         _fail(conn, "MULTILINE_INVALID", "Invalid multiline batch")
-        _close(conn)
+        end_batch(conn)
         return
     try:
         batch.add(msg.command, msg.params[0], msg.params[1], CONCAT_TAG in msg.tags)
     except MultilineError as error:
         _fail(conn, error.code, *error.params, error.text)
-        _close(conn)
+        end_batch(conn)
 
 
 def _deliver(conn: ChatProtocol, server: ChatServer, batch: MultilineBatch) -> None:
