@@ -60,6 +60,6 @@ class ClusterMultilineTests(TestCase):
         texts = [m.params[1] for m in got if m.command == "PRIVMSG"]
         self.assertEqual(texts, ["first", "second"])
         self.assertTrue(all("batch" in m.tags for m in got if m.command == "PRIVMSG"))
-        await eventually(lambda: carol.saw("PRIVMSG #team second"))
+        await eventually(lambda: carol.saw("PRIVMSG #team :second"))
         self.assertFalse(carol.saw("BATCH"))
         self.assertFalse(alice.saw("FAIL"))

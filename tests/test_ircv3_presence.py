@@ -43,7 +43,7 @@ class ExtendedMonitorTests(TestCase):
 
     def test_away_and_setname_reach_extended_monitor_watchers(self) -> None:
         self.bob.send("AWAY :lunch")
-        self.assertEqual(self.watcher.lines(), [":bob!~bob@127.0.0.1 AWAY lunch"])
+        self.assertEqual(self.watcher.lines(), [":bob!~bob@127.0.0.1 AWAY :lunch"])
         self.assertEqual(self.plain.lines(), [])
         self.bob.send("SETNAME :Robert Real")
         self.assertEqual(
@@ -111,7 +111,7 @@ class AwayNotifyStillWorksTests(TestCase):
         alice, bob = harness.channel_of("alice", "bob")
         with_caps(alice, "away-notify")
         bob.send("AWAY :out")
-        self.assertEqual(alice.lines(), [":bob!~bob@127.0.0.1 AWAY out"])
+        self.assertEqual(alice.lines(), [":bob!~bob@127.0.0.1 AWAY :out"])
 
 
 class CapLsLinesTests(TestCase):
