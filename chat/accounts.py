@@ -277,10 +277,13 @@ def log_in(
     conn: ChatProtocol, server: ChatServer, account: Account, method: str
 ) -> None:
     """Log *conn* in to *account* with *method* (``SASL PLAIN``, ``NickServ
-    IDENTIFY``...): 900, account-notify, ``+o`` for operators, channel
+    IDENTIFY``...): 900, account-notify (when the account is another one
+    than before: SASL re-authentication), ``+o`` for operators, channel
     ``+o`` where the account is a registered operator, and the log line."""
+    changed = conn.account != account.name
     conn.account = account.name
     events.logged_in(conn, account.name, method)
+    server.load_read_markers(account.name)
     conn.reply(
         numerics.RPL_LOGGEDIN,
         conn.hostmask,
@@ -290,7 +293,8 @@ def log_in(
     if account.operator and server.set_user_mode(conn, "o", True) and conn.registered:
         conn.reply(numerics.RPL_YOUREOPER, "You are now an IRC operator")
         conn.send(Message("MODE", (conn.nick, "+o"), conn.hostmask))
-    _account_changed(conn, server)
+    if changed:
+        _account_changed(conn, server)
     for channel in list(conn.channels.values()):
         server.services.joined(conn, channel)
 

@@ -76,6 +76,8 @@ class Channel:
     #: Users invited since the channel was created; weak, so that a user who
     #: quits is forgotten, and bound to the connection, not to the nick.
     invited: weakref.WeakSet[ChatProtocol] = field(default_factory=weakref.WeakSet)
+    #: draft/metadata-2 keys and values of the channel.
+    metadata: dict[str, str] = field(default_factory=dict)
 
     @property
     def folded(self) -> str:

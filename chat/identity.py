@@ -28,11 +28,12 @@ def change_nick(conn: ChatProtocol, server: ChatServer, nick: str) -> None:
 
 
 def account_changed(server: ChatServer, conn: ChatProtocol) -> None:
-    """account-notify: ``ACCOUNT <name>`` or ``ACCOUNT *`` to *conn*'s peers.
+    """account-notify: ``ACCOUNT <name>`` or ``ACCOUNT *`` to *conn*'s peers
+    (and extended-monitor watchers).
 
     To be called right after ``conn.account`` changes (login or logout).
     """
     server.network.user_changed(conn)
     account = getattr(conn, "account", None) or "*"
     relay = server.relay(Message("ACCOUNT", (account,), conn.hostmask), conn)
-    server.router.publish(relay, Audience.peers(conn, cap="account-notify"))
+    server.router.publish(relay, server.observers_of(conn, "account-notify"))

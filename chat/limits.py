@@ -198,10 +198,26 @@ class FloodControl:
             max(limits.flood_burst, limits.flood_connect_burst),
         )
         self._resume: IDelayedCall | None = None
+        #: Lines left that an open multiline batch may send unpaced.
+        self._unpaced = 0
+
+    def suspend(self, lines: int) -> None:
+        """Let the next *lines* lines through unpaced (a multiline batch,
+        as Ergo does); `resume` bills them."""
+        self._unpaced = lines
+
+    def resume(self, cost: int) -> None:
+        """Pace again, charging *cost* lines for what went through."""
+        self._unpaced = 0
+        now = self.clock.seconds()
+        self.bucket.tokens = self.bucket.level(now) - cost
 
     def line_received(self) -> None:
         """Spend one line of allowance; once it runs out, pause reading."""
         if "o" in self.conn.modes or self._resume is not None:
+            return
+        if self._unpaced > 0:
+            self._unpaced -= 1
             return
         wait = self.bucket.take(self.clock.seconds())
         if wait > 0:

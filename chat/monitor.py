@@ -48,6 +48,10 @@ class Monitors:
         for folded in list(self._watching.get(conn, {})):
             self.remove(conn, folded)
 
+    def watchers_of(self, conn: ChatProtocol) -> set[ChatProtocol]:
+        """The connections monitoring *conn*'s nick."""
+        return self._watchers.get(conn.folded_nick, set())
+
     def online(self, conn: ChatProtocol) -> None:
         """*conn* now uses its nick: tell its watchers (730)."""
         for watcher in self._watchers.get(conn.folded_nick, ()):

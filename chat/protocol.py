@@ -30,6 +30,7 @@ from chat.commands import COMMANDS
 from chat.labeled import Response
 from chat.limits import FloodControl, SendQueue, protect
 from chat.message import Message, MessageParseError, parse
+from chat.multiline import BATCH_COMMANDS, MultilineBatch, end_batch
 from chat.relay import PROFILE_CAPS, Relay
 from chat.tls import tls_version
 
@@ -109,6 +110,12 @@ class ChatProtocol(LineReceiver):
         #: Responses taken with `responder` and not finished yet.
         self._unfinished: list[Response] = []
         self._answer_waiters: list[tuple[Response | None, Deferred[None]]] = []
+        #: The draft/multiline batch being received, if any.
+        self.multiline: MultilineBatch | None = None
+        #: draft/metadata-2: this user's keys and values, and the keys this
+        #: connection subscribed to.
+        self.metadata: dict[str, str] = {}
+        self.metadata_subs: set[str] = set()
 
     # -- identity -------------------------------------------------------
 
@@ -316,13 +323,7 @@ class ChatProtocol(LineReceiver):
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError:
-            self.send(
-                Message(
-                    "FAIL",
-                    ("*", "INVALID_UTF8", "Message rejected: it is not valid UTF-8"),
-                    self.server.name,
-                )
-            )
+            self._reject_invalid_utf8(line)
             return
         try:
             message = parse(text)
@@ -343,6 +344,27 @@ class ChatProtocol(LineReceiver):
             )
             return
         self.dispatch(message)
+
+    def _reject_invalid_utf8(self, line: bytes) -> None:
+        """``FAIL <command> INVALID_UTF8`` (UTF8ONLY), labeled if asked; the
+        command and label are read from the line with replacement characters
+        (``*`` when there is no telling)."""
+        try:
+            message: Message | None = parse(line.decode("utf-8", "replace"))
+        except MessageParseError:
+            message = None
+        command = "*"
+        if message is not None and message.command.isascii():
+            command = message.command if message.command.isalnum() else "*"
+        fail = Message(
+            "FAIL",
+            (command, "INVALID_UTF8", "Message rejected: it is not valid UTF-8"),
+            self.server.name,
+        )
+        label = message.tags.get("label") if message is not None else None
+        if label and "labeled-response" in self.caps and "batch" in self.caps:
+            fail = fail.with_tags({"label": label})
+        self.send(fail)
 
     def dispatch(self, message: Message, routed: bool = False) -> None:
         """Run the handler for *message*, labeling its replies if asked.
@@ -394,6 +416,14 @@ class ChatProtocol(LineReceiver):
 
     def _dispatch(self, message: Message) -> None:
         """Run the handler for *message*, answering every error in IRC."""
+        if self.multiline is not None and message.command not in BATCH_COMMANDS:
+            end_batch(self)
+            self.fail(
+                "BATCH",
+                "MULTILINE_INVALID",
+                "Command not allowed during a multiline batch",
+            )
+            return
         command = COMMANDS.get(message.command)
         if command is None:
             if message.command.isdigit():

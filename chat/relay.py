@@ -21,6 +21,7 @@ SERVER_TIME = 1
 MESSAGE_TAGS = 2
 ACCOUNT_TAG = 4
 EXTENDED_JOIN = 8
+MULTILINE = 16
 
 #: Capability name -> the profile bit it sets.
 PROFILE_CAPS = {
@@ -28,6 +29,7 @@ PROFILE_CAPS = {
     "message-tags": MESSAGE_TAGS,
     "account-tag": ACCOUNT_TAG,
     "extended-join": EXTENDED_JOIN,
+    "draft/multiline": MULTILINE,
 }
 
 #: The bits that change the tags of every relayed message.
@@ -62,6 +64,8 @@ class Relay:
 
     *bot* adds the ``bot`` tag for ``message-tags`` recipients;
     `set_alternate` gives some recipients another form of the message.
+    With *hide_msgid* recipients see no ``msgid`` (the later lines of a
+    multiline message sent as separate lines); history still keeps it.
     """
 
     __slots__ = (
@@ -72,6 +76,7 @@ class Relay:
         "alternate_bit",
         "bot",
         "client_tags",
+        "hide_msgid",
         "message",
         "msgid",
         "time",
@@ -85,6 +90,7 @@ class Relay:
         client_tags: Mapping[str, str] | None = None,
         account: str | None = None,
         bot: bool = False,
+        hide_msgid: bool = False,
     ) -> None:
         self.message = message
         # Millisecond precision, as server-time shows it: a time a client
@@ -94,6 +100,7 @@ class Relay:
         self.client_tags = client_tags
         self.account = account
         self.bot = bot
+        self.hide_msgid = hide_msgid
         self.alternate: Message | None = None
         self.alternate_bit = 0
         self._mask = TAG_BITS
@@ -125,7 +132,8 @@ class Relay:
             message = self.alternate
         tags: dict[str, str] = {}
         if profile & MESSAGE_TAGS:
-            tags["msgid"] = self.msgid
+            if not self.hide_msgid:
+                tags["msgid"] = self.msgid
             if self.bot:
                 tags["bot"] = ""
         if profile & SERVER_TIME:

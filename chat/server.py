@@ -25,6 +25,7 @@ from chat.message import Message
 from chat.monitor import MONITOR_LIMIT, Monitors
 from chat.network import Network, SingleServer
 from chat.protocol import ChatProtocol
+from chat.readmarkers import ReadMarkers
 from chat.relay import Relay
 from chat.router import Audience, Router
 from chat.services import Services
@@ -87,6 +88,8 @@ class ChatServer(Factory):
         #: Message history; `chat.service` puts an SQLite store here.
         self.history: HistoryStore = MemoryHistory(clock)
         self.monitors = Monitors()
+        #: draft/read-marker: how far each account (or guest) has read.
+        self.read_markers = ReadMarkers(self._save_read_marker)
         #: Accounts and registered channels; `chat.service` gives it a
         #: store in the data directory.
         self.accounts = accounts or Accounts(SQLiteStore(":memory:"), clock)
@@ -221,6 +224,35 @@ class ChatServer(Factory):
         """Everyone sharing a channel with *conn*, without *conn* itself."""
         return list(self.router.recipients(Audience.peers(conn)))
 
+    def load_read_markers(self, account: str) -> None:
+        """Add the stored read markers of *account* (just logged in)."""
+        loaded = self.accounts.store.read_markers(account)
+        loaded.addCallback(lambda markers: self.read_markers.load(account, markers))
+        loaded.addErrback(
+            lambda failure: self.log.failure("Could not read read markers", failure)
+        )
+
+    def _save_read_marker(self, account: str, target: str, when: float) -> None:
+        saved = self.accounts.store.set_read_marker(account, target, when)
+        saved.addErrback(
+            lambda failure: self.log.failure("Could not keep a read marker", failure)
+        )
+
+    def observers_of(
+        self, conn: ChatProtocol, cap: str, include_self: bool = False
+    ) -> Audience:
+        """Who is told of *conn*'s AWAY, ACCOUNT, CHGHOST and SETNAME changes
+        under *cap*: channel peers, and (extended-monitor) the users
+        monitoring *conn*, that negotiated *cap*; *conn* too if asked."""
+        watchers = tuple(
+            watcher
+            for watcher in self.monitors.watchers_of(conn)
+            if "extended-monitor" in watcher.caps and watcher is not conn
+        )
+        users = (*watchers, conn) if include_self else watchers
+        skip = None if include_self else conn
+        return Audience(tuple(conn.channels.values()), users, "", skip, cap)
+
     def remember(self, conn: ChatProtocol) -> None:
         """Add *conn*'s current identity to the WHOWAS history."""
         self.whowas.appendleft(
@@ -271,6 +303,17 @@ class ChatServer(Factory):
         self.channels[casefold(name)] = channel
         self.services.channel_created(channel)
         return channel
+
+    def rename_channel(self, channel: Channel, name: str) -> None:
+        """Give *channel* the new *name* (draft/channel-rename), re-keyed
+        everywhere it is looked up by folded name."""
+        old = channel.folded
+        del self.channels[old]
+        channel.name = name
+        self.channels[channel.folded] = channel
+        for member in channel.members:
+            member.channels.pop(old, None)
+            member.channels[channel.folded] = channel
 
     def leave_channel(self, conn: ChatProtocol, channel: Channel) -> None:
         """Take *conn* out of *channel*; drop the channel once empty."""

@@ -376,13 +376,9 @@ class ClientAgainstServerTests(TestCase):
         )
         self.assertNotIn("you cannot see this", texts(alice, "#ops"))
         commands.run(alice, "/search anything")
-        await until(
-            alice,
-            lambda: (
-                "This server does not offer search (no soju.im/search capability)"
-                in texts(alice, "#ops")
-            ),
-        )
+        await until(alice, lambda: "Search: 0 results" in texts(alice, "#ops"))
+        commands.run(alice, "/search cannot")
+        await until(alice, lambda: "Search: 1 result" in texts(alice, "#ops"))
         commands.run(alice, "/unignore bob")
         bob.say("#ops", "now you do")
         await until(alice, lambda: "now you do" in texts(alice, "#ops"))

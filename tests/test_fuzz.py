@@ -131,9 +131,21 @@ class BadInputTests(TestCase):
         self.client.send_raw(b"PRIVMSG #zsentinel :caf\xe9 \xff\xfe\r\n")
         self.assertEqual(
             self.client.lines(),
-            [":irc.test FAIL * INVALID_UTF8 :Message rejected: it is not valid UTF-8"],
+            [
+                ":irc.test FAIL PRIVMSG INVALID_UTF8"
+                " :Message rejected: it is not valid UTF-8"
+            ],
         )
         self.assertEqual(self.sentinels.bob.lines(), [])
+        self.client.send_raw(b"\xff\xfe\r\n")
+        self.assertEqual(self.client.messages()[0].params[:2], ("*", "INVALID_UTF8"))
+        self.client.send("CAP REQ :labeled-response batch")
+        self.client.raw()
+        self.client.send_raw(b"@label=x1 PRIVMSG #zsentinel :\xff\r\n")
+        [fail] = self.client.messages()
+        self.assertEqual(
+            (fail.tags.get("label"), fail.params[1]), ("x1", "INVALID_UTF8")
+        )
         self.assertStillChatting()
 
     def test_empty_lines_are_ignored(self) -> None:

@@ -24,7 +24,7 @@ from chat.history import (
     conversation_key,
 )
 from chat.history.memory import MemoryHistory
-from chat.history.sqlite import FILENAME, SQLiteHistory
+from chat.history.sqlite import FILENAME, MIGRATIONS, SQLiteHistory
 from chat.storage import StoreUnavailableError
 from tests import services_support
 
@@ -262,7 +262,8 @@ class SQLiteHistoryTests(StoreTestsMixin, RetentionMixin, TestCase):
         self.addCleanup(db.close)
         self.assertEqual(db.execute("SELECT count(*) FROM history").fetchone(), (2,))
         self.assertEqual(db.execute("PRAGMA journal_mode").fetchone(), ("wal",))
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone(), (1,))
+        version = db.execute("PRAGMA user_version").fetchone()
+        self.assertEqual(version, (len(MIGRATIONS),))
 
     async def test_retention_by_age(self) -> None:
         path = Path(self.mktemp()) / FILENAME

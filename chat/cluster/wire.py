@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from chat.casemap import CHANTYPES, casefold
 from chat.channel import Channel, ListEntry
 from chat.message import Message
+from chat.multiline import MultilineRelay
 from chat.relay import Relay
 
 if TYPE_CHECKING:
@@ -33,8 +34,9 @@ def json_message(data: list[Any]) -> Message:
 
 
 def relay_json(relay: Relay) -> dict[str, Any]:
-    """*relay* as JSON: the message, its alternate form, time, msgid, tags."""
-    return {
+    """*relay* as JSON: the message, its alternate form, time, msgid, tags,
+    and the lines of a multiline message."""
+    data = {
         "m": message_json(relay.message),
         "t": relay.time,
         "id": relay.msgid,
@@ -44,6 +46,9 @@ def relay_json(relay: Relay) -> dict[str, Any]:
         "alt": message_json(relay.alternate) if relay.alternate else None,
         "bit": relay.alternate_bit,
     }
+    if isinstance(relay, MultilineRelay):
+        data["ml"] = [relay.ref, relay.command, relay.target, relay.lines]
+    return data
 
 
 def json_relay(data: Mapping[str, Any]) -> Relay:
@@ -57,6 +62,15 @@ def json_relay(data: Mapping[str, Any]) -> Relay:
     )
     if data.get("alt"):
         relay.set_alternate(json_message(data["alt"]), int(data["bit"]))
+    if data.get("ml"):
+        ref, command, target, lines = data["ml"]
+        return MultilineRelay(
+            relay,
+            str(ref),
+            str(command),
+            str(target),
+            [(str(text), bool(concat)) for text, concat in lines],
+        )
     return relay
 
 
@@ -137,6 +151,8 @@ def channel_parts(
                 args = (name, key) if key else (name,)
                 parts.append((casefold(name), Message("JOIN", args, None, tags)))
         return parts
+    if "batch" in tags:
+        return None  # a line of a client's multiline batch: its node has it
     if command in ("PART", "NAMES", "PRIVMSG", "NOTICE", "TAGMSG"):
         targets = [target for target in first.split(",") if target]
         if len(targets) > max_targets or not any(_channel(t) for t in targets):

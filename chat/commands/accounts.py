@@ -4,7 +4,10 @@ AUTHENTICATE follows IRCv3 sasl-3.1/3.2: the client names a mechanism,
 then sends base64 responses in chunks of at most 400 bytes (a chunk of
 exactly 400 means more follows; ``+`` alone is an empty chunk); ``*``
 aborts.  Numerics 900-908 report the outcome.  While a response is being
-checked, registration waits (`chat.sasl.hold_registration`).
+checked, registration waits (`chat.sasl.hold_registration`).  After
+registration a client may authenticate again at any time (sasl-3.2
+re-authentication), to the same account or another; before registration a
+second authentication gets 907.
 
 REGISTER and VERIFY are IRCv3 draft/account-registration; e-mail
 verification is off, so REGISTER logs in at once and VERIFY has nothing
@@ -69,7 +72,7 @@ def send_challenge(conn: ChatProtocol, server: ChatServer, data: bytes) -> None:
 @command("AUTHENTICATE", min_params=1, registered=False)
 def handle_authenticate(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     data = msg.params[0]
-    if conn.account is not None:
+    if conn.account is not None and not conn.registered:
         conn.reply(numerics.ERR_SASLALREADY, "You have already authenticated")
         return
     session = conn.sasl
@@ -162,7 +165,9 @@ def _stepped(
     if isinstance(step, Challenge):
         send_challenge(conn, server, step.data)
         return
-    if isinstance(step, Success) and conn.account is None:
+    if isinstance(step, Success) and (conn.account is None or conn.registered):
+        # After registration this may be a re-authentication (sasl-3.2),
+        # to the same account or another one.
         conn.sasl = None
         log_in(conn, server, step.account, method)
         conn.reply(numerics.RPL_SASLSUCCESS, "SASL authentication successful")

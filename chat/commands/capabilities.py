@@ -9,6 +9,8 @@ from chat.accounts import registration_cap_value
 from chat.commands import command
 from chat.commands.registration import try_register
 from chat.message import Message
+from chat.metadata import CAP_VALUE as METADATA_CAP
+from chat.multiline import CAP_VALUE as MULTILINE_CAP
 
 if TYPE_CHECKING:
     from chat.protocol import ChatProtocol
@@ -23,17 +25,27 @@ SUPPORTED_CAPS: dict[str, str | None] = {
     "cap-notify": None,
     "chghost": None,
     "draft/account-registration": "before-connect,custom-account-name",
+    "draft/channel-rename": None,
     "draft/chathistory": None,
     "draft/event-playback": None,
+    "draft/message-redaction": None,
+    "draft/metadata-2": METADATA_CAP,
+    "draft/metadata-3": METADATA_CAP,
+    "draft/multiline": MULTILINE_CAP,
+    "draft/pre-away": None,
+    "draft/read-marker": None,
     "echo-message": None,
     "extended-join": None,
+    "extended-monitor": None,
     "invite-notify": None,
     "labeled-response": None,
     "message-tags": None,
     "multi-prefix": None,
+    "no-implicit-names": None,
     "sasl": "PLAIN,EXTERNAL,SCRAM-SHA-256",
     "server-time": None,
     "setname": None,
+    "soju.im/search": None,
     "standard-replies": None,
     "userhost-in-names": None,
 }
@@ -51,8 +63,8 @@ def cap_values(server: ChatServer) -> dict[str, str | None]:
 #: Capabilities that CAP LS 302 enables implicitly.
 IMPLICIT_WITH_302 = ("cap-notify",)
 
-#: Keep CAP LS lines under the 512-byte limit with room for the prefix.
-CAP_LINE_BUDGET = 400
+#: The longest line without its CR LF (RFC 1459).
+_LINE_BYTES = 510
 
 
 def _cap_reply(conn: ChatProtocol, server: ChatServer, *params: str) -> None:
@@ -60,20 +72,27 @@ def _cap_reply(conn: ChatProtocol, server: ChatServer, *params: str) -> None:
 
 
 def _cap_list(
-    conn: ChatProtocol, server: ChatServer, subcommand: str, names: list[str]
+    conn: ChatProtocol,
+    server: ChatServer,
+    subcommand: str,
+    names: list[str],
+    multiline: bool = True,
 ) -> None:
-    """Send *names* in as many CAP lines as needed (``*`` marks more to come)."""
+    """Send *names* in as many CAP lines as needed (``*`` marks more to come
+    for 302 clients), each as full as ``:server CAP nick LS * :...`` allows
+    (as Ergo does): pre-302 clients read a single line, which fits."""
+    budget = _LINE_BYTES - len(server.name) - len(conn.nick) - len(subcommand) - 11
     lines: list[str] = []
     current = ""
     for name in names:
-        if current and len(current) + len(name) + 1 > CAP_LINE_BUDGET:
+        if current and len(current) + len(name) + 1 > budget:
             lines.append(current)
             current = name
         else:
             current = f"{current} {name}" if current else name
     lines.append(current)
     for index, line in enumerate(lines):
-        if index < len(lines) - 1:
+        if multiline and index < len(lines) - 1:
             _cap_reply(conn, server, subcommand, "*", line)
         else:
             _cap_reply(conn, server, subcommand, line)
@@ -94,9 +113,11 @@ def handle_cap(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
             f"{name}={value}" if modern and value else name
             for name, value in cap_values(server).items()
         ]
-        _cap_list(conn, server, "LS", names)
+        _cap_list(conn, server, "LS", names, multiline=modern)
     elif subcommand == "LIST":
-        _cap_list(conn, server, "LIST", sorted(conn.caps))
+        # cap-notify is on for every 302 client: the others read one line.
+        multiline = "cap-notify" in conn.caps
+        _cap_list(conn, server, "LIST", sorted(conn.caps), multiline)
     elif subcommand == "REQ":
         if len(msg.params) < 2:
             conn.reply(numerics.ERR_NEEDMOREPARAMS, "CAP", "Not enough parameters")

@@ -14,7 +14,9 @@ from chat.casemap import casefold, is_channel_name, mask_matches, valid_channel_
 from chat.channel import MEMBER_MODES, ListEntry
 from chat.commands import command
 from chat.commands.ircv3 import join_relay, notify_invite
+from chat.commands.metadata import send_metadata_on_join
 from chat.commands.queries import send_away_on_join
+from chat.commands.readmarker import send_marker_on_join
 from chat.history.record import remember_channel
 from chat.message import Message
 from chat.modes import (
@@ -148,9 +150,12 @@ def join(conn: ChatProtocol, server: ChatServer, name: str, key: str = "") -> No
     server.router.publish(relay, Audience.channel(channel))
     send_away_on_join(server, conn, channel)
     remember_channel(server, relay, channel)
+    send_marker_on_join(conn, server, channel)
+    send_metadata_on_join(conn, server, channel)
     if channel.topic:
         send_topic(conn, channel)
-    send_names(conn, channel)
+    if "no-implicit-names" not in conn.caps:
+        send_names(conn, channel)
     server.services.joined(conn, channel)
 
 

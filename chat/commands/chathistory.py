@@ -110,7 +110,9 @@ def handle_chathistory(conn: ChatProtocol, server: ChatServer, msg: Message) -> 
         conn.fail("CHATHISTORY", "INVALID_PARAMS", subcommand, str(error))
 
 
-def _keys(conn: ChatProtocol, server: ChatServer, target: str) -> tuple[str, ...]:
+def readable_keys(
+    conn: ChatProtocol, server: ChatServer, target: str
+) -> tuple[str, ...]:
     """The stored targets *conn* may read as *target*; empty if none."""
     if target == "*":
         return ()
@@ -136,7 +138,7 @@ def _select(
     start = parse_selector(args[1], star=subcommand == "LATEST")
     end = parse_selector(args[2]) if subcommand == "BETWEEN" else None
     limit = parse_limit(args, 3 if subcommand == "BETWEEN" else 2)
-    keys = _keys(conn, server, target)
+    keys = readable_keys(conn, server, target)
     if not keys and target != "*":
         conn.fail(
             "CHATHISTORY",

@@ -32,7 +32,7 @@ _HOST = re.compile(r"^[A-Za-z0-9.:/-]{1,64}$")
 def _notify(server: ChatServer, conn: ChatProtocol, message: Message, cap: str) -> None:
     """Relay *message* about *conn* to its peers, and itself, having *cap*."""
     relay = server.relay(message, conn)
-    server.router.publish(relay, Audience.peers(conn, include_self=True, cap=cap))
+    server.router.publish(relay, server.observers_of(conn, cap, include_self=True))
 
 
 def join_relay(server: ChatServer, conn: ChatProtocol, channel: Channel) -> Relay:
@@ -116,7 +116,7 @@ def change_host(
     old = conn.hostmask
     router = server.router
     chghost = server.relay(Message("CHGHOST", (username, host), old), conn)
-    router.publish(chghost, Audience.peers(conn, include_self=True, cap="chghost"))
+    router.publish(chghost, server.observers_of(conn, "chghost", include_self=True))
     quit_relay = server.relay(Message("QUIT", ("Changing host",), old), conn)
     conn.username, conn.host = username, host
     router.publish(quit_relay, Audience.peers(conn, lacking="chghost"))

@@ -29,12 +29,25 @@ _STATUS_MODES = {prefix: mode for mode, prefix in MEMBER_PREFIXES.items()}
 
 @command("PRIVMSG")
 def handle_privmsg(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
+    if "batch" in msg.tags:
+        absorb_line(conn, server, msg)
+        return
     send_message(conn, server, msg, notice=False)
 
 
 @command("NOTICE")
 def handle_notice(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
+    if "batch" in msg.tags:
+        absorb_line(conn, server, msg)
+        return
     send_message(conn, server, msg, notice=True)
+
+
+def absorb_line(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
+    """A line of a draft/multiline batch (`chat.commands.multiline`)."""
+    from chat.commands.multiline import absorb_line as absorb
+
+    absorb(conn, server, msg)
 
 
 @command("TAGMSG")

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from chat import numerics
 from chat.casemap import casefold, is_channel_name, mask_to_regex
 from chat.commands import COMMANDS, command
+from chat.commands.metadata import send_whois_metadata
 from chat.commands.operators import is_operator
 from chat.message import Message
 from chat.router import Audience
@@ -285,6 +286,7 @@ def send_whois(conn: ChatProtocol, server: ChatServer, user: ChatProtocol) -> No
         conn.reply(numerics.RPL_WHOISBOT, nick, "is a bot")
     if user.away is not None:
         conn.reply(numerics.RPL_AWAY, nick, user.away)
+    send_whois_metadata(conn, server, user)
     if user.secure:
         conn.reply(numerics.RPL_WHOISSECURE, nick, "is using a secure connection")
     if _sees_address(conn, user):
@@ -369,26 +371,33 @@ def handle_whowas(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
 # -- AWAY ----------------------------------------------------------------
 
 
-@command("AWAY")
+@command("AWAY", registered=False)
 def handle_away(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     """``AWAY [<text>]``: set (306) or clear (305) the away message.
 
     Channel peers with the ``away-notify`` capability get an ``AWAY``
-    message when the state changes (not the user: 305/306 tell them).
+    message when the state changes (not the user: 305/306 tell them), and
+    so do extended-monitor watchers.  With ``draft/pre-away`` AWAY may come
+    before registration; ``AWAY *`` leaves the visible state as it is.
     """
+    if not conn.registered and "draft/pre-away" not in conn.caps:
+        conn.reply(numerics.ERR_NOTREGISTERED, "You have not registered")
+        return
     text = msg.params[0][: server.config.limits.away_length] if msg.params else ""
     previous = conn.away
+    if text == "*" and "draft/pre-away" in conn.caps:
+        text = previous or ""
     if text:
         conn.away = text
         conn.reply(numerics.RPL_NOWAWAY, "You have been marked as being away")
     else:
         conn.away = None
         conn.reply(numerics.RPL_UNAWAY, "You are no longer marked as being away")
-    if conn.away != previous:
+    if conn.away != previous and conn.registered:
         server.network.user_changed(conn)
         params = (conn.away,) if conn.away is not None else ()
         relay = server.relay(Message("AWAY", params, conn.hostmask), conn)
-        server.router.publish(relay, Audience.peers(conn, cap="away-notify"))
+        server.router.publish(relay, server.observers_of(conn, "away-notify"))
 
 
 def send_away_on_join(server: ChatServer, conn: ChatProtocol, channel: Channel) -> None:
@@ -449,6 +458,10 @@ HELP_TEXTS: dict[str, tuple[str, ...]] = {
         "AWAY [<text>]",
         "Mark yourself as away with <text>, or as back without it.",
     ),
+    "BATCH": (
+        "BATCH +<ref> draft/multiline <target> | BATCH -<ref>",
+        "Open or close a batch of PRIVMSG or NOTICE lines sent as one message.",
+    ),
     "CAP": (
         "CAP LS [302] | CAP LIST | CAP REQ :<caps> | CAP END",
         "Negotiate IRCv3 capabilities.",
@@ -486,6 +499,16 @@ HELP_TEXTS: dict[str, tuple[str, ...]] = {
         "List channels with their user counts and topics.",
     ),
     "LUSERS": ("LUSERS", "Show how many users and channels there are."),
+    "MARKREAD": (
+        "MARKREAD <target> [timestamp=<time>]",
+        "Show or move forward your read marker in a channel or conversation.",
+    ),
+    "METADATA": (
+        "METADATA <target> GET <key>... | LIST | SET <key> [:<value>] | CLEAR"
+        " | SYNC; METADATA * SUB|UNSUB <key>... | SUBS",
+        "Show or change the metadata (display-name, avatar, status...) of a user"
+        " (* is you) or channel, and choose the keys you hear about.",
+    ),
     "MODE": (
         "MODE <nick> [<modes>] | MODE <channel> [<modes> [<args>...]]",
         "Show or change user modes (B, i, w) or channel modes (b, i, k, l, m, n,"
@@ -516,6 +539,20 @@ HELP_TEXTS: dict[str, tuple[str, ...]] = {
         " with that status).",
     ),
     "QUIT": ("QUIT [<reason>]", "Disconnect from the server."),
+    "REDACT": (
+        "REDACT <target> <msgid> [:<reason>]",
+        "Delete a message you sent (operators: any message) from the target"
+        " and its history.",
+    ),
+    "RENAME": (
+        "RENAME <channel> <new name> [:<reason>]",
+        "Give a channel you operate a new name.",
+    ),
+    "SEARCH": (
+        "SEARCH in=<target>;text=<words>;from=<nick>;after=<time>;before=<time>;"
+        "limit=<n>",
+        "Search the messages you may read; every attribute is optional.",
+    ),
     "SETNAME": ("SETNAME :<realname>", "Change your realname."),
     "TAGMSG": (
         "TAGMSG <target>",

@@ -11,6 +11,7 @@ from twisted.python.failure import Failure
 from chat import events, numerics
 from chat.casemap import valid_nick
 from chat.commands import command
+from chat.commands.metadata import send_metadata_on_welcome
 from chat.commands.server_info import send_isupport, send_lusers, send_motd
 from chat.identity import change_nick
 from chat.message import Message
@@ -137,6 +138,7 @@ def send_welcome(conn: ChatProtocol, server: ChatServer) -> None:
         numerics.RPL_MYINFO, server.name, server.version, "Biow", "biklmnostv", "bklov"
     )
     send_isupport(conn, server)
+    send_metadata_on_welcome(conn, server)
     send_lusers(conn, server)
     send_motd(conn, server)
 

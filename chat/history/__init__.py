@@ -15,6 +15,8 @@ only those two identities can read it back.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -30,13 +32,18 @@ __all__ = [
     "HistoryItem",
     "HistoryStore",
     "Query",
+    "Search",
     "Selector",
     "Target",
+    "continuation_prefix",
     "conversation_key",
     "party",
+    "search_words",
+    "sender_nick",
 ]
 
 _NO_TAGS: Mapping[str, str] = MappingProxyType({})
+_WORD = re.compile(r"[^\W_]+")
 
 #: The subcommands of CHATHISTORY that select messages from one target.
 SELECTIONS = ("LATEST", "BEFORE", "AFTER", "AROUND", "BETWEEN")
@@ -117,6 +124,26 @@ class Query:
 
 
 @dataclass(frozen=True, slots=True)
+class Search:
+    """A message search (soju.im/search) over the stored targets *keys* and,
+    when *party* is given, every private conversation of *party*.
+
+    Every word of *text* must be in the message (case-insensitive), *nick*
+    (folded) must have sent it, and it must be from between *after* and
+    *before* (inclusive).  With *after* the oldest matches come first,
+    otherwise the newest; either way the answer is oldest first.
+    """
+
+    keys: tuple[str, ...]
+    limit: int
+    party: str = ""
+    text: str = ""
+    nick: str = ""
+    after: float | None = None
+    before: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Target:
     """A CHATHISTORY TARGETS entry: a stored key and its latest message."""
 
@@ -146,8 +173,37 @@ class HistoryStore(Protocol):
         """Channels among *keys* and conversations of *party* whose latest
         message is between *start* and *end*, by time of that message."""
 
+    def search(self, search: Search) -> Deferred[list[HistoryItem]]:
+        """The PRIVMSG and NOTICE items *search* matches, oldest first."""
+
+    def redact(self, keys: Sequence[str], msgid: str) -> Deferred[bool]:
+        """Remove the message *msgid* stored under one of *keys*, and the
+        continuation lines of a multiline message (`continuation_prefix`);
+        whether anything was removed."""
+
     def close(self) -> Deferred[None]:
         """Write what is pending and release the store."""
+
+
+def search_words(text: str, fold_accents: bool = True) -> list[str]:
+    """The words of *text* a search matches on: letters and digits, folded,
+    and without diacritics (as SQLite FTS5's unicode61 tokenizer sees them)
+    unless *fold_accents* is false (PostgreSQL's ``simple`` parser)."""
+    folded = text.casefold()
+    if fold_accents:
+        decomposed = unicodedata.normalize("NFKD", folded)
+        folded = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _WORD.findall(folded)
+
+
+def sender_nick(item: HistoryItem) -> str:
+    """The folded nick that sent *item*."""
+    return casefold(item.source.split("!", 1)[0])
+
+
+def continuation_prefix(msgid: str) -> str:
+    """What the msgids of a multiline message's later lines start with."""
+    return msgid + "/"
 
 
 def party(user: object) -> str:

@@ -9,7 +9,18 @@ from collections.abc import Sequence
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 
-from chat.history import HistoryConfig, HistoryItem, Query, Target, peer_nick
+from chat.history import (
+    MESSAGE_COMMANDS,
+    HistoryConfig,
+    HistoryItem,
+    Query,
+    Search,
+    Target,
+    continuation_prefix,
+    peer_nick,
+    search_words,
+    sender_nick,
+)
 from chat.history.select import Point, select
 
 
@@ -80,6 +91,50 @@ class MemoryHistory:
                 found.append(Target(key, last.time, peer))
         found.sort(key=lambda target: target.time)
         return succeed(found[:limit])
+
+    def search(self, search: Search) -> Deferred[list[HistoryItem]]:
+        keys = set(search.keys)
+        if search.party:
+            keys.update(k for k in self._targets if search.party in k.split(" "))
+        words = search_words(search.text)
+        low = search.after if search.after is not None else float("-inf")
+        high = search.before if search.before is not None else float("inf")
+
+        def matches(item: HistoryItem) -> bool:
+            if item.command not in MESSAGE_COMMANDS or not low <= item.time <= high:
+                return False
+            if search.nick and sender_nick(item) != search.nick:
+                return False
+            if not words:
+                return True
+            found = set(search_words(item.params[-1] if item.params else ""))
+            return all(word in found for word in words)
+
+        items = sorted(
+            (item for key in keys for item in self._live(key) if matches(item)),
+            key=lambda item: item.seq,
+        )
+        if search.after is not None:
+            return succeed(items[: search.limit])
+        return succeed(items[-search.limit :] if search.limit else [])
+
+    def redact(self, keys: Sequence[str], msgid: str) -> Deferred[bool]:
+        prefix = continuation_prefix(msgid)
+        removed = False
+        for key in keys:
+            items = self._targets.get(key)
+            if not items:
+                continue
+            kept = [
+                pair
+                for pair in items
+                if pair[1].msgid != msgid and not pair[1].msgid.startswith(prefix)
+            ]
+            if len(kept) != len(items):
+                removed = True
+                items.clear()
+                items.extend(kept)
+        return succeed(removed)
 
     def close(self) -> Deferred[None]:
         return succeed(None)

@@ -35,9 +35,12 @@ from chat.history import (
     HistoryConfig,
     HistoryItem,
     Query,
+    Search,
     Selector,
     Target,
+    continuation_prefix,
     peer_nick,
+    search_words,
 )
 from chat.history.buffer import WriteBuffer
 from chat.history.select import Point, split_around
@@ -75,6 +78,8 @@ _COLUMNS = (
     "seq, target, msgid, time, command, source, params, account, tags, "
     "sender, recipient"
 )
+#: The folded nick of a row's source, as `chat.casemap` folds (rfc1459).
+_SENDER_NICK = "lower(translate(split_part(source, '!', 1), '[]\\~', '{}|^'))"
 #: The longest wait between two write attempts, in retry intervals.
 MAX_BACKOFF = 32
 
@@ -250,6 +255,53 @@ class _Database:
             peer = "" if key in keys else peer_nick(item, party)
             targets.append(Target(key, item.time, peer))
         return targets
+
+    def redact(self, cursor: Cursor, keys: list[str], msgid: str) -> bool:
+        self.migrate(cursor)
+        # The continuation lines `msgid/n` are the msgids in [msgid/, msgid0).
+        cursor.execute(
+            "DELETE FROM history WHERE target = ANY(%s)"
+            " AND (msgid = %s OR (msgid >= %s AND msgid < %s))",
+            (keys, msgid, continuation_prefix(msgid), msgid + "0"),
+        )
+        return cursor.rowcount > 0
+
+    def search(self, cursor: Cursor, search: Search, now: float) -> list[HistoryItem]:
+        self.migrate(cursor)
+        party = search.party or None  # '' would match every channel row
+        clauses = [
+            "(target = ANY(%s) OR sender = %s OR recipient = %s)",
+            "command IN ('PRIVMSG', 'NOTICE')",
+        ]
+        args: list[Any] = [list(search.keys), party, party]
+        if self.config.max_age:
+            clauses.append("time >= %s")
+            args.append(now - self.config.max_age)
+        if search.after is not None:
+            clauses.append("time >= %s")
+            args.append(search.after)
+        if search.before is not None:
+            clauses.append("time <= %s")
+            args.append(search.before)
+        if search.nick:
+            clauses.append(f"{_SENDER_NICK} = %s")
+            args.append(search.nick)
+        words = search_words(search.text, fold_accents=False)
+        if words:
+            # Letters and digits only: never tsquery syntax.
+            clauses.append(
+                "to_tsvector('simple', params::jsonb ->> -1)"
+                " @@ to_tsquery('simple', %s)"
+            )
+            args.append(" & ".join(words))
+        order = "ASC" if search.after is not None else "DESC"
+        cursor.execute(
+            f"SELECT {_COLUMNS} FROM history WHERE {' AND '.join(clauses)}"
+            f" ORDER BY seq {order} LIMIT %s",
+            (*args, search.limit),
+        )
+        items = [_row_item(row) for row in cursor.fetchall()]
+        return items if search.after is not None else items[::-1]
 
 
 class PostgresHistory:
@@ -433,6 +485,16 @@ class PostgresHistory:
             lambda: self.pool.run(
                 self._database.targets, list(keys), party, low, high, limit
             )
+        )
+
+    def search(self, search: Search) -> Deferred[list[HistoryItem]]:
+        return self._after_writes(
+            lambda: self.pool.run(self._database.search, search, self.clock.seconds())
+        )
+
+    def redact(self, keys: Sequence[str], msgid: str) -> Deferred[bool]:
+        return self._after_writes(
+            lambda: self.pool.run(self._database.redact, list(keys), msgid)
         )
 
     def close(self) -> Deferred[None]:

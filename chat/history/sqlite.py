@@ -31,9 +31,12 @@ from chat.history import (
     HistoryConfig,
     HistoryItem,
     Query,
+    Search,
     Selector,
     Target,
+    continuation_prefix,
     peer_nick,
+    search_words,
 )
 from chat.history.select import Point, split_around
 from chat.timing import OperationTimer
@@ -65,6 +68,32 @@ MIGRATIONS = (
     CREATE INDEX history_sender ON history (sender) WHERE sender != '';
     CREATE INDEX history_recipient ON history (recipient) WHERE recipient != '';
     """,
+    # Full-text search (soju.im/search): the text of every PRIVMSG and
+    # NOTICE, kept in step with the history table by triggers.
+    """
+    CREATE VIRTUAL TABLE history_text USING fts5 (text, tokenize = 'unicode61');
+    CREATE TRIGGER history_text_insert AFTER INSERT ON history
+    WHEN new.command IN ('PRIVMSG', 'NOTICE')
+    BEGIN
+        INSERT INTO history_text (rowid, text)
+        VALUES (new.seq, json_extract(new.params, '$[#-1]'));
+    END;
+    CREATE TRIGGER history_text_delete AFTER DELETE ON history
+    WHEN old.command IN ('PRIVMSG', 'NOTICE')
+    BEGIN
+        DELETE FROM history_text WHERE rowid = old.seq;
+    END;
+    INSERT INTO history_text (rowid, text)
+    SELECT seq, json_extract(params, '$[#-1]') FROM history
+    WHERE command IN ('PRIVMSG', 'NOTICE');
+    """,
+)
+
+#: The folded nick of a row's source, as `chat.casemap` folds (rfc1459).
+_SENDER_NICK = (
+    "lower(replace(replace(replace(replace("
+    "substr(source, 1, instr(source, '!') - 1),"
+    " '[', '{'), ']', '}'), '\\', '|'), '~', '^'))"
 )
 
 _COLUMNS = (
@@ -280,6 +309,56 @@ class SQLiteHistory:
             targets.append(Target(key, item.time, peer))
         return targets
 
+    def _search(self, search: Search, now: float) -> list[HistoryItem]:
+        db = self._connection()
+        marks = ",".join("?" * len(search.keys)) or "NULL"
+        clauses = [
+            f"(target IN ({marks}) OR sender = ? OR recipient = ?)",
+            "command IN ('PRIVMSG', 'NOTICE')",
+        ]
+        party = search.party or None  # '' would match every channel row
+        args: list[Any] = [*search.keys, party, party]
+        if self.config.max_age:
+            clauses.append("time >= ?")
+            args.append(now - self.config.max_age)
+        if search.after is not None:
+            clauses.append("time >= ?")
+            args.append(search.after)
+        if search.before is not None:
+            clauses.append("time <= ?")
+            args.append(search.before)
+        if search.nick:
+            clauses.append(f"{_SENDER_NICK} = ?")
+            args.append(search.nick)
+        words = search_words(search.text)
+        if words:
+            # Each word quoted: user text is never FTS5 query syntax.
+            clauses.append(
+                "seq IN (SELECT rowid FROM history_text WHERE history_text MATCH ?)"
+            )
+            args.append(" ".join(f'"{word}"' for word in words))
+        order = "ASC" if search.after is not None else "DESC"
+        found = db.execute(
+            f"SELECT {_COLUMNS} FROM history WHERE {' AND '.join(clauses)}"
+            f" ORDER BY seq {order} LIMIT ?",
+            (*args, search.limit),
+        ).fetchall()
+        items = [_row_item(row) for row in found]
+        return items if search.after is not None else items[::-1]
+
+    def _redact(self, keys: Sequence[str], msgid: str) -> bool:
+        db = self._connection()
+        marks = ",".join("?" * len(keys)) or "NULL"
+        prefix = continuation_prefix(msgid)
+        # The continuation lines `msgid/n` are the msgids in [msgid/, msgid0).
+        with db:
+            cursor = db.execute(
+                f"DELETE FROM history WHERE target IN ({marks})"
+                " AND (msgid = ? OR (msgid >= ? AND msgid < ?))",
+                (*keys, msgid, prefix, msgid + "0"),
+            )
+        return cursor.rowcount > 0
+
     def _close(self) -> None:
         if self._db is not None:
             self._db.close()
@@ -360,6 +439,14 @@ class SQLiteHistory:
         return self._after_writes(
             lambda: self._run(self._targets, list(keys), party, low, high, limit)
         )
+
+    def search(self, search: Search) -> Deferred[list[HistoryItem]]:
+        return self._after_writes(
+            lambda: self._run(self._search, search, self.reactor.seconds())
+        )
+
+    def redact(self, keys: Sequence[str], msgid: str) -> Deferred[bool]:
+        return self._after_writes(lambda: self._run(self._redact, list(keys), msgid))
 
     def close(self) -> Deferred[None]:
         """Write what is pending, close the database and stop the thread."""

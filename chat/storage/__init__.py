@@ -146,6 +146,14 @@ class Store(Protocol):
     def delete_account(self, name: str) -> Deferred[bool]:
         """Delete *name* and the channels it founded; False if none."""
 
+    # -- read markers (draft/read-marker) --------------------------------
+
+    def read_markers(self, name: str) -> Deferred[dict[str, float]]:
+        """The read markers of account *name*: folded target -> time."""
+
+    def set_read_marker(self, name: str, target: str, time: float) -> Deferred[None]:
+        """Keep *name*'s marker in folded *target* (forgotten with the account)."""
+
     # -- channels -------------------------------------------------------
 
     def register_channel(self, channel: RegisteredChannel) -> Deferred[None]:

@@ -27,6 +27,7 @@ from twisted.internet.interfaces import IReactorFromThreads
 from twisted.internet.threads import deferToThreadPool
 
 from chat.casemap import casefold
+from chat.readmarkers import MAX_MARKERS
 from chat.storage import (
     Account,
     AccountExistsError,
@@ -220,6 +221,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX channel_operators_account ON channel_operators (account);
     """,
+    """
+    CREATE TABLE read_markers (
+        account TEXT NOT NULL REFERENCES accounts (folded) ON DELETE CASCADE,
+        target TEXT NOT NULL,
+        time DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (account, target)
+    );
+    """,
 )
 
 _ACCOUNT_COLUMNS = (
@@ -350,6 +359,31 @@ def _remove_certfp(cursor: Cursor, name: str, certfp: str) -> bool:
 
 def _delete_account(cursor: Cursor, name: str) -> bool:
     return _update(cursor, "DELETE FROM accounts WHERE folded = %s", (casefold(name),))
+
+
+def _read_markers(cursor: Cursor, name: str) -> dict[str, float]:
+    cursor.execute(
+        "SELECT target, time FROM read_markers WHERE account = %s", (casefold(name),)
+    )
+    return dict(cursor.fetchall())
+
+
+def _set_read_marker(cursor: Cursor, name: str, target: str, time: float) -> None:
+    folded = casefold(name)
+    cursor.execute(
+        "INSERT INTO read_markers (account, target, time)"
+        " SELECT folded, %s, %s FROM accounts WHERE folded = %s"
+        " ON CONFLICT (account, target) DO UPDATE SET time = excluded.time"
+        " WHERE excluded.time > read_markers.time",
+        (target, time, folded),
+    )
+    # Keep what the server keeps in memory: the latest MAX_MARKERS.
+    cursor.execute(
+        "DELETE FROM read_markers WHERE account = %s AND target NOT IN"
+        " (SELECT target FROM read_markers WHERE account = %s"
+        " ORDER BY time DESC LIMIT %s)",
+        (folded, folded, MAX_MARKERS),
+    )
 
 
 def _set_operators(cursor: Cursor, folded: str, operators: Iterable[str]) -> None:
@@ -492,6 +526,14 @@ class PostgresStore:
 
     def delete_account(self, name: str) -> Deferred[bool]:
         return self._run(_delete_account, name)
+
+    # -- read markers ---------------------------------------------------
+
+    def read_markers(self, name: str) -> Deferred[dict[str, float]]:
+        return self._run(_read_markers, name)
+
+    def set_read_marker(self, name: str, target: str, time: float) -> Deferred[None]:
+        return self._run(_set_read_marker, name, target, time)
 
     # -- channels -------------------------------------------------------
 

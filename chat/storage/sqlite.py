@@ -24,6 +24,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
 from chat.casemap import casefold
+from chat.readmarkers import MAX_MARKERS
 from chat.storage import (
     Account,
     AccountExistsError,
@@ -79,6 +80,14 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (channel, account)
     );
     CREATE INDEX channel_operators_account ON channel_operators (account);
+    """,
+    """
+    CREATE TABLE read_markers (
+        account TEXT NOT NULL REFERENCES accounts (folded) ON DELETE CASCADE,
+        target TEXT NOT NULL,
+        time REAL NOT NULL,
+        PRIMARY KEY (account, target)
+    );
     """,
 )
 
@@ -239,6 +248,32 @@ class Database:
 
     def delete_account(self, name: str) -> bool:
         return self._update("DELETE FROM accounts WHERE folded = ?", (casefold(name),))
+
+    # -- read markers ---------------------------------------------------
+
+    def read_markers(self, name: str) -> dict[str, float]:
+        rows = self.db.execute(
+            "SELECT target, time FROM read_markers WHERE account = ?",
+            (casefold(name),),
+        ).fetchall()
+        return dict(rows)
+
+    def set_read_marker(self, name: str, target: str, time: float) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT INTO read_markers (account, target, time)"
+                " SELECT folded, ?, ? FROM accounts WHERE folded = ?"
+                " ON CONFLICT (account, target) DO UPDATE SET time = excluded.time"
+                " WHERE excluded.time > read_markers.time",
+                (target, time, casefold(name)),
+            )
+            # Keep what the server keeps in memory: the latest MAX_MARKERS.
+            self.db.execute(
+                "DELETE FROM read_markers WHERE account = ? AND target NOT IN"
+                " (SELECT target FROM read_markers WHERE account = ?"
+                " ORDER BY time DESC LIMIT ?)",
+                (casefold(name), casefold(name), MAX_MARKERS),
+            )
 
     # -- channels -------------------------------------------------------
 
@@ -425,6 +460,14 @@ class SQLiteStore:
 
     def delete_account(self, name: str) -> Deferred[bool]:
         return self._run(Database.delete_account, name)
+
+    # -- read markers ---------------------------------------------------
+
+    def read_markers(self, name: str) -> Deferred[dict[str, float]]:
+        return self._run(Database.read_markers, name)
+
+    def set_read_marker(self, name: str, target: str, time: float) -> Deferred[None]:
+        return self._run(Database.set_read_marker, name, target, time)
 
     # -- channels -------------------------------------------------------
 
