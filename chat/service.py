@@ -59,7 +59,7 @@ from chat.tls import (
     server_options,
 )
 from chat.traffic import CountingFactory, Traffic
-from chat.workers import ReusePortEndpoint, WorkerSupervisor
+from chat.workers import ReusePortEndpoint, SupervisorWatch, WorkerSupervisor
 
 if TYPE_CHECKING:
     from chat.web.site import WebSite
@@ -628,6 +628,8 @@ def makeService(
         service.data_dir = config.data_dir
     if config.cluster.redis:
         service.cluster = cluster_node(server, config)
+    if config.worker is not None:
+        SupervisorWatch(reactor).setServiceParent(service)
     return service
 
 

@@ -13,6 +13,7 @@ several processes) or PostgreSQL.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import sys
@@ -30,6 +31,7 @@ from twisted.internet.interfaces import (
     IStreamServerEndpoint,
 )
 from twisted.internet.protocol import ProcessProtocol, ServerFactory
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -72,6 +74,33 @@ class ReusePortEndpoint:
                 f"cannot listen on port {self.port}: {error.strerror}"
             ) from error
         return succeed(port)
+
+
+class SupervisorWatch(Service):
+    """In a worker: stop when the supervisor is gone (killed, even with
+    SIGKILL), rather than live on outside its control."""
+
+    def __init__(self, reactor: Any, every: float = 1.0) -> None:
+        self.reactor = reactor
+        self.parent_pid = os.getppid()
+        self._check = LoopingCall(self._still_there)
+        self._check.clock = reactor
+        self.every = every
+
+    def startService(self) -> None:
+        super().startService()
+        self._check.start(self.every, now=False)
+
+    def stopService(self) -> None:
+        super().stopService()
+        if self._check.running:
+            self._check.stop()
+
+    def _still_there(self) -> None:
+        if os.getppid() != self.parent_pid:
+            log.warn("The supervisor is gone; this worker stops")
+            self._check.stop()
+            self.reactor.stop()
 
 
 class _Worker(ProcessProtocol):

@@ -267,6 +267,25 @@ class ChannelTests(TestCase):
         self.bob.send("PRIVMSG #team :from-b")
         await eventually(lambda: privmsgs(self.alice) == ["from-b"])
 
+    async def test_a_message_goes_to_each_other_node_once(self) -> None:
+        others = [await self.network.user(self.b, nick) for nick in ("c1", "c2", "c3")]
+        for client in others:
+            client.send("JOIN #team")
+            await eventually(lambda c=client: c.saw("366"))
+        await eventually(lambda: len(self.names(self.a)) == 5)
+        published: list[str] = []
+        redis = self.network.nodes["a"].redis
+        publish = redis.publish
+        redis.publish = lambda channel, text: (
+            published.append(channel),
+            publish(channel, text),
+        )[1]
+        self.addCleanup(setattr, redis, "publish", publish)
+        self.alice.send("PRIVMSG #team :to all four")
+        for client in [self.bob, *others]:
+            await eventually(lambda c=client: c.saw("PRIVMSG #team :to all four"))
+        self.assertEqual(published, ["chat:to:b"], "one publish for four recipients")
+
     async def test_every_member_sees_one_order(self) -> None:
         for client in (self.alice, self.bob):
             client.send("CAP REQ echo-message")

@@ -223,7 +223,7 @@ class FramingTests(TestCase):
         client.send(b"PRIVMSG ann :\xff\xfe", opcode=BINARY)
         lines = client.lines()
         self.assertEqual(len(lines), 1)
-        self.assertIn("FAIL * INVALID_UTF8", lines[0])
+        self.assertIn("FAIL PRIVMSG INVALID_UTF8", lines[0])
         client.send("PING :still")
         self.assertEqual(client.lines(), [":irc.test PONG irc.test still"])
 

@@ -16,7 +16,7 @@ from twisted.trial.unittest import TestCase
 
 from chat.config import ConfigError, ServerConfig
 from chat.service import make_supervisor
-from chat.workers import WorkerSupervisor
+from chat.workers import SupervisorWatch, WorkerSupervisor
 from tests.e2e_support import LineClient, connect_plain, is_command
 from tests.redis_support import free_port, start_redis
 
@@ -104,6 +104,16 @@ class WorkersTests(TestCase):
 
 
 class SupervisorTests(TestCase):
+    def test_a_worker_stops_when_its_supervisor_is_gone(self) -> None:
+        clock = MemoryReactorClock()
+        watch = SupervisorWatch(clock)
+        watch.startService()
+        clock.advance(1)
+        self.assertFalse(clock.hasStopped)
+        watch.parent_pid = -1  # as if the supervisor had died
+        clock.advance(1)
+        self.assertTrue(clock.hasStopped)
+
     def test_workers_need_a_cluster(self) -> None:
         config = ServerConfig(port=None, listen=("tcp:0",), workers=2)
         with self.assertRaises(ConfigError) as raised:

@@ -195,7 +195,7 @@ class ClusterNode(Service):
             self.address.db,
             reconnect=True,
             convertNumbers=False,
-            replyTimeout=max(1.0, self.lease / 4),
+            replyTimeout=max(10.0, self.lease),
         )
         factory = txredisapi.SubscriberFactory()
         factory.protocol = type("Subscriber", (_Subscriber,), {"node": self})

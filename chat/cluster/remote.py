@@ -104,6 +104,7 @@ def remote_session(
     session.transport = RemoteTransport(session, node, forward)  # type: ignore[assignment]
     update_session(session, identity)
     session.home = str(identity.get("server") or node)
+    session.node = node
     session.connected_at = session.last_active = session.last_message = float(
         identity.get("connected_at") or server.clock.seconds()
     )

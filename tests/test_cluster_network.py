@@ -1,0 +1,198 @@
+"""Three node processes over TLS with Redis and PostgreSQL: one network.
+
+Clients are spread over the nodes; accounts and history live in one
+PostgreSQL, users, nicks and channels are shared through one Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from twisted.internet.threads import deferToThread
+from twisted.trial.unittest import TestCase
+
+from chat.message import Message
+from tests.accounts_support import PASSWORD, plain
+from tests.e2e_support import LineClient, connect_tls, is_command
+from tests.redis_support import start_redis
+from tests.services_support import postgres_database
+
+ROOT = Path(__file__).parent.parent
+
+#: A node over TLS: argv is Redis URL, database, node name, data dir, cert
+#: dir.  It prints its TLS port once it is linked to the cluster.
+_NODE = """
+import sys
+from pathlib import Path
+from twisted.internet import reactor
+from twisted.internet.task import LoopingCall
+from chat.config import Cluster, ServerConfig
+from chat.service import makeService
+
+redis, database, name, data, certs = sys.argv[1:6]
+config = ServerConfig(
+    server_name="irc.test",
+    port=None,
+    listen=("tls:tcp:0:interface=127.0.0.1",),
+    data_dir=Path(data),
+    cert_dir=Path(certs),
+    database=database,
+    cluster=Cluster(redis=redis, node_name=name, lease=3.0),
+)
+service = makeService(config, reactor=reactor)
+service.startService()
+
+def linked():
+    port = service.tls_port()
+    if service.cluster.linked and port:
+        print(port, flush=True)
+        waiting.stop()
+
+waiting = LoopingCall(linked)
+waiting.start(0.05)
+reactor.run()
+"""
+
+CAPS = "echo-message server-time message-tags batch draft/chathistory sasl"
+
+
+def is_privmsg(text: str) -> object:
+    def match(message: Message) -> bool:
+        return message.command == "PRIVMSG" and message.params[-1:] == (text,)
+
+    return match
+
+
+class ThreeNodeNetworkTests(TestCase):
+    timeout = 90
+
+    async def node(self, name: str) -> tuple[subprocess.Popen[str], int]:
+        data = Path(self.mktemp()).absolute()
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _NODE,
+                self.redis.url,
+                self.database,
+                name,
+                str(data),
+                str(self.certs),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        self.addCleanup(child.wait)
+        self.addCleanup(child.kill)
+        assert child.stdout is not None
+        self.addCleanup(child.stdout.close)
+        # Read the port off the reactor thread: a node that never starts
+        # fails the test at its timeout instead of hanging the run.
+        line = await deferToThread(child.stdout.readline)
+        return child, int(line)
+
+    async def user(self, port: int, nick: str) -> LineClient:
+        client = await connect_tls(port, self.certs / "ca.pem")
+        self.addCleanup(client.transport.loseConnection)
+        client.send("CAP", "REQ", CAPS)
+        await client.wait_for(is_command("CAP", "*", "ACK"))
+        client.send("CAP", "END")
+        await client.register(nick)
+        return client
+
+    async def test_three_nodes_form_one_network(self) -> None:
+        self.redis = start_redis(self)
+        self.database = postgres_database()
+        self.certs = Path(self.mktemp()).absolute()
+        # One after the other: the first makes the development CA.
+        _, port_a = await self.node("a")
+        node_b, port_b = await self.node("b")
+        _, port_c = await self.node("c")
+        alice = await self.user(port_a, "alice")
+        bob = await self.user(port_b, "bob")
+        carol = await self.user(port_c, "carol")
+
+        # Accounts are the network's: registered on a, used on c.
+        alice.send("REGISTER", "*", "*", PASSWORD)
+        await alice.wait_for(is_command("REGISTER", "SUCCESS"))
+        login = await connect_tls(port_c, self.certs / "ca.pem")
+        self.addCleanup(login.transport.loseConnection)
+        login.send("CAP", "REQ", "sasl")
+        login.send("AUTHENTICATE", "PLAIN")
+        await login.wait_for(is_command("AUTHENTICATE", "+"))
+        login.send("AUTHENTICATE", plain("alice", PASSWORD))
+        await login.wait_for(is_command("903"))
+
+        # One channel, members on three nodes, one order for everyone.
+        for client in (alice, bob, carol):
+            client.send("JOIN", "#net")
+            await client.wait_for(is_command("366"))
+        await alice.wait_for(lambda m: m.command == "JOIN" and "carol" in str(m.source))
+        texts = [f"{who}-{n}" for n in range(5) for who in ("a", "b", "c")]
+        for text in texts:
+            sender = {"a": alice, "b": bob, "c": carol}[text[0]]
+            sender.send("PRIVMSG", "#net", text)
+        seen = []
+        for client in (alice, bob, carol):
+            for text in texts:
+                await client.wait_for(is_privmsg(text))
+            seen.append(
+                [
+                    m.params[-1]
+                    for m in client.received
+                    if m.command == "PRIVMSG" and m.params[0] == "#net"
+                ]
+            )
+        self.assertEqual(seen[0], seen[1])
+        self.assertEqual(seen[1], seen[2])
+        self.assertEqual(sorted(seen[0]), sorted(texts), "nothing lost or doubled")
+
+        # History is the same on every node, in that order.
+        for client in (bob, carol):
+            client.send("CHATHISTORY", "LATEST", "#net", "*", "50")
+            await client.wait_for(
+                lambda m: m.command == "BATCH" and m.params[0].startswith("-")
+            )
+        history_b = [
+            m.params[-1]
+            for m in bob.received
+            if m.command == "PRIVMSG" and "batch" in m.tags
+        ]
+        history_c = [
+            m.params[-1]
+            for m in carol.received
+            if m.command == "PRIVMSG" and "batch" in m.tags
+        ]
+        self.assertEqual(history_b, seen[0])
+        self.assertEqual(history_c, seen[0])
+
+        # Private messages cross nodes.
+        alice.send("PRIVMSG", "carol", "just you")
+        try:
+            await carol.wait_for(is_privmsg("just you"))
+        except Exception:
+            print(
+                "DIAG",
+                [m.to_line() for m in alice.received[-5:]],
+                [m.to_line() for m in carol.received[-5:]],
+            )
+            raise
+
+        # Node b dies: bob quits, once, for everyone else.
+        os.kill(node_b.pid, signal.SIGKILL)
+        for client in (alice, carol):
+            quit_ = await client.wait_for(is_command("QUIT"), timeout=10)
+            self.assertEqual(quit_.params, ("*.net *.split",))
+            self.assertTrue(str(quit_.source).startswith("bob!"))
+        alice.send("PING", "after")
+        await alice.wait_for(is_command("PONG"))
+        self.assertEqual(len([m for m in alice.received if m.command == "QUIT"]), 1)
+        alice.take(is_command("353"))
+        alice.send("NAMES", "#net")
+        names = await alice.wait_for(is_command("353"))
+        self.assertEqual(sorted(names.params[-1].split()), ["@alice", "carol"])
