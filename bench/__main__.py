@@ -18,7 +18,7 @@ from pathlib import Path
 from bench.profile import summarize
 from bench.runner import cores, markdown, run, table, write_jsonl
 from bench.scenarios import scenarios
-from bench.servers import SERVERS, installed, raise_nofile
+from bench.servers import SERVERS, Ergo, installed, raise_nofile
 
 
 def machine() -> str:
@@ -42,7 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     run_parser = sub.add_parser("run", help="run scenarios against servers")
     run_parser.add_argument("--quick", action="store_true", help="short, smaller")
     run_parser.add_argument(
-        "--servers", default="chat,ngircd,inspircd", help="comma-separated"
+        "--servers", default="chat,ergo,ngircd,inspircd", help="comma-separated"
+    )
+    run_parser.add_argument(
+        "--ergo-bin", help="the ergo binary, in Ergo's source tree (ergo on PATH)"
     )
     run_parser.add_argument(
         "--scenarios", default="", help="comma-separated names or letters (all)"
@@ -71,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     raise_nofile()
+    if args.ergo_bin:
+        Ergo.path = args.ergo_bin
     wanted = [w for w in args.scenarios.split(",") if w]
     chosen = [
         sc
@@ -89,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         if name not in SERVERS:
             parser.error(f"unknown server {name!r}")
         if not installed(name):
-            print(f"skipping {name}: not installed (apt-get install {name})")
+            how = "--ergo-bin" if name == "ergo" else f"apt-get install {name}"
+            print(f"skipping {name}: not installed ({how})")
     names = [n for n in names if installed(n)]
     server_cores, gen_cores = cores()
     print(

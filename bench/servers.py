@@ -1,4 +1,4 @@
-"""Servers under test: this one, ngIRCd and InspIRCd, as our own processes.
+"""Servers under test: this one, ngIRCd, InspIRCd and Ergo, as our own processes.
 
 Each `Server` writes its configuration to a temporary directory, listens on
 loopback only (a plaintext and a TLS port), runs pinned to the given cores
@@ -280,15 +280,77 @@ class Inspircd(Server):
         return out.stdout.strip().splitlines()[0]
 
 
+class Ergo(Server):
+    """Ergo built from source (``--ergo-bin`` or ``ergo`` on PATH).
+
+    Its configuration is the ``default.yaml`` beside the binary (Ergo's
+    source tree) with the limits off: loopback listeners, a 64 MiB send
+    queue, no per-address counts or throttles, no fakelag.
+    """
+
+    name = "ergo"
+    #: Set by ``--ergo-bin``; otherwise ``ergo`` on PATH.
+    path: str | None = None
+
+    def command(self) -> list[str]:
+        import yaml
+
+        program = Path(binary("ergo"))
+        source = program.resolve().parent
+        base = source / "default.yaml"
+        if not base.exists():
+            raise RuntimeError(f"ergo: no default.yaml beside {program}")
+        config = yaml.safe_load(base.read_text())
+        server = config["server"]
+        server["listeners"] = {
+            f"127.0.0.1:{self.port}": {},
+            f"127.0.0.1:{self.tls_port}": {
+                "tls": {"cert": str(self.cert), "key": str(self.key)},
+                "min-tls-version": 1.2,
+            },
+        }
+        server["max-sendq"] = "64m"
+        server["ip-limits"]["count"] = False
+        server["ip-limits"]["throttle"] = False
+        motd = self.dir / "ergo.motd"
+        motd.write_text("bench\n")
+        server["motd"] = str(motd)
+        config["fakelag"]["enabled"] = False
+        config["datastore"]["path"] = str(self.dir / "ircd.db")
+        config["languages"]["path"] = str(source / "languages")
+        config["lock-file"] = str(self.dir / "ircd.lock")
+        path = self.dir / "ircd.yaml"
+        path.write_text(yaml.safe_dump(config))
+        (self.dir / "ircd.db").unlink(missing_ok=True)  # a fresh one each start
+        made = subprocess.run(
+            [str(program), "initdb", "--conf", str(path)],
+            capture_output=True,
+            text=True,
+            cwd=self.dir,
+        )
+        if made.returncode:
+            raise RuntimeError(f"ergo initdb failed: {made.stdout}{made.stderr}")
+        return [str(program), "run", "--conf", str(path)]
+
+    def version(self) -> str:
+        out = subprocess.run(
+            [binary("ergo"), "--version"], capture_output=True, text=True
+        )
+        return out.stdout.strip().splitlines()[0]
+
+
 SERVERS: dict[str, type[Server]] = {
     "chat": ChatServer,
     "ngircd": Ngircd,
     "inspircd": Inspircd,
+    "ergo": Ergo,
 }
 
 
 def binary(name: str) -> str:
     """The path of program *name* (Debian puts daemons in /usr/sbin)."""
+    if name == "ergo" and Ergo.path:
+        return Ergo.path
     return shutil.which(name) or f"/usr/sbin/{name}"
 
 
