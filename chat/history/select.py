@@ -1,9 +1,10 @@
 """CHATHISTORY selection rules, shared by the history stores.
 
 A selector becomes a `Point`: a message ID names a position in the stored
-order (its ``seq``), a timestamp a point in time.  Both stores answer the
-same questions about points; `select` is the in-memory answer and the
-SQLite store turns the same points into ``WHERE`` clauses.
+order (its ``seq``), a timestamp a point in time.  Every store answers the
+same questions about points: `select` is the in-memory answer, and
+`select_rows` the one the SQL stores share, turning points into bounds that
+each writes as its own ``WHERE`` clauses.
 """
 
 from __future__ import annotations
@@ -87,3 +88,36 @@ def _point(selector: Selector, resolve: Resolver) -> Point | None:
     if selector.msgid is not None:
         return resolve(selector.msgid)
     return Point(selector.time or 0.0)
+
+
+#: Fetches stored items between bounds, each ``(op, point)`` with op one of
+#: ``<``, ``>``, ``>=``: (bounds, limit, newest first) -> oldest first.
+Rows = Callable[[list[tuple[str, Point]], int, bool], list[HistoryItem]]
+
+
+def select_rows(
+    query: Query, point: Callable[[Selector], Point | None], rows: Rows
+) -> list[HistoryItem]:
+    """What *query* selects, from a store that resolves selectors to points
+    (*point*: None for an unknown msgid) and fetches *rows* between bounds."""
+    start = point(query.start) if query.start is not None else None
+    if query.start is not None and start is None:
+        return []
+    kind, limit = query.subcommand, query.limit
+    if kind == "LATEST":
+        return rows([(">", start)] if start else [], limit, True)
+    assert start is not None
+    if kind == "BEFORE":
+        return rows([("<", start)], limit, True)
+    if kind == "AFTER":
+        return rows([(">", start)], limit, False)
+    if kind == "AROUND":
+        before_count, rest = split_around(limit)
+        before = rows([("<", start)], before_count, True) if before_count else []
+        return before + rows([(">=", start)], rest, False)
+    end = point(query.end) if query.end is not None else None
+    if end is None:
+        return []
+    if start.precedes(end):
+        return rows([(">", start), ("<", end)], limit, False)
+    return rows([("<", start), (">", end)], limit, True)

@@ -38,7 +38,7 @@ from chat.history import (
     peer_nick,
     search_words,
 )
-from chat.history.select import Point, split_around
+from chat.history.select import Point, select_rows
 from chat.timing import OperationTimer
 
 T = TypeVar("T")
@@ -250,8 +250,9 @@ class SQLiteHistory:
             return Point(selector.time or 0.0)
 
         def rows(
-            where: list[tuple[str, float | int]], limit: int, newest: bool
+            bounds: list[tuple[str, Point]], limit: int, newest: bool
         ) -> list[HistoryItem]:
+            where = [_bound(at, op) for op, at in bounds]
             clauses = " AND ".join([base, *(clause for clause, _ in where)])
             order = "DESC" if newest else "ASC"
             found = db.execute(
@@ -262,29 +263,7 @@ class SQLiteHistory:
             items = [_row_item(row) for row in found]
             return items[::-1] if newest else items
 
-        start = point(query.start) if query.start is not None else None
-        if query.start is not None and start is None:
-            return []
-        kind, limit = query.subcommand, query.limit
-        if kind == "LATEST":
-            return rows([_bound(start, ">")] if start else [], limit, True)
-        assert start is not None
-        if kind == "BEFORE":
-            return rows([_bound(start, "<")], limit, True)
-        if kind == "AFTER":
-            return rows([_bound(start, ">")], limit, False)
-        if kind == "AROUND":
-            before_count, rest = split_around(limit)
-            before = (
-                rows([_bound(start, "<")], before_count, True) if before_count else []
-            )
-            return before + rows([_bound(start, ">=")], rest, False)
-        end = point(query.end) if query.end is not None else None
-        if end is None:
-            return []
-        if start.precedes(end):
-            return rows([_bound(start, ">"), _bound(end, "<")], limit, False)
-        return rows([_bound(start, "<"), _bound(end, ">")], limit, True)
+        return select_rows(query, point, rows)
 
     def _targets(
         self, keys: Sequence[str], party: str, low: float, high: float, limit: int
