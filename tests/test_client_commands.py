@@ -8,7 +8,7 @@ from twisted.trial.unittest import TestCase
 
 from chat.client import commands
 from chat.client.connection import Session
-from chat.client.model import Buffer, Kind
+from chat.client.model import Activity, Buffer, Kind
 from chat.client.networks import Networks, single
 from tests.client_support import Wire
 
@@ -342,3 +342,76 @@ class NetworkCommandTests(TestCase):
             (opened[1].config.host, opened[1].config.port), ("third.example", 7000)
         )
         self.assertEqual(networks.sessions, [wire.session, opened[1]])
+
+
+class MultilinePasteTests(TestCase):
+    def multiline_wire(self) -> Wire:
+        wire = Wire()
+        wire.feed(
+            ":srv CAP * LS :batch draft/multiline=max-bytes=4096,max-lines=2",
+            ":srv CAP * ACK :batch draft/multiline",
+            ":srv 001 alice :Welcome",
+            ":alice!a@h JOIN #chat",
+        )
+        wire.state.switch(1)
+        wire.sent()
+        return wire
+
+    def test_a_paste_goes_as_multiline_batches_within_the_limits(self) -> None:
+        wire = self.multiline_wire()
+        wire.session.say_lines("#chat", ["one", "two", "three"])
+        self.assertEqual(
+            wire.sent(),
+            [
+                "BATCH +m1 draft/multiline #chat",
+                "@batch=m1 PRIVMSG #chat :one",
+                "@batch=m1 PRIVMSG #chat :two",
+                "BATCH -m1",
+                "PRIVMSG #chat :three",
+            ],
+        )
+        self.assertEqual(wire.lines("#chat")[-3:], ["one", "two", "three"])
+
+    def test_without_the_capability_each_line_is_a_message(self) -> None:
+        wire = in_channel()
+        wire.session.say_lines("#chat", ["one", "two"])
+        self.assertEqual(wire.sent(), ["PRIVMSG #chat :one", "PRIVMSG #chat :two"])
+
+
+class ReadMarkerTests(TestCase):
+    def marker_wire(self) -> Wire:
+        wire = Wire()
+        wire.register(caps="batch server-time draft/read-marker")
+        wire.feed(":alice!a@h JOIN #chat")
+        return wire
+
+    def test_looking_at_a_buffer_marks_it_read_on_the_server(self) -> None:
+        wire = self.marker_wire()
+        wire.feed("@time=2026-01-02T10:00:00.250Z :bob!b@h PRIVMSG #chat :hi")
+        wire.sent()
+        wire.state.switch(1)
+        self.assertEqual(
+            wire.sent(), ["MARKREAD #chat timestamp=2026-01-02T10:00:00.250Z"]
+        )
+        wire.state.switch(0)
+        wire.state.switch(1)
+        self.assertEqual(wire.sent(), [], "nothing new: nothing to say")
+
+    def test_read_on_another_client_clears_the_activity(self) -> None:
+        wire = self.marker_wire()
+        wire.feed("@time=2026-01-02T10:00:00.250Z :bob!b@h PRIVMSG #chat :hi")
+        buffer = wire.state.find("#chat")
+        assert buffer is not None
+        self.assertNotEqual(buffer.activity, Activity.NONE)
+        wire.feed(":srv MARKREAD #chat timestamp=2026-01-02T09:00:00.000Z")
+        self.assertNotEqual(buffer.activity, Activity.NONE, "older: still unread")
+        wire.feed(":srv MARKREAD #chat timestamp=2026-01-02T10:00:00.250Z")
+        self.assertEqual(buffer.activity, Activity.NONE)
+
+    def test_without_the_capability_nothing_is_sent(self) -> None:
+        wire = in_channel()
+        wire.feed(":bob!b@h PRIVMSG #chat :hi")
+        wire.state.switch(0)
+        wire.sent()
+        wire.state.switch(1)
+        self.assertEqual(wire.sent(), [])

@@ -13,6 +13,7 @@ import base64
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, cast
 
 from twisted.application.internet import ClientService, backoffPolicy
@@ -75,8 +76,13 @@ WANTED_CAPS = (
     "chathistory",
     "draft/chathistory",
     "soju.im/search",
+    "draft/multiline",
+    "draft/read-marker",
     "sasl",
 )
+#: draft/multiline limits when the server gives none.
+MULTILINE_LINES = 100
+MULTILINE_BYTES = 4096
 
 #: Room left for ``:nick!user@host PRIVMSG target :`` when splitting text.
 MESSAGE_BYTES = 400
@@ -558,6 +564,7 @@ class Session:
                 lambda why: self.state.error(why, now=self.clock.seconds()),
             )
             self.state.line_listeners.append(self.logs)
+        self.state.read_listeners.append(self.mark_read)
         self.protocol: ClientProtocol | None = None
         self.service: ClientService | None = None
         self.caps: set[str] = set()
@@ -576,6 +583,7 @@ class Session:
         #: The client's networks, when this session is one of several.
         self.networks: Networks | None = None
         self._label_count = 0
+        self._batch_count = 0
         self._policy = backoffPolicy(
             initialDelay=config.reconnect_initial,
             maxDelay=config.reconnect_max,
@@ -850,6 +858,75 @@ class Session:
                 )
                 self.state.show(buffer, line)
 
+    def mark_read(self, buffer: Buffer) -> None:
+        """The user looked at *buffer*: tell the server (draft/read-marker),
+        so the user's other clients show it read too."""
+        if "draft/read-marker" not in self.caps or buffer.kind == Buffer.SERVER:
+            return
+        newest = buffer.lines[-1].time if buffer.lines else 0.0
+        if newest <= buffer.read_until or self.protocol is None:
+            return
+        buffer.read_until = newest
+        self.protocol.send("MARKREAD", buffer.name, f"timestamp={format_time(newest)}")
+
+    def say_lines(self, target: str, lines: list[str]) -> None:
+        """Send pasted *lines* as one message where the server takes
+        draft/multiline batches (within its limits), else line by line."""
+        limits = self._multiline_limits()
+        protocol = self.protocol
+        if limits is None or len(lines) < 2 or protocol is None:
+            for line in lines:
+                self.say(target, line)
+            return
+        max_lines, max_bytes = limits
+        batch: list[str] = []
+        size = 0
+        for line in lines:
+            length = len(line.encode("utf-8"))
+            if batch and (len(batch) >= max_lines or size + length > max_bytes):
+                self._send_multiline(protocol, target, batch)
+                batch, size = [], 0
+            batch.append(line)
+            size += length
+        self._send_multiline(protocol, target, batch)
+
+    def _multiline_limits(self) -> tuple[int, int] | None:
+        """``(max-lines, max-bytes)`` of draft/multiline, or None without it."""
+        protocol = self.protocol
+        if protocol is None or not {"draft/multiline", "batch"} <= self.caps:
+            return None
+        values = dict(
+            item.partition("=")[::2]
+            for item in protocol.offered.get("draft/multiline", "").split(",")
+            if item
+        )
+        lines = values.get("max-lines", "")
+        size = values.get("max-bytes", "")
+        return (
+            int(lines) if lines.isdigit() else MULTILINE_LINES,
+            int(size) if size.isdigit() else MULTILINE_BYTES,
+        )
+
+    def _send_multiline(
+        self, protocol: ClientProtocol, target: str, lines: list[str]
+    ) -> None:
+        if len(lines) == 1:
+            self.say(target, lines[0])
+            return
+        self._batch_count += 1
+        ref = f"m{self._batch_count}"
+        protocol.send("BATCH", f"+{ref}", "draft/multiline", target)
+        for line in lines:
+            protocol.send("PRIVMSG", target, line, tags={"batch": ref})
+        protocol.send("BATCH", f"-{ref}")
+        if "echo-message" not in self.caps:
+            buffer = self.state.open(target)
+            now = self.clock.seconds()
+            for line in lines:
+                self.state.show(
+                    buffer, Line(now, Kind.MESSAGE, line, self.state.nick, own=True)
+                )
+
     def join(self, channels: str, key: str | None = None) -> None:
         for name in channels.split(","):
             if name:
@@ -885,3 +962,9 @@ class Session:
 
 
 __all__ = ["ClientFactory", "ClientProtocol", "Session"]
+
+
+def format_time(when: float) -> str:
+    """*when* as an IRCv3 timestamp (UTC, milliseconds)."""
+    stamp = datetime.fromtimestamp(when, UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"

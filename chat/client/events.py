@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from chat.client import replies
-from chat.client.model import Buffer, ClientState, Kind, Line, Member
+from chat.client.model import Activity, Buffer, ClientState, Kind, Line, Member
 from chat.message import Message
 
 if TYPE_CHECKING:
@@ -70,6 +70,7 @@ class Events:
             "MODE": self.on_mode,
             "AWAY": self.on_away,
             "ACCOUNT": self.on_account,
+            "MARKREAD": self.on_markread,
             "INVITE": self.on_invite,
             "FAIL": self.on_standard_reply,
             "WARN": self.on_standard_reply,
@@ -494,6 +495,25 @@ class Events:
             member = buffer.members.get(self.state.fold(nick))
             if member is not None:
                 member.account = None if account == "*" else account
+
+    def on_markread(self, message: Message, origin: Buffer | None) -> None:
+        """draft/read-marker: read elsewhere (another client of ours) up to a
+        time; a buffer with nothing newer is no longer marked active."""
+        if len(message.params) < 2 or not message.params[1].startswith("timestamp="):
+            return
+        buffer = self.state.find(message.params[0])
+        if buffer is None:
+            return
+        try:
+            stamp = message.params[1].partition("=")[2].replace("Z", "+00:00")
+            until = datetime.fromisoformat(stamp).timestamp()
+        except ValueError:
+            return
+        buffer.read_until = max(buffer.read_until, until)
+        newest = buffer.lines[-1].time if buffer.lines else 0.0
+        if newest <= buffer.read_until + 0.001:
+            buffer.activity = Activity.NONE
+            self.state.changed()
 
     def on_invite(self, message: Message, origin: Buffer | None) -> None:
         if len(message.params) < 2 or self.session.ignores.matches(message.source):

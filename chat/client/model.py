@@ -128,6 +128,8 @@ class Buffer:
         self.history_pending = False
         #: No older history exists on the server.
         self.history_exhausted = False
+        #: draft/read-marker: the time up to which this buffer was read.
+        self.read_until = 0.0
         #: Time of the last line seen before a disconnection (for the gap).
         self.resume_from: float | None = None
 
@@ -231,6 +233,8 @@ class ClientState:
     line_listeners: list[Callable[[Buffer, Line], None]] = field(default_factory=list)
     #: Words besides our nick that make a line a highlight.
     highlights: tuple[str, ...] = ()
+    #: Called with each buffer the user switches to (read markers).
+    read_listeners: list[Callable[[Buffer], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.buffers:
@@ -295,6 +299,8 @@ class ClientState:
             return False
         self.active = index
         self.current.activity = Activity.NONE
+        for listener in self.read_listeners:
+            listener(self.current)
         self.changed()
         return True
 

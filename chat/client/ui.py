@@ -536,11 +536,12 @@ class ChatUI(urwid.WidgetWrap[urwid.Frame]):
 
     def _send_lines(self, lines: list[str]) -> None:
         buffer = self.state.current
+        if buffer.kind != Buffer.SERVER:
+            # One message of several lines, where the server takes that.
+            self.session.say_lines(buffer.name, lines)
+            return
         for line in lines:
-            if buffer.kind == Buffer.SERVER:
-                commands.run(self.session, line)
-            else:
-                self.session.say(buffer.name, line)
+            commands.run(self.session, line)
 
     def keypress(self, size: Size, key: str) -> str | None:
         if self.pending_paste is not None:
