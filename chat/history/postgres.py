@@ -22,7 +22,6 @@ that does not answer) and reads fail (CHATHISTORY answers
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
@@ -43,6 +42,7 @@ from chat.history import (
     search_words,
 )
 from chat.history.buffer import WriteBuffer
+from chat.history.rows import COLUMNS, INSERT_COLUMNS, bound, item_row, row_item
 from chat.history.select import Point, select_rows
 from chat.storage import StoreUnavailableError
 from chat.storage.postgres import Cursor, Pool, migrate
@@ -74,38 +74,10 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-_COLUMNS = (
-    "seq, target, msgid, time, command, source, params, account, tags, "
-    "sender, recipient"
-)
 #: The folded nick of a row's source, as `chat.casemap` folds (rfc1459).
 _SENDER_NICK = "lower(translate(split_part(source, '!', 1), '[]\\~', '{}|^'))"
 #: The longest wait between two write attempts, in retry intervals.
 MAX_BACKOFF = 32
-
-
-def _row_item(row: Sequence[Any]) -> HistoryItem:
-    seq, target, msgid, time, command, source, params, account, tags = row[:9]
-    return HistoryItem(
-        target=target,
-        msgid=msgid,
-        time=time,
-        command=command,
-        source=source,
-        params=tuple(json.loads(params)),
-        account=account,
-        tags=json.loads(tags),
-        sender=row[9],
-        recipient=row[10],
-        seq=seq,
-    )
-
-
-def _bound(point: Point, op: str) -> tuple[str, float | int]:
-    """A WHERE fragment: rows *op* (``<``, ``>``, ``>=``) *point*."""
-    if point.seq is not None:
-        return f"seq {op} %s", point.seq
-    return f"time {op} %s", point.time
 
 
 class _Database:
@@ -127,25 +99,10 @@ class _Database:
     def write(self, cursor: Cursor, items: list[HistoryItem], now: float) -> None:
         self.migrate(cursor)
         cursor.executemany(
-            "INSERT INTO history (target, msgid, time, command, source, params,"
-            " account, tags, sender, recipient)"
+            f"INSERT INTO history ({INSERT_COLUMNS})"
             " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
             " ON CONFLICT (target, msgid) DO NOTHING",
-            [
-                (
-                    item.target,
-                    item.msgid,
-                    item.time,
-                    item.command,
-                    item.source,
-                    json.dumps(item.params),
-                    item.account,
-                    json.dumps(dict(item.tags)),
-                    item.sender,
-                    item.recipient,
-                )
-                for item in items
-            ],
+            [item_row(item) for item in items],
         )
         self._untrimmed.update(item.target for item in items)
         if now - self._trimmed_at >= self.config.trim_interval:
@@ -195,15 +152,15 @@ class _Database:
         def rows(
             bounds: list[tuple[str, Point]], limit: int, newest: bool
         ) -> list[HistoryItem]:
-            where = [_bound(at, op) for op, at in bounds]
+            where = [bound(at, op, "%s") for op, at in bounds]
             clauses = " AND ".join([base, *(clause for clause, _ in where)])
             order = "DESC" if newest else "ASC"
             cursor.execute(
-                f"SELECT {_COLUMNS} FROM history WHERE {clauses}"
+                f"SELECT {COLUMNS} FROM history WHERE {clauses}"
                 f" ORDER BY seq {order} LIMIT %s",
                 (*base_args, *(value for _, value in where), limit),
             )
-            items = [_row_item(row) for row in cursor.fetchall()]
+            items = [row_item(row) for row in cursor.fetchall()]
             return items[::-1] if newest else items
 
         return select_rows(query, point, rows)
@@ -229,8 +186,8 @@ class _Database:
         found = cursor.fetchall()
         targets: list[Target] = []
         for key, seq in found:
-            cursor.execute(f"SELECT {_COLUMNS} FROM history WHERE seq = %s", (seq,))
-            item = _row_item(cursor.fetchone() or ())
+            cursor.execute(f"SELECT {COLUMNS} FROM history WHERE seq = %s", (seq,))
+            item = row_item(cursor.fetchone() or ())
             peer = "" if key in keys else peer_nick(item, party)
             targets.append(Target(key, item.time, peer))
         return targets
@@ -275,11 +232,11 @@ class _Database:
             args.append(" & ".join(words))
         order = "ASC" if search.after is not None else "DESC"
         cursor.execute(
-            f"SELECT {_COLUMNS} FROM history WHERE {' AND '.join(clauses)}"
+            f"SELECT {COLUMNS} FROM history WHERE {' AND '.join(clauses)}"
             f" ORDER BY seq {order} LIMIT %s",
             (*args, search.limit),
         )
-        items = [_row_item(row) for row in cursor.fetchall()]
+        items = [row_item(row) for row in cursor.fetchall()]
         return items if search.after is not None else items[::-1]
 
 

@@ -15,7 +15,6 @@ applied at most once per trim interval.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -38,6 +37,7 @@ from chat.history import (
     peer_nick,
     search_words,
 )
+from chat.history.rows import COLUMNS, INSERT_COLUMNS, bound, item_row, row_item
 from chat.history.select import Point, select_rows
 from chat.timing import OperationTimer
 
@@ -96,35 +96,6 @@ _SENDER_NICK = (
     " '[', '{'), ']', '}'), '\\', '|'), '~', '^'))"
 )
 
-_COLUMNS = (
-    "seq, target, msgid, time, command, source, params, account, tags, "
-    "sender, recipient"
-)
-
-
-def _row_item(row: tuple[Any, ...]) -> HistoryItem:
-    seq, target, msgid, time, command, source, params, account, tags = row[:9]
-    return HistoryItem(
-        target=target,
-        msgid=msgid,
-        time=time,
-        command=command,
-        source=source,
-        params=tuple(json.loads(params)),
-        account=account,
-        tags=json.loads(tags),
-        sender=row[9],
-        recipient=row[10],
-        seq=seq,
-    )
-
-
-def _bound(point: Point, op: str) -> tuple[str, float | int]:
-    """A WHERE fragment: rows *op* (``<`` or ``>``) *point*."""
-    if point.seq is not None:
-        return f"seq {op} ?", point.seq
-    return f"time {op} ?", point.time
-
 
 class SQLiteHistory:
     """A `HistoryStore` in an SQLite file, written off the reactor thread."""
@@ -182,23 +153,8 @@ class SQLiteHistory:
         db = self._connection()
         with db:
             db.executemany(
-                "INSERT INTO history (target, msgid, time, command, source, params,"
-                " account, tags, sender, recipient) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        item.target,
-                        item.msgid,
-                        item.time,
-                        item.command,
-                        item.source,
-                        json.dumps(item.params),
-                        item.account,
-                        json.dumps(dict(item.tags)),
-                        item.sender,
-                        item.recipient,
-                    )
-                    for item in items
-                ],
+                f"INSERT INTO history ({INSERT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [item_row(item) for item in items],
             )
             self._untrimmed.update(item.target for item in items)
             if now - self._trimmed_at >= self.config.trim_interval:
@@ -252,15 +208,15 @@ class SQLiteHistory:
         def rows(
             bounds: list[tuple[str, Point]], limit: int, newest: bool
         ) -> list[HistoryItem]:
-            where = [_bound(at, op) for op, at in bounds]
+            where = [bound(at, op, "?") for op, at in bounds]
             clauses = " AND ".join([base, *(clause for clause, _ in where)])
             order = "DESC" if newest else "ASC"
             found = db.execute(
-                f"SELECT {_COLUMNS} FROM history WHERE {clauses}"
+                f"SELECT {COLUMNS} FROM history WHERE {clauses}"
                 f" ORDER BY seq {order} LIMIT ?",
                 (*base_args, *(value for _, value in where), limit),
             ).fetchall()
-            items = [_row_item(row) for row in found]
+            items = [row_item(row) for row in found]
             return items[::-1] if newest else items
 
         return select_rows(query, point, rows)
@@ -281,9 +237,9 @@ class SQLiteHistory:
         targets: list[Target] = []
         for key, seq in found:
             row = db.execute(
-                f"SELECT {_COLUMNS} FROM history WHERE seq = ?", (seq,)
+                f"SELECT {COLUMNS} FROM history WHERE seq = ?", (seq,)
             ).fetchone()
-            item = _row_item(row)
+            item = row_item(row)
             peer = "" if key in keys else peer_nick(item, party)
             targets.append(Target(key, item.time, peer))
         return targets
@@ -318,11 +274,11 @@ class SQLiteHistory:
             args.append(" ".join(f'"{word}"' for word in words))
         order = "ASC" if search.after is not None else "DESC"
         found = db.execute(
-            f"SELECT {_COLUMNS} FROM history WHERE {' AND '.join(clauses)}"
+            f"SELECT {COLUMNS} FROM history WHERE {' AND '.join(clauses)}"
             f" ORDER BY seq {order} LIMIT ?",
             (*args, search.limit),
         ).fetchall()
-        items = [_row_item(row) for row in found]
+        items = [row_item(row) for row in found]
         return items if search.after is not None else items[::-1]
 
     def _redact(self, keys: Sequence[str], msgid: str) -> bool:
