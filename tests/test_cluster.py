@@ -92,7 +92,9 @@ class Network:
         return client
 
 
-class TwoNodeTests(TestCase):
+class TwoNodes(TestCase):
+    """alice on node a, bob on node b, each known to the other node."""
+
     timeout = 30
 
     async def setUp(self) -> None:
@@ -105,6 +107,8 @@ class TwoNodeTests(TestCase):
         await eventually(lambda: self.a.find_user("bob") is not None)
         await eventually(lambda: self.b.find_user("alice") is not None)
 
+
+class TwoNodeTests(TwoNodes):
     async def test_users_see_each_other(self) -> None:
         self.alice.send("WHOIS bob", "ISON bob carol", "USERHOST bob")
         lines = self.alice.read()
@@ -233,18 +237,9 @@ def privmsgs(client: Client) -> list[str]:
     ]
 
 
-class ChannelTests(TestCase):
-    timeout = 30
-
+class ChannelTests(TwoNodes):
     async def setUp(self) -> None:
-        self.redis = start_redis(self)
-        self.network = Network(self, self.redis)
-        self.a = await self.network.node("a")
-        self.b = await self.network.node("b")
-        self.alice = await self.network.user(self.a, "alice")
-        self.bob = await self.network.user(self.b, "bob")
-        await eventually(lambda: self.b.find_user("alice") is not None)
-        await eventually(lambda: self.a.find_user("bob") is not None)
+        await super().setUp()
         self.alice.send("JOIN #team")
         await eventually(lambda: self.alice.saw(" 366 alice #team "))
         self.bob.send("JOIN #team")

@@ -206,22 +206,22 @@ def ban_mask(text: str) -> str:
     return text if "!" in text or "@" in text else f"{text}!*@*"
 
 
-@command("ban", "/ban [#channel] nick|mask", "Ban someone from a channel")
-def ban(session: Session, args: str, buffer: Buffer) -> None:
+def _set_ban(session: Session, args: str, buffer: Buffer, name: str, sign: str) -> None:
     channel, rest = _channel_arg(session, args, buffer)
     if channel is None or not rest.split():
-        _usage(session, "ban", buffer)
+        _usage(session, name, buffer)
         return
-    session.send("MODE", channel, "+b", ban_mask(rest.split()[0]))
+    session.send("MODE", channel, f"{sign}b", ban_mask(rest.split()[0]))
+
+
+@command("ban", "/ban [#channel] nick|mask", "Ban someone from a channel")
+def ban(session: Session, args: str, buffer: Buffer) -> None:
+    _set_ban(session, args, buffer, "ban", "+")
 
 
 @command("unban", "/unban [#channel] nick|mask", "Lift a ban")
 def unban(session: Session, args: str, buffer: Buffer) -> None:
-    channel, rest = _channel_arg(session, args, buffer)
-    if channel is None or not rest.split():
-        _usage(session, "unban", buffer)
-        return
-    session.send("MODE", channel, "-b", ban_mask(rest.split()[0]))
+    _set_ban(session, args, buffer, "unban", "-")
 
 
 @command("kickban", "/kickban [#channel] nick [reason]", "Ban someone, then kick them")
