@@ -653,6 +653,9 @@ def make_supervisor(
         raise ConfigError(
             "--workers needs --cluster: workers share users and channels through Redis"
         )
+    from chat.cluster import parse_redis_url
+
+    parse_redis_url(config.cluster.redis)  # a bad URL: one error, not N workers
     descriptions = listener_descriptions(config)
     check_listeners(descriptions)
     if any(d.startswith(TLS_PREFIX) for d in descriptions):

@@ -14,7 +14,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
-from chat.config import ConfigError, ServerConfig
+from chat.config import Cluster, ConfigError, ServerConfig
 from chat.service import make_supervisor
 from chat.workers import SupervisorWatch, WorkerSupervisor
 from tests.e2e_support import LineClient, connect_plain, is_command
@@ -119,6 +119,14 @@ class SupervisorTests(TestCase):
         with self.assertRaises(ConfigError) as raised:
             make_supervisor(config, [])
         self.assertIn("--cluster", str(raised.exception))
+
+    def test_a_bad_redis_url_is_one_error(self) -> None:
+        config = ServerConfig(
+            port=None, listen=("tcp:0",), workers=2, cluster=Cluster(redis="http://x")
+        )
+        with self.assertRaises(ConfigError) as raised:
+            make_supervisor(config, [])
+        self.assertIn("redis://", str(raised.exception))
 
     def test_a_worker_that_exits_is_started_again(self) -> None:
 
