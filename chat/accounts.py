@@ -4,7 +4,8 @@
 NickServ): it hashes passwords with scrypt (`chat.passwords`) and derives
 the SCRAM-SHA-256 keys on a worker thread, never on the reactor thread,
 checks passwords in constant time and throttles failed logins per account
-and per address on the injected clock.
+and per address on the injected clock (`LoginLimits`: this server's own, or
+in a cluster the network's, `chat.cluster.counters.SharedLogins`).
 
 `log_in` and `log_out` are the only places that change ``conn.account``
 (``str | None``, the account name as registered): IRCv3 code reads that
@@ -19,9 +20,9 @@ import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from twisted.internet.defer import Deferred, fail
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.threads import deferToThread
 
@@ -105,6 +106,37 @@ class Throttle:
         self._failures.pop(key, None)
 
 
+class LoginLimits(Protocol):
+    """Failed logins per account (folded name) and per address."""
+
+    def blocked(self, account: str, address: str) -> Deferred[bool]:
+        """Whether logins to *account* or from *address* are refused now."""
+
+    def record(self, account: str, address: str, success: bool) -> None:
+        """Count a login attempt: a success clears the account's failures."""
+
+
+class LocalLoginLimits:
+    """`LoginLimits` of this server alone: *max_failures* per account, twice
+    that per address, within *window* seconds."""
+
+    def __init__(self, clock: IReactorTime, max_failures: int, window: float) -> None:
+        self.by_account = Throttle(clock, max_failures, window)
+        self.by_address = Throttle(clock, 2 * max_failures, window)
+
+    def blocked(self, account: str, address: str) -> Deferred[bool]:
+        return succeed(
+            self.by_account.blocked(account) or self.by_address.blocked(address)
+        )
+
+    def record(self, account: str, address: str, success: bool) -> None:
+        if success:
+            self.by_account.clear(account)
+        else:
+            self.by_account.count(account)
+            self.by_address.count(address)
+
+
 def scram_credentials(
     password: str, iterations: int, salt: bytes | None = None
 ) -> ScramCredentials:
@@ -136,9 +168,10 @@ class Accounts:
         self.clock = clock
         self.cost = cost or PasswordCost()
         self.worker = worker
+        self.max_failures = max_failures
+        self.failure_window = failure_window
         #: Failed logins by account; addresses get twice the allowance.
-        self.by_account = Throttle(clock, max_failures, failure_window)
-        self.by_address = Throttle(clock, 2 * max_failures, failure_window)
+        self.logins: LoginLimits = LocalLoginLimits(clock, max_failures, failure_window)
         #: New accounts per address.
         self.registrations = Throttle(clock, 3, 3600.0)
         self._dummy_hash: str | None = None
@@ -188,19 +221,14 @@ class Accounts:
         self.registrations.count(address)
         return True
 
-    def throttled(self, name: str, address: str) -> bool:
-        """Whether logins to *name* or from *address* are refused for now."""
-        return self.by_account.blocked(casefold(name)) or self.by_address.blocked(
-            address
-        )
+    def throttled(self, name: str, address: str) -> Deferred[bool]:
+        """Whether logins to *name* or from *address* are refused for now
+        (fails with `StoreUnavailableError` when that cannot be known)."""
+        return self.logins.blocked(casefold(name), address)
 
     def record(self, name: str, address: str, success: bool) -> None:
         """Count a login attempt for the throttles."""
-        if success:
-            self.by_account.clear(casefold(name))
-        else:
-            self.by_account.count(casefold(name))
-            self.by_address.count(address)
+        self.logins.record(casefold(name), address, success)
 
     def authenticate(
         self, name: str, password: str, address: str
@@ -209,8 +237,11 @@ class Accounts:
 
         Fails with `LoginThrottledError` while throttled; failures count.
         """
-        if self.throttled(name, address):
-            return fail(LoginThrottledError(name))
+
+        def unless_throttled(blocked: bool) -> Deferred[Account | None]:
+            if blocked:
+                return fail(LoginThrottledError(name))
+            return self.store.get_account(name).addCallback(check)
 
         def check(account: Account | None) -> Deferred[Account | None]:
             checking: Deferred[bool] = self.worker(self._verify, account, password)
@@ -221,7 +252,7 @@ class Accounts:
 
             return checking.addCallback(result)
 
-        return self.store.get_account(name).addCallback(check)
+        return self.throttled(name, address).addCallback(unless_throttled)
 
     def set_password(self, name: str, password: str) -> Deferred[bool]:
         """Replace the password of *name*; False if there is no such account."""

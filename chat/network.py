@@ -4,6 +4,10 @@
 changed, quit) and asks it before giving anyone a nick.  `SingleServer` is
 the network of one process; `chat.cluster.node.ClusterNode` shares users and
 nicks with the other nodes of a cluster.
+
+`SharedState` is what else must hold network-wide: the client limit
+(``max-clients``), WHOWAS and ChanServ's registered channels.  `LocalState`
+is a single server's; `chat.cluster.shared.RedisState` a cluster's.
 """
 
 from __future__ import annotations
@@ -13,10 +17,14 @@ from typing import TYPE_CHECKING, Protocol
 
 from twisted.internet.defer import Deferred, succeed
 
+from chat.whowas import matching
+
 if TYPE_CHECKING:
     from chat.message import Message
     from chat.protocol import ChatProtocol
     from chat.relay import Relay
+    from chat.server import ChatServer
+    from chat.whowas import WhowasEntry
 
 
 class NickUnavailableError(Exception):
@@ -72,3 +80,46 @@ class SingleServer:
 
     def relay(self, relay: Relay, nicks: Mapping[str, Sequence[str]]) -> None:
         """There are no other nodes."""
+
+
+class SharedState(Protocol):
+    """Limits and records of the whole network, besides users and nicks."""
+
+    def admit(self, conn: ChatProtocol) -> None:
+        """Local *conn* connected within this server's own limits: close it
+        if the network has ``max-clients`` already."""
+
+    def left(self, conn: ChatProtocol) -> None:
+        """Local *conn* is gone: it no longer counts."""
+
+    def remember(self, entry: WhowasEntry) -> None:
+        """Keep *entry* (kept here already) for WHOWAS on every server."""
+
+    def whowas(self, nick: str, limit: int | None) -> Deferred[list[WhowasEntry]]:
+        """The WHOWAS entries of *nick*, newest first, at most *limit*."""
+
+    def channels_changed(self, folded: str) -> None:
+        """ChanServ registered, changed or dropped channel *folded* (in the
+        shared store): the other servers re-read it."""
+
+
+class LocalState:
+    """The shared state of a network of one server: its own."""
+
+    def __init__(self, server: ChatServer) -> None:
+        self.server = server
+
+    def admit(self, conn: ChatProtocol) -> None:
+        """`chat.limits.ConnectionLimiter` counted it already."""
+
+    def left(self, conn: ChatProtocol) -> None:
+        """See `admit`."""
+
+    def remember(self, entry: WhowasEntry) -> None:
+        """`ChatServer.whowas` has it."""
+
+    def whowas(self, nick: str, limit: int | None) -> Deferred[list[WhowasEntry]]:
+        return succeed(matching(self.server.whowas, nick, limit))
+
+    def channels_changed(self, folded: str) -> None:
+        """Nobody else to tell."""

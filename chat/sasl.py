@@ -225,8 +225,19 @@ class ScramSha256(Mechanism):
             return succeed(Failed())
         if authzid and casefold(_unescape_name(authzid[2:])) != casefold(name):
             return succeed(Failed())
-        if self.accounts.throttled(name, self.address):
-            return succeed(Failed(throttled=True))
+
+        def unless_throttled(blocked: bool) -> Deferred[Step]:
+            if blocked:
+                return succeed(Failed(throttled=True))
+            return self._challenge(name, flag, authzid, bare, client_nonce)
+
+        checking = self.accounts.throttled(name, self.address)
+        return checking.addCallbacks(unless_throttled, _unavailable)
+
+    def _challenge(
+        self, name: str, flag: str, authzid: str, bare: str, client_nonce: str
+    ) -> Deferred[Step]:
+        """The server-first message, once *name* is not throttled."""
         self._name = name
         self._gs2_header = f"{flag},{authzid},"
         self._nonce = client_nonce + self._server_nonce

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
-from dataclasses import dataclass
 from typing import cast
 
 from twisted.internet.interfaces import IAddress, IReactorTime, ISSLTransport
@@ -23,7 +22,7 @@ from chat.history.record import remember_events
 from chat.limits import ConnectionLimiter, Refusal, address_key, new_stats
 from chat.message import Message
 from chat.monitor import MONITOR_LIMIT, Monitors
-from chat.network import Network, SingleServer
+from chat.network import LocalState, Network, SharedState, SingleServer
 from chat.protocol import ChatProtocol
 from chat.readmarkers import ReadMarkers
 from chat.relay import Relay
@@ -32,21 +31,10 @@ from chat.services import Services
 from chat.storage.sqlite import SQLiteStore
 from chat.tls import tls_version
 from chat.version import DISTRIBUTION, __version__
+from chat.whowas import WhowasEntry
 
 #: What VERSION answers: the distribution and its version (`chat.version`).
 VERSION = f"{DISTRIBUTION}-{__version__}"
-
-
-@dataclass(frozen=True, slots=True)
-class WhowasEntry:
-    """What WHOWAS remembers of a user who left or changed nick."""
-
-    nick: str
-    username: str
-    host: str
-    realname: str
-    server: str
-    left_at: int
 
 
 class ChatServer(Factory):
@@ -99,6 +87,8 @@ class ChatServer(Factory):
         self.router = Router(self)
         #: The other servers of the network (cluster mode), or none.
         self.network: Network = SingleServer()
+        #: The client limit, WHOWAS and ChanServ's list, network-wide.
+        self.shared: SharedState = LocalState(self)
         #: What WHOIS says a local user is on: this node's name in a cluster.
         self.node_name = config.server_name
 
@@ -137,6 +127,8 @@ class ChatServer(Factory):
 
     def connection_made(self, conn: ChatProtocol) -> None:
         self.connections.add(conn)
+        if conn.node is None:
+            self.shared.admit(conn)
 
     def connection_lost(
         self, conn: ChatProtocol, reason: str, announce: str | None = None
@@ -153,6 +145,8 @@ class ChatServer(Factory):
             events.disconnected(conn, reason)
         self.connections.discard(conn)
         self.limiter.remove(conn)
+        if conn.node is None:
+            self.shared.left(conn)
         if conn.registered:
             self.registered_count -= 1
             self.mode_counts.subtract(conn.modes)
@@ -254,17 +248,19 @@ class ChatServer(Factory):
         return Audience(tuple(conn.channels.values()), users, "", skip, cap)
 
     def remember(self, conn: ChatProtocol) -> None:
-        """Add *conn*'s current identity to the WHOWAS history."""
-        self.whowas.appendleft(
-            WhowasEntry(
-                conn.nick,
-                conn.username,
-                conn.host,
-                conn.realname,
-                self.name,
-                int(self.clock.seconds()),
-            )
+        """Add *conn*'s current identity to the WHOWAS history (network-wide
+        for a local user)."""
+        entry = WhowasEntry(
+            conn.nick,
+            conn.username,
+            conn.host,
+            conn.realname,
+            self.node_name,
+            int(self.clock.seconds()),
         )
+        self.whowas.appendleft(entry)
+        if conn.node is None:
+            self.shared.remember(entry)
 
     def set_user_mode(self, conn: ChatProtocol, mode: str, on: bool) -> bool:
         """Set or unset user mode *mode* of *conn*; return whether it changed.

@@ -117,7 +117,7 @@ class AccountsTests(TestCase):
         result(self.accounts.authenticate("alice", PASSWORD, "10.0.0.2"))
         for _ in range(4):
             result(self.accounts.authenticate("alice", "bad", "10.0.0.3"))
-        self.assertFalse(self.accounts.throttled("alice", "10.0.0.4"))
+        self.assertFalse(result(self.accounts.throttled("alice", "10.0.0.4")))
 
     def test_set_password(self) -> None:
         result(self.accounts.register("alice", PASSWORD))

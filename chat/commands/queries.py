@@ -28,11 +28,13 @@ from chat.commands.metadata import send_whois_metadata
 from chat.commands.operators import is_operator
 from chat.message import Message
 from chat.router import Audience
+from chat.services import Later
 
 if TYPE_CHECKING:
     from chat.channel import Channel
     from chat.protocol import ChatProtocol
     from chat.server import ChatServer
+    from chat.whowas import WhowasEntry
 
 #: The most users one wildcard WHO answers with (see the module docstring).
 WHO_MAX_RESULTS = 200
@@ -334,21 +336,24 @@ def _send_whois_channels(conn: ChatProtocol, user: ChatProtocol) -> None:
 
 @command("WHOWAS")
 def handle_whowas(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
-    """``WHOWAS <nick> [<count>]``: who used a nick before, newest first."""
+    """``WHOWAS <nick> [<count>]``: who used a nick before, newest first
+    (network-wide in a cluster: the reply may come later)."""
     if not msg.params or not msg.params[0]:
         conn.reply(numerics.ERR_NONICKNAMEGIVEN, "No nickname given")
         return
     nick = msg.params[0]
     count = msg.params[1] if len(msg.params) > 1 else ""
     limit = int(count) if count.isdigit() and int(count) > 0 else None
-    folded = casefold(nick)
-    found = 0
-    for entry in server.whowas:
-        if limit is not None and found >= limit:
-            break
-        if casefold(entry.nick) != folded:
-            continue
-        found += 1
+    later = Later(conn)
+    looking = server.shared.whowas(nick, limit)
+    looking.addCallback(
+        lambda entries: later.run(lambda: _send_whowas(conn, nick, entries))
+    )
+    later.watch(looking, lambda: _send_whowas(conn, nick, []))
+
+
+def _send_whowas(conn: ChatProtocol, nick: str, entries: list[WhowasEntry]) -> None:
+    for entry in entries:
         conn.reply(
             numerics.RPL_WHOWASUSER,
             entry.nick,
@@ -363,7 +368,7 @@ def handle_whowas(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
             entry.server,
             time.strftime("%a %b %d %H:%M:%S %Y UTC", time.gmtime(entry.left_at)),
         )
-    if not found:
+    if not entries:
         conn.reply(numerics.ERR_WASNOSUCHNICK, nick, "There was no such nickname")
     conn.reply(numerics.RPL_ENDOFWHOWAS, nick, "End of WHOWAS")
 

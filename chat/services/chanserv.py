@@ -5,6 +5,10 @@ logged in to an account makes them the founder.  The topic, the modes and
 the list of operators persist: a registered channel gets them back when
 it is created again (after a restart, or once empty), and its founder and
 operators get ``+o`` when they join.
+
+In a cluster a registration, change or drop here is told to the other
+nodes (`chat.network.SharedState.channels_changed`), which read that
+channel again from the shared database (`reload`).
 """
 
 from __future__ import annotations
@@ -79,6 +83,34 @@ class ChanServ(ServiceBot):
 
         return self.server.accounts.store.list_channels().addCallback(loaded)
 
+    def reload(self, folded: str) -> None:
+        """Channel *folded* was registered, changed or dropped by another
+        server: read it again from the shared store."""
+
+        def loaded(channels: list[RegisteredChannel]) -> None:
+            record = next((c for c in channels if c.folded == folded), None)
+            if record is None:
+                self.registered.pop(folded, None)
+            else:
+                self.registered[folded] = record
+
+        reading = self.server.accounts.store.list_channels().addCallback(loaded)
+        reading.addErrback(self._error, folded)
+
+    def reload_all(self) -> None:
+        """Read every registered channel again (other servers may have
+        changed some while they could not tell)."""
+
+        def loaded(channels: list[RegisteredChannel]) -> None:
+            self.registered = {channel.folded: channel for channel in channels}
+
+        reading = self.server.accounts.store.list_channels().addCallback(loaded)
+        reading.addErrback(self._error, "*")
+
+    def _shared(self, folded: str) -> None:
+        """Tell the other servers that *folded* changed in the store."""
+        self.server.shared.channels_changed(folded)
+
     def handlers(self) -> dict[str, ServiceHandler]:
         return {
             "REGISTER": self.register,
@@ -135,7 +167,12 @@ class ChanServ(ServiceBot):
     def _save(self, record: RegisteredChannel) -> Deferred[bool]:
         self.registered[record.folded] = record
         saving = self.server.accounts.store.update_channel(record)
-        saving.addErrback(self._error, record.name)
+
+        def saved(changed: bool) -> bool:
+            self._shared(record.folded)
+            return changed
+
+        saving.addCallbacks(saved, self._error, errbackArgs=(record.name,))
         return saving
 
     @staticmethod
@@ -156,6 +193,9 @@ class ChanServ(ServiceBot):
                         op for op in record.operators if casefold(op) != folded
                     ),
                 )
+            else:
+                continue
+            self._shared(key)
 
     # -- commands -------------------------------------------------------
 
@@ -198,6 +238,7 @@ class ChanServ(ServiceBot):
 
         def done(_: None) -> None:
             self.registered[record.folded] = record
+            self._shared(record.folded)
             later.run(
                 lambda: self.notice(
                     conn, f"{record.name} is registered to {record.founder}"
@@ -275,9 +316,12 @@ class ChanServ(ServiceBot):
         self.registered.pop(record.folded, None)
         later = Later(conn)
         dropping = self.server.accounts.store.drop_channel(record.name)
-        dropping.addCallback(
-            lambda _: later.run(
+
+        def dropped(_: bool) -> None:
+            self._shared(record.folded)
+            later.run(
                 lambda: self.notice(conn, f"{record.name} is no longer registered")
             )
-        )
+
+        dropping.addCallback(dropped)
         later.watch(dropping, lambda: self.notice(conn, _UNAVAILABLE))

@@ -3,7 +3,8 @@
 ``/msg NickServ REGISTER|IDENTIFY|INFO|SET PASSWORD|DROP|GHOST|CERT`` (or
 ``/NS ...``).  An account's name is the nick it protects: someone using it
 without being logged in to it is asked to identify, and after the grace
-period (``timeouts.nick_grace``) renamed to a guest nick.
+period (``timeouts.nick_grace``) renamed to a guest nick, claimed from the
+network like any NICK (in a cluster: network-wide).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from chat.accounts import (
 )
 from chat.casemap import casefold
 from chat.identity import change_nick
+from chat.network import NickUnavailableError
 from chat.sasl import certificate_fingerprint
 from chat.services import Later, ServiceBot, ServiceHandler
 from chat.storage import Account, AccountExistsError, log_store_failure
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
     from chat.server import ChatServer
 
 log = Logger()
+#: Guest nicks tried, one after the other, before waiting a grace period more.
+GUEST_TRIES = 5
 _UNAVAILABLE = "The account service is unavailable; try again later"
 
 
@@ -85,15 +89,55 @@ class NickProtection:
     def _error(self, failure: Failure) -> None:
         log_store_failure(log, "Nick protection lookup failed", failure)
 
-    def _expire(self, conn: ChatProtocol, nick: str) -> None:
+    def _expire(self, conn: ChatProtocol, nick: str, tries: int = GUEST_TRIES) -> None:
         self._timers.pop(conn, None)
-        if conn.closing or casefold(conn.nick) != casefold(nick):
-            return
-        if owns_nick(conn, nick):
+        if not self._still_holds(conn, nick):
             return
         guest = self.guest_nick()
+        claiming = self.server.network.claim_nick(conn, guest)
+        claiming.addCallbacks(
+            lambda won: self._claimed(conn, nick, guest, won, tries),
+            lambda failure: self._unclaimed(conn, nick, failure),
+        )
+        claiming.addErrback(self._error)
+
+    @staticmethod
+    def _still_holds(conn: ChatProtocol, nick: str) -> bool:
+        """Whether *conn* still uses registered *nick* without owning it."""
+        return (
+            not conn.closing
+            and casefold(conn.nick) == casefold(nick)
+            and not owns_nick(conn, nick)
+        )
+
+    def _claimed(
+        self, conn: ChatProtocol, nick: str, guest: str, won: bool, tries: int
+    ) -> None:
+        if won and not self._still_holds(conn, nick):
+            self.server.network.release_nick(conn, guest)
+            return
+        if not won or self.server.nick_in_use(guest, conn):
+            # Someone on another node took it first: another one.
+            if tries > 1:
+                self._expire(conn, nick, tries - 1)
+            else:
+                self._again(conn, nick)
+            return
         self.nickserv.notice(conn, f"You did not log in to {nick}: you are now {guest}")
         change_nick(conn, self.server, guest)
+
+    def _unclaimed(self, conn: ChatProtocol, nick: str, failure: Failure) -> None:
+        """No guest nick can be claimed now (the network is unreachable)."""
+        failure.trap(NickUnavailableError)
+        self._again(conn, nick)
+
+    def _again(self, conn: ChatProtocol, nick: str) -> None:
+        """Try renaming *conn* again after another grace period."""
+        if self._still_holds(conn, nick) and conn not in self._timers:
+            grace = self.server.config.timeouts.nick_grace
+            self._timers[conn] = self.server.clock.callLater(
+                grace, self._expire, conn, nick
+            )
 
     def guest_nick(self) -> str:
         """A free nick like ``Guest12345``."""
