@@ -25,6 +25,7 @@ from twisted.python.failure import Failure
 from chat.casemap import casefold
 from chat.cluster import RedisAddress
 from chat.cluster.remote import identity_of, remote_session, update_session
+from chat.cluster.shared import RedisState
 from chat.cluster.wire import (
     STATE_COMMANDS,
     apply_snapshot,
@@ -181,6 +182,8 @@ class ClusterNode(Service):
         self._asks: dict[int, tuple[str, Deferred[None]]] = {}
         self._ask_ids = itertools.count(1)
         self._links: dict[str, NodeLink] = {}
+        #: Client limit, login throttles, WHOWAS, ChanServ's list.
+        self.shared = RedisState(self, lambda event: self._publish(ALL, event))
 
     # -- service ----------------------------------------------------------
 
@@ -188,6 +191,7 @@ class ClusterNode(Service):
         super().startService()
         self.server.network = self
         self.server.node_name = self.node_name
+        self.shared.start()
         reactor: Any = self.server.clock
         self.redis = txredisapi.lazyConnection(
             self.address.host,
@@ -209,6 +213,7 @@ class ClusterNode(Service):
         super().stopService()
         if self._tick.running:
             self._tick.stop()
+        self.shared.stop()
         done: Deferred[Any] = succeed(None)
         if self.linked:
             # A clean stop: the others need not wait for the lease to expire.
@@ -477,6 +482,8 @@ class ClusterNode(Service):
                 self.server.router.publish(relay, Audience.to(*conns))
         elif kind == "chan":
             self._channel_event(node, event)
+        elif kind == "chanserv":
+            self.shared.event(event)
         elif kind == "cmd":
             Deferred.fromCoroutine(self._serve(node, event)).addErrback(
                 lambda f: log.failure("Cluster: a routed command failed", f)
