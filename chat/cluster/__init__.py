@@ -29,8 +29,28 @@ TEMPORARILY_UNAVAILABLE`` (uniqueness could not be checked).  Once Redis is
 back each node re-claims its users' nicks, publishes them again and reloads
 the others', so there are no ghosts and no duplicates.
 
-Not shared yet: channels (each node has its own), history and accounts
-(each node's own stores).
+Network-wide limits and records (`chat.cluster.shared.RedisState`, the
+node's `chat.network.SharedState`):
+
+- ``clients`` (hash ``<node>/<boot>`` -> open connections): a Lua script
+  admits a connection only while the nodes with a live lease hold fewer
+  than ``max-clients`` (a dead node's field is dropped once its lease is
+  gone); each node rewrites its own count every quarter lease.  While Redis
+  is away a node admits by its own count alone.
+- ``logins:account:<folded>`` and ``logins:address:<address>``: sorted sets
+  of failure times, the single server's sliding window, so a brute-force
+  allowance does not multiply by the node count.  While Redis is away
+  logins are refused with a temporary error.
+- ``whowas:<folded nick>``: a list (LPUSH, LTRIM to ``whowas-history``,
+  EXPIRE a week); while Redis is away a node answers from its memory.
+- ChanServ: a node that registers, changes or drops a channel in the shared
+  database publishes ``chanserv`` on ``all``; the others read that channel
+  again, and read them all again after their link to Redis comes back.
+- NickServ's guest renames claim the guest nick like ``NICK``; while Redis
+  is away the rename waits another grace period.
+
+Not shared yet: history and accounts live in the database each node is
+given (share them with PostgreSQL, `chat.storage`).
 """
 
 from __future__ import annotations

@@ -134,9 +134,10 @@ class ClientCounter:
         server.stats["connections_refused"] += 1
         reason = "Server is full"
         events.refused(server, conn.address, address_key(conn.address), reason)
-        conn.close(reason)
-        # A TLS goodbye needs the peer's answer: read again (input is ignored).
+        # A TLS goodbye needs the peer's answer, so the transport reads again;
+        # the lines that wait are never handled (the connection is closing).
         conn.transport.resumeProducing()  # type: ignore[attr-defined]
+        conn.close(reason)
 
     def _unanswered(self, conn: ChatProtocol, failure: Failure) -> None:
         log.warn(
