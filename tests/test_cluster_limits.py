@@ -104,6 +104,14 @@ class MaxClientsTests(Limited):
         dave = await self.network.user(self.b, "dave")
         self.assertTrue(dave.conn.registered)
 
+    async def test_two_nodes_admitting_at_once_admit_one(self) -> None:
+        first, second = Client(self.a), Client(self.b)
+        await eventually(lambda: refused(first) or refused(second))
+        winner = second if refused(first) else first
+        await eventually(lambda: not winner.conn.held)
+        self.assertFalse(refused(winner))
+        self.assertEqual(self.redis.command("HLEN", "chat:clients"), b":2")
+
     async def test_a_dead_node_s_clients_stop_counting(self) -> None:
         await self.network.user(self.b, "carol")
         full = Client(self.a)
@@ -181,10 +189,6 @@ class LoginThrottleTests(Limited):
 
 
 class WhowasTests(Limited):
-    def whowas(self, client: Client, nick: str) -> list[str]:
-        client.send(f"WHOWAS {nick}")
-        return client.read()
-
     async def test_a_user_who_left_another_node_shows(self) -> None:
         self.bob.send("NICK robert")
         await eventually(lambda: self.a.find_user("robert") is not None)
@@ -204,8 +208,7 @@ class WhowasTests(Limited):
             any(" 314 alice bob ~bob 127.0.0.1 * :bob Real" in x for x in lines),
             lines,
         )
-        key = b"chat:whowas:robert"
-        self.assertEqual(self.redis.command("LLEN", key.decode()), b":1")
+        self.assertEqual(self.redis.command("LLEN", "chat:whowas:robert"), b":1")
 
     async def test_with_redis_away_whowas_answers_from_memory(self) -> None:
         carol = await self.network.user(self.a, "carol")

@@ -118,6 +118,8 @@ class NickProtection:
             return
         if not won or self.server.nick_in_use(guest, conn):
             # Someone on another node took it first: another one.
+            if won:
+                self.server.network.release_nick(conn, guest)
             if tries > 1:
                 self._expire(conn, nick, tries - 1)
             else:
