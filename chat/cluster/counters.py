@@ -16,7 +16,9 @@ each): the network may then hold up to N times the limit.
 ``chat:logins:address:<address>`` are sorted sets of failure times, the
 same sliding window as the single server's `chat.accounts.Throttle`
 (failures older than the window do not count, at most the allowance kept),
-expiring a window after the last failure.  A check and a count are one Lua
+expiring a window after the last failure.  Times are each node's clock:
+keep the machines' clocks in step (NTP); a skew of s seconds moves a
+failure's end by s.  A check and a count are one Lua
 script each.  While Redis is away logins are refused
 (`ThrottleUnavailableError`, a temporary error): an allowance that cannot
 be counted network-wide is not given.
