@@ -99,6 +99,9 @@ class Cluster:
     #: Seconds after which a node that stopped renewing its lease is taken
     #: for dead: its users quit (``*.net *.split``) and their nicks are free.
     lease: float = 10.0
+    #: Entries each bus stream (a node's inbox, the shared one) keeps: a
+    #: node away for more than that many misses events and re-syncs.
+    stream_length: int = 10_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -200,6 +200,7 @@ SIGTERM sends ERROR to every client and exits.  Listener changes (--port,
             "redis": config.cluster.redis,
             "node-name": config.cluster.node_name,
             "lease": config.cluster.lease,
+            "stream-length": config.cluster.stream_length,
         }
         merged = {key: value for key, value in current.items() if value}
         merged.update(cluster)

@@ -642,7 +642,9 @@ def cluster_node(server: ChatServer, config: ServerConfig) -> Service:
     name = config.cluster.node_name or config.server_name
     if config.worker is not None:
         name = f"{name}-{config.worker}"
-    return ClusterNode(server, address, name, config.cluster.lease)
+    return ClusterNode(
+        server, address, name, config.cluster.lease, config.cluster.stream_length
+    )
 
 
 def make_supervisor(

@@ -95,6 +95,42 @@ class RedisServer:
             s.sendall(request.encode())
             return s.recv(65536).split(b"\r\n", 1)[0]
 
+    def text(self, *words: str) -> str:
+        """Run one Redis command whose reply is one bulk string (``INFO``,
+        ``CLIENT LIST``); that string."""
+        request = f"*{len(words)}\r\n" + "".join(
+            f"${len(word)}\r\n{word}\r\n" for word in words
+        )
+        with socket.create_connection(("127.0.0.1", self.port), 2) as s:
+            s.sendall(request.encode())
+            data = s.recv(65536)
+            size, _, data = data.partition(b"\r\n")
+            if not size.startswith(b"$"):
+                raise AssertionError(f"not a bulk string: {size!r}")
+            while len(data) < int(size[1:]):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        return data[: int(size[1:])].decode()
+
+    def calls(self, command: str) -> int:
+        """How many times Redis has run *command* (``INFO commandstats``)."""
+        stat = f"cmdstat_{command.lower()}:calls="
+        for line in self.text("INFO", "commandstats").splitlines():
+            if line.startswith(stat):
+                return int(line[len(stat) :].split(",", 1)[0])
+        return 0
+
+    def kill_client(self, name: str) -> None:
+        """Cut the connection of the client called *name* (``CLIENT KILL``)."""
+        for line in self.text("CLIENT", "LIST").splitlines():
+            fields = dict(field.partition("=")[::2] for field in line.split(" "))
+            if fields.get("name") == name:
+                self.command("CLIENT", "KILL", "ID", fields["id"])
+                return
+        raise AssertionError(f"no Redis client called {name!r}")
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()

@@ -268,18 +268,15 @@ class ChannelTests(TwoNodes):
             client.send("JOIN #team")
             await eventually(lambda c=client: c.saw("366"))
         await eventually(lambda: len(self.names(self.a)) == 5)
-        published: list[str] = []
-        redis = self.network.nodes["a"].redis
-        publish = redis.publish
-        redis.publish = lambda channel, text: (
-            published.append(channel),
-            publish(channel, text),
-        )[1]
-        self.addCleanup(setattr, redis, "publish", publish)
+        xadds = self.redis.calls("XADD")
+        inbox = self.redis.command("XLEN", "chat:to:b")
         self.alice.send("PRIVMSG #team :to all four")
         for client in [self.bob, *others]:
             await eventually(lambda c=client: c.saw("PRIVMSG #team :to all four"))
-        self.assertEqual(published, ["chat:to:b"], "one publish for four recipients")
+        self.assertEqual(self.redis.calls("XADD"), xadds + 1, "one XADD for four")
+        self.assertEqual(
+            self.redis.command("XLEN", "chat:to:b"), b":%d" % (int(inbox[1:]) + 1)
+        )
 
     async def test_every_member_sees_one_order(self) -> None:
         for client in (self.alice, self.bob):

@@ -1,9 +1,9 @@
 """ClusterNode: this server's link to the other nodes of its network.
 
 See `chat.cluster` for what is shared and how.  The node is a service:
-started, it links to Redis (two connections, commands and subscription,
-each reconnecting with backoff), renews its lease, reaps dead nodes and
-keeps one remote session per user of every other node.
+started, it links to Redis (two connections, commands and the bus reader
+of `chat.cluster.bus`, each reconnecting with backoff), renews its lease,
+reaps dead nodes and keeps one remote session per user of every other node.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 import txredisapi
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, fail, gatherResults, succeed
-from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from chat.casemap import casefold
 from chat.cluster import RedisAddress
+from chat.cluster.bus import StreamBus
 from chat.cluster.remote import identity_of, remote_session, update_session
 from chat.cluster.shared import RedisState
 from chat.cluster.wire import (
@@ -56,6 +56,8 @@ CHANNELS = PREFIX + "chans"
 SPLIT_REASON = "*.net *.split"
 #: Seconds a routed command may wait for its channel's home to answer.
 ASK_TIMEOUT = 30.0
+#: Entries each bus stream keeps (``MAXLEN ~``) by default.
+STREAM_LENGTH = 10_000
 
 #: Claim a nick: free, already ours, or held by a node whose lease is gone.
 CLAIM = """
@@ -136,41 +138,28 @@ class NodeLink:
         self.node.publish_raw(_inbox(self.name), data.decode("utf-8").rstrip("\n"))
 
 
-class _Subscriber(txredisapi.SubscriberProtocol):
-    """The subscription connection: events in, link state out."""
-
-    node: ClusterNode
-
-    def connectionMade(self) -> None:
-        super().connectionMade()
-        self.subscribe([ALL, _inbox(self.node.node_name)]).addCallbacks(
-            lambda _: self.node.link_up(), self.node.link_error
-        )
-
-    def connectionLost(self, reason: Failure) -> None:
-        super().connectionLost(reason)
-        self.node.link_down()
-
-    def messageReceived(self, pattern: object, channel: str, message: str) -> None:
-        self.node.event(channel, message)
-
-
 class ClusterNode(Service):
     """One node of a cluster; also the server's `chat.network.Network`."""
 
     def __init__(
-        self, server: ChatServer, address: RedisAddress, name: str, lease: float
+        self,
+        server: ChatServer,
+        address: RedisAddress,
+        name: str,
+        lease: float,
+        stream_length: int = STREAM_LENGTH,
     ) -> None:
         self.server = server
         self.address = address
         self.node_name = name
         self.lease = lease
+        self.stream_length = stream_length
         self.boot = os.urandom(6).hex()
         #: Remote sessions by node, then folded nick.
         self.remote: dict[str, dict[str, ChatProtocol]] = {}
         self.linked = False
         self.redis: Any = None
-        self._subscriber: txredisapi.SubscriberFactory | None = None
+        self.bus: StreamBus | None = None
         self._tick = LoopingCall(self._renew)
         self._tick.clock = server.clock
         self._ever_linked = False
@@ -201,12 +190,17 @@ class ClusterNode(Service):
             convertNumbers=False,
             replyTimeout=max(10.0, self.lease),
         )
-        factory = txredisapi.SubscriberFactory()
-        factory.protocol = type("Subscriber", (_Subscriber,), {"node": self})
-        factory.startConnecting(
-            TCP4ClientEndpoint(reactor, self.address.host, self.address.port)
+        self.bus = StreamBus(
+            self,
+            reactor,
+            self.redis,
+            self.address,
+            self.node_name,
+            (ALL, _inbox(self.node_name)),
+            self.stream_length,
+            block=self.lease / 2,
         )
-        self._subscriber = factory
+        self.bus.start()
         self._tick.start(self.lease / 4, now=False)
 
     def stopService(self) -> Deferred[None]:
@@ -232,8 +226,8 @@ class ClusterNode(Service):
     def _disconnect(self) -> Deferred[None]:
         self.linked = False
         waits: list[Deferred[Any]] = []
-        if self._subscriber is not None:
-            waits.append(self._subscriber.disconnect())
+        if self.bus is not None:
+            waits.append(self.bus.stop())
         if self.redis is not None:
             waits.append(self.redis.disconnect())
         return gatherResults(waits, consumeErrors=True).addBoth(lambda _: None)
@@ -241,11 +235,18 @@ class ClusterNode(Service):
     # -- the link ---------------------------------------------------------
 
     def link_up(self) -> None:
-        """Subscribed (first time or after Redis came back): sync."""
+        """The bus reads again (first time or after Redis came back): sync."""
         self._sync().addCallbacks(self._synced, self._sync_failed)
 
-    def link_error(self, failure: Failure) -> None:
-        log.warn("Cluster: subscribing failed: {error}", error=failure.value)
+    def link_lost(self) -> None:
+        """Events for us were trimmed away unread: tell, and sync again."""
+        self._tell_local(
+            "This server fell behind the network: messages sent to you "
+            "meanwhile may have been lost."
+        )
+        if self.linked:
+            self.linked = False
+            self.link_up()
 
     def link_down(self) -> None:
         if not self.linked:
@@ -424,12 +425,8 @@ class ClusterNode(Service):
 
     # -- events from the other nodes ---------------------------------------
 
-    def _publish(self, channel: str, event: dict[str, Any]) -> Deferred[Any]:
-        publishing = self.redis.publish(channel, json.dumps(event))
-        publishing.addErrback(
-            lambda f: log.warn("Cluster: publish failed: {error}", error=f.value)
-        )
-        return publishing
+    def _publish(self, stream: str, event: dict[str, Any]) -> Deferred[Any]:
+        return self.publish_raw(stream, json.dumps(event))
 
     def forward(self, node: str, event: dict[str, Any]) -> None:
         """Send *event* (a line for, or a request about, one user) to *node*."""
@@ -438,17 +435,19 @@ class ClusterNode(Service):
             event = {**event, "d": data.decode("utf-8", "surrogateescape")}
         self._publish(_inbox(node), event)
 
-    def event(self, channel: str, text: str) -> None:
-        """Events arrived on *channel* (one JSON object a line); bad ones are
-        logged and ignored.  What they make us write goes out in one turn."""
+    def events(self, entries: Sequence[tuple[str, str]]) -> None:
+        """Bus entries arrived, each (stream, JSON objects a line); bad ones
+        are logged and ignored.  What they make us write goes out in one
+        turn."""
         router = self.server.router
         started = router.begin_turn()
         try:
-            for line in text.split("\n"):
-                try:
-                    self._handle(channel, json.loads(line))
-                except Exception:
-                    log.failure("Cluster: bad event on {channel}", channel=channel)
+            for stream, text in entries:
+                for line in text.split("\n"):
+                    try:
+                        self._handle(stream, json.loads(line))
+                    except Exception:
+                        log.failure("Cluster: bad event on {stream}", stream=stream)
         finally:
             if started:
                 router.end_turn()
@@ -557,11 +556,14 @@ class ClusterNode(Service):
 
     # -- channels: each has a home node that runs its commands ---------------
 
-    def publish_raw(self, channel: str, text: str) -> None:
-        publishing = self.redis.publish(channel, text)
+    def publish_raw(self, stream: str, text: str) -> Deferred[Any]:
+        """Add *text* to *stream* (a node's inbox or ALL)."""
+        assert self.bus is not None
+        publishing = self.bus.publish(stream, text)
         publishing.addErrback(
             lambda f: log.warn("Cluster: publish failed: {error}", error=f.value)
         )
+        return publishing
 
     def relay(self, relay: Relay, nicks: Mapping[str, Sequence[str]]) -> None:
         """A relay for users of other nodes: one event a node, in the turn."""

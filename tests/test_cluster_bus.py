@@ -1,0 +1,184 @@
+"""The cluster bus on Redis Streams with a real Redis: a reader whose
+connection is cut goes on where it stopped; one that was away too long
+knows it lost entries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import txredisapi
+from twisted.trial.unittest import TestCase
+
+from chat.cluster import parse_redis_url
+from chat.cluster.bus import READER_NAME, StreamBus
+from tests.redis_support import start_redis
+from tests.test_cluster import eventually, reactor
+
+INBOX = "test:to:n"
+ALL = "test:all"
+
+
+class Owner:
+    """Records what the bus tells it."""
+
+    def __init__(self) -> None:
+        self.ups = 0
+        self.downs = 0
+        self.losses = 0
+        self.entries: list[tuple[str, str]] = []
+        #: Run after each batch is recorded.
+        self.hook: Callable[[], None] = lambda: None
+
+    def link_up(self) -> None:
+        self.ups += 1
+
+    def link_down(self) -> None:
+        self.downs += 1
+
+    def link_lost(self) -> None:
+        self.losses += 1
+
+    def events(self, entries: Sequence[tuple[str, str]]) -> None:
+        self.entries.extend(entries)
+        self.hook()
+
+    def texts(self, stream: str = INBOX) -> list[str]:
+        return [text for name, text in self.entries if name == stream]
+
+
+class BusTests(TestCase):
+    timeout = 30
+
+    def setUp(self) -> None:
+        self.redis = start_redis(self)
+
+    async def bus(self, length: int = 1000) -> tuple[StreamBus, Owner]:
+        """A started bus reading INBOX and ALL, once it is positioned."""
+        address = parse_redis_url(self.redis.url)
+        commands: Any = txredisapi.lazyConnection(
+            address.host, address.port, address.db, convertNumbers=False
+        )
+        self.addCleanup(commands.disconnect)
+        owner = Owner()
+        bus = StreamBus(
+            owner, reactor, commands, address, "n", (ALL, INBOX), length, block=0.2
+        )
+        bus.start()
+        self.addCleanup(bus.stop)
+        await eventually(lambda: owner.ups == 1)
+        return bus, owner
+
+    def add(self, *texts: str, stream: str = INBOX) -> None:
+        for text in texts:
+            self.assertTrue(self.redis.command("XADD", stream, "*", "d", text))
+
+    async def cut(self, bus: StreamBus, owner: Owner, how: tuple[str, ...]) -> None:
+        """Cut the reader's connection with *how* (a CLIENT KILL filter)."""
+        downs = owner.downs
+        if how:
+            self.redis.command("CLIENT", "KILL", *how)
+        else:
+            self.redis.kill_client(READER_NAME + "n")
+        await eventually(lambda: owner.downs == downs + 1)
+        self.assertFalse(bus.reading)
+
+    async def test_a_first_start_reads_from_the_end(self) -> None:
+        self.add("old", "older")
+        _, owner = await self.bus()
+        self.add("new")
+        self.add("shared", stream=ALL)
+        await eventually(lambda: len(owner.entries) == 2)
+        self.assertEqual(owner.entries, [(INBOX, "new"), (ALL, "shared")])
+        self.assertEqual(owner.losses, 0)
+
+    async def test_published_with_the_bus_arrives(self) -> None:
+        bus, owner = await self.bus()
+        await bus.publish(INBOX, "one\ntwo")
+        await eventually(lambda: owner.texts() == ["one\ntwo"])
+
+    async def check_cut(self, how: tuple[str, ...]) -> None:
+        bus, owner = await self.bus()
+        self.add("m0", "m1")
+        await eventually(lambda: owner.texts() == ["m0", "m1"])
+        await self.cut(bus, owner, how)
+        # Added while nobody reads: the reader comes back after a delay.
+        self.add(*(f"m{n}" for n in range(2, 40)))
+        self.add("s0", stream=ALL)
+        self.assertFalse(bus.reading, "the reader came back too soon to test")
+        await eventually(lambda: owner.ups == 2 and len(owner.entries) == 41)
+        self.assertEqual(owner.texts(), [f"m{n}" for n in range(40)])
+        self.assertEqual(owner.texts(ALL), ["s0"])
+        self.add("after")
+        await eventually(lambda: owner.texts()[-1:] == ["after"])
+        self.assertEqual(len(owner.entries), 42, "nothing twice")
+        self.assertEqual(owner.losses, 0)
+
+    async def test_a_reader_killed_by_id_goes_on_where_it_stopped(self) -> None:
+        await self.check_cut(())
+
+    async def test_a_reader_killed_with_every_client_goes_on(self) -> None:
+        await self.check_cut(("TYPE", "normal"))
+
+    async def test_a_stream_trimmed_past_the_last_entry_read_is_lost(self) -> None:
+        # Small macro nodes, so that MAXLEN ~ 4 trims close to 4.
+        self.redis.command("CONFIG", "SET", "stream-node-max-entries", "2")
+        bus, owner = await self.bus(length=4)
+        await bus.publish(INBOX, "seen")
+        await eventually(lambda: owner.texts() == ["seen"])
+        await self.cut(bus, owner, ())
+        for n in range(20):
+            await bus.publish(INBOX, f"gone{n}")
+        self.assertLess(int(self.redis.command("XLEN", INBOX)[1:]), 8)
+        await eventually(lambda: owner.ups == 2)
+        self.assertEqual(owner.losses, 1)
+        # Read again from the end: the remnants of the gap are not read.
+        await bus.publish(INBOX, "after")
+        await eventually(lambda: owner.texts()[-1:] == ["after"])
+        self.assertEqual(owner.texts(), ["seen", "after"])
+
+    async def test_a_stream_younger_than_the_last_entry_read_is_lost(self) -> None:
+        bus, owner = await self.bus()
+        self.add("seen", "seen too")
+        await eventually(lambda: len(owner.texts()) == 2)
+        await self.cut(bus, owner, ())
+        # As after Redis restarted without its data: the stream is new.
+        self.redis.command("DEL", INBOX)
+        self.add("new")
+        await eventually(lambda: owner.ups == 2)
+        self.assertEqual(owner.losses, 1)
+        await eventually(lambda: owner.texts()[-1:] == ["new"])
+        self.assertEqual(owner.texts(), ["seen", "seen too", "new"])
+
+    async def test_trimming_what_was_read_is_not_a_loss(self) -> None:
+        self.redis.command("CONFIG", "SET", "stream-node-max-entries", "2")
+        bus, owner = await self.bus(length=4)
+        for n in range(20):
+            await bus.publish(INBOX, f"m{n}")
+            await eventually(lambda n=n: len(owner.texts()) == n + 1)
+        self.assertLess(int(self.redis.command("XLEN", INBOX)[1:]), 8)
+        await self.cut(bus, owner, ())
+        await bus.publish(INBOX, "after")
+        await eventually(lambda: owner.texts()[-1:] == ["after"])
+        self.assertEqual(owner.texts(), [*(f"m{n}" for n in range(20)), "after"])
+        self.assertEqual(owner.losses, 0)
+
+    async def test_a_connected_reader_that_falls_behind_knows_it(self) -> None:
+        self.redis.command("CONFIG", "SET", "stream-node-max-entries", "2")
+        _, owner = await self.bus(length=4)
+        flood = [f"flood{n}" for n in range(20)]
+
+        def slow() -> None:
+            # While the reader handles its first entry, 20 more come and
+            # all but the last few are trimmed before it reads again.
+            if len(owner.entries) == 1:
+                for text in flood:
+                    self.redis.command("XADD", INBOX, "MAXLEN", "4", "*", "d", text)
+
+        owner.hook = slow
+        self.add("first")
+        await eventually(lambda: owner.losses == 1)
+        self.add("after")
+        await eventually(lambda: owner.texts()[-1:] == ["after"])
+        self.assertEqual(owner.texts(), ["first", "after"])
+        self.assertEqual(owner.ups, 1, "still connected")
