@@ -16,7 +16,7 @@ from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
 from chat.cluster import parse_redis_url
-from chat.cluster.node import ClusterNode
+from chat.cluster.node import STREAM_LENGTH, ClusterNode
 from chat.config import ServerConfig
 from chat.server import ChatServer
 from tests.redis_support import RedisServer, start_redis
@@ -70,10 +70,11 @@ class Network:
         self.nodes: dict[str, ClusterNode] = {}
         case.addCleanup(close_clients)
 
-    async def node(self, name: str) -> ChatServer:
+    async def node(self, name: str, stream_length: int = STREAM_LENGTH) -> ChatServer:
         config = ServerConfig(server_name=f"{name}.test", network="TestNet")
         server = ChatServer(config, reactor)
-        node = ClusterNode(server, parse_redis_url(self.redis.url), name, LEASE)
+        address = parse_redis_url(self.redis.url)
+        node = ClusterNode(server, address, name, LEASE, stream_length)
         node.startService()
         self.case.addCleanup(self._stop, node)
         self.nodes[name] = node

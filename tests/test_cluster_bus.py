@@ -12,8 +12,9 @@ from twisted.trial.unittest import TestCase
 
 from chat.cluster import parse_redis_url
 from chat.cluster.bus import READER_NAME, StreamBus
+from chat.cluster.node import ClusterNode
 from tests.redis_support import start_redis
-from tests.test_cluster import eventually, reactor
+from tests.test_cluster import Client, Network, TwoNodes, eventually, reactor
 
 INBOX = "test:to:n"
 ALL = "test:all"
@@ -182,3 +183,96 @@ class BusTests(TestCase):
         await eventually(lambda: owner.texts()[-1:] == ["after"])
         self.assertEqual(owner.texts(), ["first", "after"])
         self.assertEqual(owner.ups, 1, "still connected")
+
+
+def texts(client: Client, target: str) -> list[str]:
+    """The texts of the PRIVMSGs to *target* that *client* saw, in order."""
+    return [
+        line.rsplit(" :", 1)[-1]
+        for line in client.read()
+        if f" PRIVMSG {target} :" in line
+    ]
+
+
+class NodeCutTests(TwoNodes):
+    """Node b's bus reader is cut while node a sends it events."""
+
+    async def cut_b(self) -> ClusterNode:
+        node_b = self.network.nodes["b"]
+        assert node_b.bus is not None
+        self.redis.kill_client(READER_NAME + "b")
+        await eventually(lambda: not node_b.linked)
+        return node_b
+
+    async def test_what_a_cut_node_was_sent_arrives_after_in_order_once(
+        self,
+    ) -> None:
+        for client in (self.alice, self.bob):
+            client.send("JOIN #team")
+            await eventually(lambda c=client: c.saw(" 366 "))
+        await eventually(
+            lambda: any(m.nick == "bob" for m in self.a.channels["#team"].members)
+        )
+        node_b = await self.cut_b()
+        self.assertTrue(self.bob.saw("lost its link"))
+        sent = [f"m{n}" for n in range(30)]
+        for text in sent:
+            target = "bob" if int(text[1:]) % 2 else "#team"
+            self.alice.send(f"PRIVMSG {target} :{text}")
+        # All published while b reads nothing (it comes back after ~1 s).
+        await eventually(lambda: int(self.redis.command("XLEN", "chat:to:b")[1:]) >= 30)
+        assert node_b.bus is not None
+        self.assertFalse(node_b.bus.reading, "b came back too soon to test")
+        await eventually(lambda: self.bob.saw("linked to the network again"))
+        odd = [text for text in sent if int(text[1:]) % 2]
+        even = [text for text in sent if not int(text[1:]) % 2]
+        await eventually(lambda: len(texts(self.bob, "bob")) == len(odd))
+        await eventually(lambda: len(texts(self.bob, "#team")) == len(even))
+        self.alice.send("PRIVMSG bob :after")
+        await eventually(lambda: texts(self.bob, "bob")[-1:] == ["after"])
+        self.assertEqual(texts(self.bob, "bob"), [*odd, "after"])
+        self.assertEqual(texts(self.bob, "#team"), even)
+        self.assertFalse(self.alice.saw(" QUIT "), "no split for a reader cut")
+
+
+class TrimTests(TestCase):
+    timeout = 30
+
+    async def test_a_node_whose_events_were_trimmed_resyncs(self) -> None:
+        # Streams keep about 4 entries (small Redis macro nodes).
+        redis = start_redis(self)
+        redis.command("CONFIG", "SET", "stream-node-max-entries", "2")
+        network = Network(self, redis)
+        a = await network.node("a", stream_length=4)
+        c = await network.node("c", stream_length=4)
+        alice = await network.user(a, "alice")
+        ana = await network.user(c, "ana")
+        await eventually(lambda: a.find_user("ana") is not None)
+        node_c = network.nodes["c"]
+        redis.kill_client(READER_NAME + "c")
+        await eventually(lambda: not node_c.linked)
+        # Meanwhile, many more events than the streams keep.
+        carol = await network.user(a, "carol")
+        dave = await network.user(a, "dave")
+        dave.send("QUIT :bye")
+        for n in range(10):
+            alice.send(f"NICK alice{n}")
+            carol.send(f"PRIVMSG ana :lost {n}")
+        await eventually(lambda: a.find_user("alice9") is not None)
+        assert node_c.bus is not None
+        self.assertFalse(node_c.bus.reading, "c came back too soon to test")
+        await eventually(lambda: ana.saw("messages sent to you meanwhile"))
+        await eventually(lambda: node_c.linked)
+        await eventually(lambda: c.find_user("alice9") is not None)
+        self.assertIsNotNone(c.find_user("carol"))
+        self.assertIsNone(c.find_user("dave"))
+        self.assertEqual(
+            {nick for nick in ("alice", *(f"alice{n}" for n in range(9)))}
+            & {session.nick for session in node_c.remote.get("a", {}).values()},
+            set(),
+        )
+        got = texts(ana, "ana")
+        self.assertEqual(got, sorted(set(got), key=got.index), "nothing twice")
+        carol.send("PRIVMSG ana :after")
+        await eventually(lambda: texts(ana, "ana")[-1:] == ["after"])
+        self.assertEqual(texts(ana, "ana").count("after"), 1)

@@ -78,11 +78,15 @@ if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
 end
 return 1
 """
-#: Forget a node: its users' nicks, its users, its entry.  Unless forced
-#: (a node cleaning up after its own previous run), only without a lease.
+#: Forget a node: its users' nicks, its users, its entry, and (unless
+#: forced: a node cleaning up after its own previous run, which reads its
+#: inbox) its inbox.  Unless forced, only without a lease.
 REAP = """
-if ARGV[2] ~= '1' and redis.call('EXISTS', KEYS[3]) == 1 then
-    return 0
+if ARGV[2] ~= '1' then
+    if redis.call('EXISTS', KEYS[3]) == 1 then
+        return 0
+    end
+    redis.call('DEL', KEYS[6])
 end
 local prefix = ARGV[1] .. '/'
 for _, folded in ipairs(redis.call('HKEYS', KEYS[2])) do
@@ -163,6 +167,7 @@ class ClusterNode(Service):
         self._tick = LoopingCall(self._renew)
         self._tick.clock = server.clock
         self._ever_linked = False
+        self._renewing = False
         #: Fires on the first sync: until then new nicks wait for it.
         self._first_link: Deferred[None] = Deferred()
         #: Channel homes known here: folded name -> node.
@@ -311,15 +316,22 @@ class ClusterNode(Service):
             self._upsert(node, json.loads(identity), None)
 
     def _renew(self) -> None:
-        """Every quarter lease: renew ours, reap nodes whose lease is gone."""
+        """Every quarter lease: renew ours, reap nodes whose lease is gone.
+
+        The lease is renewed while the bus reader is away too (the command
+        connection may well work: a cut reader is no dead node), one renewal
+        at a time so that none pile up while Redis is away."""
+        if self._ever_linked and not self._renewing:
+            self._renewing = True
+            renewing = self.redis.set(
+                _lease_key(self.node_name), self.boot, pexpire=self._lease_ms()
+            )
+            renewing.addErrback(
+                lambda f: log.warn("Cluster: lease renewal failed: {e}", e=f.value)
+            )
+            renewing.addBoth(lambda _: setattr(self, "_renewing", False))
         if not self.linked:
             return
-        renewing = self.redis.set(
-            _lease_key(self.node_name), self.boot, pexpire=self._lease_ms()
-        )
-        renewing.addErrback(
-            lambda f: log.warn("Cluster: lease renewal failed: {e}", e=f.value)
-        )
         listing = self.redis.hgetall(NODES)
         listing.addCallback(self._check_leases)
         listing.addErrback(lambda _: None)
@@ -356,7 +368,7 @@ class ClusterNode(Service):
     def _reap(self, node: str, force: bool) -> Deferred[Any]:
         return self.redis.eval(
             REAP,
-            [NICKS, _users_key(node), _lease_key(node), NODES, HOMES],
+            [NICKS, _users_key(node), _lease_key(node), NODES, HOMES, _inbox(node)],
             [node, "1" if force else "0"],
         )
 
