@@ -234,6 +234,32 @@ class NodeCutTests(TwoNodes):
         self.assertEqual(texts(self.bob, "#team"), even)
         self.assertFalse(self.alice.saw(" QUIT "), "no split for a reader cut")
 
+    async def test_sent_while_redis_drops_every_client_arrives_in_order_once(
+        self,
+    ) -> None:
+        node_a, node_b = self.network.nodes["a"], self.network.nodes["b"]
+        self.redis.command("CLIENT", "KILL", "TYPE", "normal")
+        await eventually(lambda: not node_a.linked and not node_b.linked)
+        # Node a's XADDs wait for its command connection to come back.
+        sent = [f"m{n}" for n in range(10)]
+        for text in sent:
+            self.alice.send(f"PRIVMSG bob :{text}")
+        await eventually(lambda: node_a.linked and node_b.linked, timeout=10)
+        await eventually(lambda: len(texts(self.bob, "bob")) >= len(sent))
+        self.alice.send("PRIVMSG bob :after")
+        await eventually(lambda: texts(self.bob, "bob")[-1:] == ["after"])
+        self.assertEqual(texts(self.bob, "bob"), [*sent, "after"])
+        self.assertFalse(self.bob.saw("may have been lost"))
+
+    async def test_a_paused_redis_delays_and_loses_nothing(self) -> None:
+        self.redis.command("CLIENT", "PAUSE", "1000")
+        sent = [f"m{n}" for n in range(10)]
+        for text in sent:
+            self.alice.send(f"PRIVMSG bob :{text}")
+        await eventually(lambda: len(texts(self.bob, "bob")) >= len(sent))
+        self.assertEqual(texts(self.bob, "bob"), sent)
+        self.assertTrue(self.network.nodes["b"].linked)
+
 
 class TrimTests(TestCase):
     timeout = 30
