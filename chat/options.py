@@ -52,7 +52,9 @@ same names (server-name or server_name, motd, listen = [...], ...) and the
 tables [operators] (name = "scrypt$..." hashes from `python -m
 chat.passwords`), [limits], [timeouts], [accounts] (min-password-length,
 max-password-length, registration-before-connect, email-required), and
-database in [cluster] too; the command line wins over the file.  Relative
+[cluster] (redis, node-name, lease, stream-length: the entries each bus
+stream keeps, 10000 by default, and database); the command line wins over
+the file.  Relative
 paths in the file are relative to the file.
 
 Without --cert/--key a development CA and a certificate for localhost,

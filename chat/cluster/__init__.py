@@ -15,19 +15,36 @@ What is shared, and where (keys under ``chat:``):
 - ``users:<node>`` (hash folded nick -> identity) holds each node's users,
   so a node that starts, or comes back after Redis was away, can load them.
 
-Events travel by pub/sub: ``all`` carries user events (registered,
-changed, quit) and node hellos; ``to:<node>`` carries lines for that node's
-users and requests to act on them (KILL, GHOST).  A user on another node is
+Events travel on Redis Streams (`chat.cluster.bus`): ``all`` carries user
+events (registered, changed, quit), channel snapshots and node hellos;
+``to:<node>``, a node's inbox, carries relays and lines for that node's
+users, routed channel commands and their "done", and requests to act on
+users (KILL, GHOST).  A node adds to them with ``XADD ... MAXLEN ~
+stream-length`` (one entry per event, or per other node and turn for
+relays: never one per recipient) and reads its inbox and ``all`` on a
+connection of its own with ``XREAD BLOCK``, from the last id it processed.
+So a reader whose connection drops (a reconnect, Redis cutting a slow
+client, a short network cut) goes on where it stopped when it is back:
+nothing lost, and since ids only grow, nothing applied twice.  A first start
+reads from the streams' ends: what came before is in the state it loads.  A
+node away so long that more than ``stream-length`` entries came (or Redis
+lost the stream) knows it exactly (Redis counts the entries it added and
+trimmed, the node those it read) and re-syncs as after a reap, from the
+streams' ends, telling its users that messages to them may have been lost;
+routed commands whose "done" was lost fail at their timeout.  A reaped
+node's inbox is deleted.  Needs Redis 7.0 or newer.  A user on another node is
 a *remote session* here: a `ChatProtocol` whose transport forwards what it
 is written to that user's node (`chat.cluster.remote`), so WHOIS, ISON,
 USERHOST, MONITOR, LUSERS, PRIVMSG, NOTICE, TAGMSG and KILL treat it as any
 other user.
 
-When Redis goes away nothing stops: local users are told, keep chatting
-with each other, and new nicks are refused with ``FAIL NICK
-TEMPORARILY_UNAVAILABLE`` (uniqueness could not be checked).  Once Redis is
-back each node re-claims its users' nicks, publishes them again and reloads
-the others', so there are no ghosts and no duplicates.
+When Redis goes away (or the bus reader's connection drops) nothing stops:
+local users are told, keep chatting with each other, and new nicks are
+refused with 437 (uniqueness could not be checked); the lease is still
+renewed when the command connection works, so a short cut splits nobody.
+Once the reader is back each node re-claims its users' nicks, publishes
+them again and reloads the others', so there are no ghosts and no
+duplicates, and reads the events it missed.
 
 Network-wide limits and records (`chat.cluster.shared.RedisState`, the
 node's `chat.network.SharedState`):

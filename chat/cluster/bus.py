@@ -9,22 +9,26 @@ cutting a slow client, a network cut) it comes back, with growing delays,
 and goes on from that id, so nothing is lost and, ids growing, nothing is
 applied twice.
 
-Where reading starts is decided on each connect by `POSITION`, one Lua
-script, so atomically:
+Reading goes two ways.  While entries come, each read is `READ`, one Lua
+script that, atomically, decides where each stream is read from and reads
+on from there:
 
 - a first start begins at the stream's end (what came before is in the
   state the node loads from Redis when it syncs);
-- a reconnect goes on from the last id read;
+- otherwise it goes on from the last id read;
 - a stream trimmed past what we had read (more than ``length`` entries came
-  while we were away), or younger than our position (Redis lost it), is
-  *lost*: reading starts at its end again and the owner re-syncs, as after
-  a reap.  It is told by counts: Redis counts the entries ever added to a
-  stream, we count those we read or skipped; trimmed entries outnumbering
-  ours means one we had not read was trimmed.
+  while we were away or slow), or younger than our position (Redis lost
+  it), is *lost*: reading starts at its end again and the owner re-syncs,
+  as after a reap.  It is told by counts: Redis counts the entries ever
+  added to a stream, we count those we read or skipped; more trimmed
+  entries than ours means one we had not read was trimmed.
 
-The same check runs again whenever a read comes back full (we are behind
-and trimming may be catching up with us).  Needs Redis 7.0 or newer
-(``XINFO STREAM`` gives ``entries-added``).
+Once a read finds nothing, we are caught up and the next one is a plain
+``XREAD BLOCK``.  Not checked: for it to miss a trimmed entry, more than
+``length`` entries would have to come in the one round trip between the
+checked read that found nothing and it (some hundred thousand a second
+with the default), which Redis cannot take anyway.  Needs Redis 7.0 or
+newer (``XINFO STREAM`` gives ``entries-added``).
 """
 
 from __future__ import annotations
@@ -228,9 +232,7 @@ class StreamBus:
         for stream in self.streams:
             position = self._positions[stream]
             args += [position.last, position.count]
-        answer = await reader.execute_command(
-            "EVAL", READ, len(self.streams), *self.streams, *args, COUNT
-        )
+        answer = await reader.eval(READ, list(self.streams), [*args, COUNT])
         lost = False
         entries: list[tuple[str, str]] = []
         for stream, (last, count, gone, items) in zip(
