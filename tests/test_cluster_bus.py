@@ -28,11 +28,14 @@ class Owner:
         self.downs = 0
         self.losses = 0
         self.entries: list[tuple[str, str]] = []
+        #: How many entries had come at each link_up.
+        self.entries_at_up: list[int] = []
         #: Run after each batch is recorded.
         self.hook: Callable[[], None] = lambda: None
 
     def link_up(self) -> None:
         self.ups += 1
+        self.entries_at_up.append(len(self.entries))
 
     def link_down(self) -> None:
         self.downs += 1
@@ -110,6 +113,7 @@ class BusTests(TestCase):
         await eventually(lambda: owner.ups == 2 and len(owner.entries) == 41)
         self.assertEqual(owner.texts(), [f"m{n}" for n in range(40)])
         self.assertEqual(owner.texts(ALL), ["s0"])
+        self.assertEqual(owner.entries_at_up, [0, 41], "up once caught up")
         self.add("after")
         await eventually(lambda: owner.texts()[-1:] == ["after"])
         self.assertEqual(len(owner.entries), 42, "nothing twice")
@@ -148,8 +152,20 @@ class BusTests(TestCase):
         self.add("new")
         await eventually(lambda: owner.ups == 2)
         self.assertEqual(owner.losses, 1)
-        await eventually(lambda: owner.texts()[-1:] == ["new"])
-        self.assertEqual(owner.texts(), ["seen", "seen too", "new"])
+        self.add("after")
+        await eventually(lambda: owner.texts()[-1:] == ["after"])
+        self.assertEqual(owner.texts(), ["seen", "seen too", "after"])
+
+    async def test_a_stream_that_is_gone_is_read_from_its_beginning(self) -> None:
+        bus, owner = await self.bus()
+        self.add("seen")
+        await eventually(lambda: owner.texts() == ["seen"])
+        await self.cut(bus, owner, ())
+        self.redis.command("DEL", INBOX)
+        await eventually(lambda: owner.ups == 2)
+        self.add("new", "newer")
+        await eventually(lambda: owner.texts() == ["seen", "new", "newer"])
+        self.assertEqual(owner.losses, 0)
 
     async def test_trimming_what_was_read_is_not_a_loss(self) -> None:
         self.redis.command("CONFIG", "SET", "stream-node-max-entries", "2")

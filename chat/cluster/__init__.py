@@ -27,12 +27,12 @@ So a reader whose connection drops (a reconnect, Redis cutting a slow
 client, a short network cut) goes on where it stopped when it is back:
 nothing lost, and since ids only grow, nothing applied twice.  A first start
 reads from the streams' ends: what came before is in the state it loads.  A
-node away so long that more than ``stream-length`` entries came (or Redis
-lost the stream) knows it exactly (Redis counts the entries it added and
-trimmed, the node those it read) and re-syncs as after a reap, from the
-streams' ends, telling its users that messages to them may have been lost;
-routed commands whose "done" was lost fail at their timeout.  A reaped
-node's inbox is deleted.  Needs Redis 7.0 or newer.  A user on another node is
+node applies what it missed before it syncs.  A node away so long that more
+than ``stream-length`` entries came (or Redis lost the stream) sees that a
+stream's oldest entry is newer than its last one, and re-syncs as after a
+reap, from the streams' ends, telling its users that messages to them may
+have been lost; routed commands whose "done" was lost fail at their
+timeout.  A reaped node's inbox is deleted.  A user on another node is
 a *remote session* here: a `ChatProtocol` whose transport forwards what it
 is written to that user's node (`chat.cluster.remote`), so WHOIS, ISON,
 USERHOST, MONITOR, LUSERS, PRIVMSG, NOTICE, TAGMSG and KILL treat it as any

@@ -14,21 +14,26 @@ script that, atomically, decides where each stream is read from and reads
 on from there:
 
 - a first start begins at the stream's end (what came before is in the
-  state the node loads from Redis when it syncs);
-- otherwise it goes on from the last id read;
-- a stream trimmed past what we had read (more than ``length`` entries came
-  while we were away or slow), or younger than our position (Redis lost
-  it), is *lost*: reading starts at its end again and the owner re-syncs,
-  as after a reap.  It is told by counts: Redis counts the entries ever
-  added to a stream, we count those we read or skipped; more trimmed
-  entries than ours means one we had not read was trimmed.
+  state the node loads from Redis when it syncs); a stream that does not
+  exist (yet, or any more) is read from its beginning when it comes;
+- otherwise reading goes on from the last id read;
+- a stream whose first entry is newer than the last one we read was
+  trimmed past it (more than ``length`` entries came while we were away or
+  slow), or is a new one (Redis lost the old): entries we had not read may
+  be gone, so it is *lost*: reading starts at its end and the owner
+  re-syncs, as after a reap.  Trimming cuts a stream's oldest entries, so
+  no unread entry goes without ours going first; when trimming stops just
+  after ours we re-sync for nothing, which is harmless.
 
 Once a read finds nothing, we are caught up and the next one is a plain
 ``XREAD BLOCK``.  Not checked: for it to miss a trimmed entry, more than
 ``length`` entries would have to come in the one round trip between the
-checked read that found nothing and it (some hundred thousand a second
-with the default), which Redis cannot take anyway.  Needs Redis 7.0 or
-newer (``XINFO STREAM`` gives ``entries-added``).
+checked read that found nothing and it (millions a second with the
+default), which Redis cannot take anyway.
+
+The owner is told the link is up only once the reader has caught up, so
+that it syncs (loads the others' state) after applying what it missed, not
+before.
 """
 
 from __future__ import annotations
@@ -49,11 +54,10 @@ COUNT = 512
 #: The name a node's reader connection shows in ``CLIENT LIST``.
 READER_NAME = "chat-bus-"
 
-#: Read each stream (KEYS) on from the last id read and the count of
-#: entries read or skipped (ARGV, in pairs; an empty id: a first start),
-#: at most ARGV's last entries each; atomically, so a stream trimmed past
-#: what we had read is seen exactly.  Answers, per stream, {id, count,
-#: lost, entries}: where the entries start and the count before them.
+#: Read each stream (KEYS) on from the last id read (ARGV, one a stream;
+#: empty: a first start), at most ARGV's last entries each; atomically, so
+#: that a stream trimmed past what we had read is seen.  Answers, per
+#: stream, {id, lost, entries}: the id the entries follow.
 READ = """
 local function parse(id)
     local ms, seq = string.match(id, '^(%d+)-(%d+)$')
@@ -67,36 +71,29 @@ end
 local limit = ARGV[#ARGV]
 local answer = {}
 for i, key in ipairs(KEYS) do
-    local last, count = ARGV[2 * i - 1], tonumber(ARGV[2 * i])
-    local top, added, length = '0-0', 0, 0
-    if redis.call('EXISTS', key) == 1 then
+    local last, lost, entries = ARGV[i], 0, {}
+    if redis.call('EXISTS', key) == 0 then
+        last = '0-0'
+    else
         local info = redis.call('XINFO', 'STREAM', key)
         local fields = {}
         for j = 1, #info, 2 do
             fields[info[j]] = info[j + 1]
         end
-        if fields['entries-added'] == nil then
-            return redis.error_reply('the cluster needs Redis 7.0 or newer')
+        local top, first = fields['last-generated-id'], fields['first-entry']
+        if last == '' then
+            last = top
+        elseif first and last ~= '0-0' and less(last, first[1]) then
+            last, lost = top, 1
         end
-        top, added, length = fields['last-generated-id'], fields['entries-added'],
-            fields['length']
-    end
-    local lost = 0
-    if last == '' then
-        last, count = top, added
-    elseif added < count or less(top, last) then
-        last, count, lost = '0-0', 0, 1
-    elseif added - length > count then
-        last, count, lost = top, added, 1
-    end
-    local entries = {}
-    if last ~= top then
-        local reply = redis.call('XREAD', 'COUNT', limit, 'STREAMS', key, last)
-        if reply then
-            entries = reply[1][2]
+        if last ~= top then
+            local reply = redis.call('XREAD', 'COUNT', limit, 'STREAMS', key, last)
+            if reply then
+                entries = reply[1][2]
+            end
         end
     end
-    answer[i] = {last, tostring(count), lost, entries}
+    answer[i] = {last, lost, entries}
 end
 return answer
 """
@@ -118,16 +115,6 @@ class BusOwner(Protocol):
 
     def events(self, entries: Sequence[tuple[str, str]]) -> None:
         """Entries read, (stream, text) in order; one turn for them all."""
-
-
-class _Position:
-    """Where a stream is read from."""
-
-    __slots__ = ("count", "last")
-
-    def __init__(self) -> None:
-        self.last = ""
-        self.count = 0
 
 
 class StreamBus:
@@ -153,7 +140,8 @@ class StreamBus:
         self.streams = streams
         self.length = length
         self.block_ms = max(1, int(block * 1000))
-        self._positions = {stream: _Position() for stream in streams}
+        #: The last id read of each stream ("": none yet, a first start).
+        self._last = dict.fromkeys(streams, "")
         self._reader: Any = None
         self._factory: txredisapi.RedisFactory | None = None
 
@@ -206,7 +194,7 @@ class StreamBus:
         """Read until the connection goes: checked reads while entries come,
         a blocking read once we are caught up."""
         await reader.execute_command("CLIENT", "SETNAME", READER_NAME + self.name)
-        first = True
+        caught_up = False
         behind = True
         while reader is self._reader:
             if behind:
@@ -215,9 +203,6 @@ class StreamBus:
                     return
                 if lost:
                     self.owner.link_lost()
-                if first:
-                    first = False
-                    self.owner.link_up()
             else:
                 entries = await self._blocking_read(reader)
                 if reader is not self._reader:
@@ -225,21 +210,18 @@ class StreamBus:
             if entries:
                 self.owner.events(entries)
             behind = bool(entries)
+            if not behind and not caught_up:
+                caught_up = True
+                self.owner.link_up()
 
     async def _checked_read(self, reader: Any) -> tuple[bool, list[tuple[str, str]]]:
         """Read with `READ`: whether entries were lost, and those read."""
-        args: list[str | int] = []
-        for stream in self.streams:
-            position = self._positions[stream]
-            args += [position.last, position.count]
-        answer = await reader.eval(READ, list(self.streams), [*args, COUNT])
+        lasts = [self._last[stream] for stream in self.streams]
+        answer = await reader.eval(READ, list(self.streams), [*lasts, COUNT])
         lost = False
         entries: list[tuple[str, str]] = []
-        for stream, (last, count, gone, items) in zip(
-            self.streams, answer, strict=True
-        ):
-            position = self._positions[stream]
-            position.last, position.count = str(last), int(count)
+        for stream, (last, gone, items) in zip(self.streams, answer, strict=True):
+            self._last[stream] = str(last)
             if int(gone):
                 log.warn("Cluster: entries of {stream} were lost", stream=stream)
                 lost = True
@@ -248,7 +230,7 @@ class StreamBus:
 
     async def _blocking_read(self, reader: Any) -> list[tuple[str, str]]:
         """Wait (up to the block time) for entries after the last ones."""
-        lasts = [self._positions[stream].last for stream in self.streams]
+        lasts = [self._last[stream] for stream in self.streams]
         reply = await reader.execute_command(
             "XREAD",
             "COUNT",
@@ -268,10 +250,8 @@ class StreamBus:
         self, stream: str, items: Sequence[Any], entries: list[tuple[str, str]]
     ) -> None:
         """Move *stream*'s position past *items*, adding them to *entries*."""
-        position = self._positions[stream]
         for ident, fields in items:
-            position.last = str(ident)
-            position.count += 1
+            self._last[stream] = str(ident)
             entries.append((stream, str(fields[1])))
 
 
