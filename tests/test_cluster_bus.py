@@ -232,11 +232,15 @@ class NodeCutTests(TwoNodes):
         node_b = await self.cut_b()
         self.assertTrue(self.bob.saw("lost its link"))
         sent = [f"m{n}" for n in range(30)]
+        inbox = int(self.redis.command("XLEN", "chat:to:b")[1:])
         for text in sent:
             target = "bob" if int(text[1:]) % 2 else "#team"
             self.alice.send(f"PRIVMSG {target} :{text}")
         # All published while b reads nothing (it comes back after ~1 s).
-        await eventually(lambda: int(self.redis.command("XLEN", "chat:to:b")[1:]) >= 30)
+        # One entry each (a private line, or a turn's relay).
+        await eventually(
+            lambda: int(self.redis.command("XLEN", "chat:to:b")[1:]) == inbox + 30
+        )
         assert node_b.bus is not None
         self.assertFalse(node_b.bus.reading, "b came back too soon to test")
         await eventually(lambda: self.bob.saw("linked to the network again"))
