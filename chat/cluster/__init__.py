@@ -44,7 +44,9 @@ refused with 437 (uniqueness could not be checked); the lease is still
 renewed when the command connection works, so a short cut splits nobody.
 Once the reader is back each node re-claims its users' nicks, publishes
 them again and reloads the others', so there are no ghosts and no
-duplicates, and reads the events it missed.
+duplicates, and reads the events it missed.  What a node sends while its
+command connection is down waits for it; an ``XADD`` in flight when it
+drops is lost (and logged).
 
 Network-wide limits and records (`chat.cluster.shared.RedisState`, the
 node's `chat.network.SharedState`):
