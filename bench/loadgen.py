@@ -181,6 +181,8 @@ class Generator:
         self.spec = spec
         self.host: str = spec.get("host", "127.0.0.1")
         self.port: int = spec["port"]
+        #: A port per client (clients spread over cluster nodes), else `port`.
+        self.ports: list[int] = spec.get("ports") or [self.port] * len(spec["nicks"])
         self.nicks: list[str] = spec["nicks"]
         self.joins: list[list[str]] = spec.get("joins") or [[] for _ in self.nicks]
         self.pattern: bytes = spec.get("pattern", " PRIVMSG ").encode()
@@ -222,7 +224,7 @@ class Generator:
                     await loop.create_connection(
                         lambda: client,
                         self.host,
-                        self.port,
+                        self.ports[index],
                         ssl=self.ssl,
                         server_hostname=self.host if self.ssl else None,
                     )
@@ -426,14 +428,14 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _main() -> None:
+async def _main(make: type[Generator]) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=1 << 28)
     await loop.connect_read_pipe(
         lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
     )
     spec = json.loads(await reader.readline())
-    gen = Generator(spec)
+    gen = make(spec)
     setup = await gen.setup()
     print("READY", json.dumps(setup), flush=True)
     command = (await reader.readline()).split()
@@ -449,8 +451,9 @@ async def _main() -> None:
             client.transport.abort()
 
 
-def main() -> None:
-    """Run one generator process (see the module docstring)."""
+def main(make: type[Generator] = Generator) -> None:
+    """Run one generator process (see the module docstring) with *make*'s
+    clients."""
     cores = os.environ.get("BENCH_CORES")
     if cores:
         os.sched_setaffinity(0, {int(c) for c in cores.split(",")})
@@ -458,7 +461,7 @@ def main() -> None:
 
     async def bounded() -> None:
         try:
-            await asyncio.wait_for(_main(), deadline)
+            await asyncio.wait_for(_main(make), deadline)
         except TimeoutError:
             print("TIMEOUT", flush=True)
 

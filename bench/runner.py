@@ -31,7 +31,13 @@ def cores() -> tuple[set[int], set[int]]:
 class Worker:
     """One generator process and its control pipes."""
 
-    def __init__(self, spec: dict[str, Any], gen_cores: set[int], deadline: float):
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        gen_cores: set[int],
+        deadline: float,
+        module: str = "bench.loadgen",
+    ):
         env = dict(
             os.environ,
             PYTHONPATH=str(ROOT),
@@ -39,7 +45,7 @@ class Worker:
             BENCH_DEADLINE=str(deadline),
         )
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.loadgen"],
+            [sys.executable, "-m", module],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
