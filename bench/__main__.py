@@ -37,6 +37,11 @@ def machine() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["cluster"]:
+        from bench.cluster import main as cluster
+
+        return cluster(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench")
     sub = parser.add_subparsers(dest="command", required=True)
     run_parser = sub.add_parser("run", help="run scenarios against servers")
@@ -59,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         help="py-spy the server while sending: collapsed stacks in DIR",
     )
     sub.add_parser("list", help="list the scenarios")
+    sub.add_parser("cluster", help="cluster nodes beside one process (bench.cluster)")
     report_parser = sub.add_parser("report", help="Markdown tables of a JSONL file")
     report_parser.add_argument("jsonl", type=Path)
     args = parser.parse_args(argv)
