@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,8 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.procstat import cpu_seconds, rss_kb
+from bench.profile import summarize as profile_summary
 from bench.redisproc import RedisProcess
-from bench.runner import SLACK, Worker, percentile, read_all, summarize
+from bench.runner import SLACK, Worker, _profiler, percentile, read_all, summarize
 from bench.scenarios import Scenario, _split, busy_channel, connect_only
 from bench.servers import ChatServer, Server, raise_nofile
 
@@ -292,9 +294,15 @@ def redis_per_message(
 
 
 def measure(
-    sc: Scenario, system: System, gen_count: int, gen_cores: set[int]
+    sc: Scenario,
+    system: System,
+    gen_count: int,
+    gen_cores: set[int],
+    profile: Path | None = None,
 ) -> dict[str, Any]:
-    """Run *sc* against the started *system*; one row of figures."""
+    """Run *sc* against the started *system*; one row of figures.  With
+    *profile*, py-spy samples each node while the clients send and writes
+    its collapsed stacks to that directory."""
     redis = system.redis
     nodes = len(system.servers)
     ports = system.ports
@@ -334,9 +342,16 @@ def measure(
         cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
         go = time.monotonic()
         results: list[dict[str, Any]] = []
+        spies: list[subprocess.Popen[bytes]] = []
         if sc.duration:
             for worker in workers:
                 worker.send(f"GO {sc.duration}")
+            if profile is not None:
+                spies = [
+                    _profiler(pid, sc.duration, profile / f"{sc.name}-{name}.txt")
+                    for name, pid in pids.items()
+                    if name != "redis"
+                ]
             # Sending is over then; the generators disconnect after RESULT,
             # which would add QUITs to the figures.
             time.sleep(sc.duration + SETTLE)
@@ -345,6 +360,8 @@ def measure(
         stats2 = redis.commandstats() if redis else {}
         if sc.duration:
             results = read_all(workers, "RESULT", SLACK)
+        for spy in spies:
+            spy.wait(60)
     finally:
         for worker in workers:
             worker.stop()
@@ -444,12 +461,14 @@ def measure(
     return row
 
 
-def run_one(sc: Scenario, kind: str, workdir: Path, gen_count: int) -> dict[str, Any]:
+def run_one(
+    sc: Scenario, kind: str, workdir: Path, gen_count: int, profile: Path | None
+) -> dict[str, Any]:
     """Start a fresh *kind* system, run *sc*, stop it."""
     system, gen_cores = make_system(kind, workdir)
     try:
         system.start()
-        return measure(sc, system, gen_count, gen_cores)
+        return measure(sc, system, gen_count, gen_cores, profile)
     finally:
         system.stop()
 
@@ -513,6 +532,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--systems", default="", help="single,2-nodes,workers-2")
     parser.add_argument("--jsonl", type=Path, help="append JSON lines here")
     parser.add_argument("--report", type=Path, help="only print FILE's tables")
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy each node while sending: stacks in DIR"
+    )
     args = parser.parse_args(argv)
     if args.report:
         lines = args.report.read_text().splitlines()
@@ -540,8 +562,14 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 begun = time.monotonic()
                 try:
+                    if args.profile is not None:
+                        args.profile.mkdir(parents=True, exist_ok=True)
                     row = run_one(
-                        sc, kind, Path(tmp) / f"{sc.name}-{kind}", args.workers
+                        sc,
+                        kind,
+                        Path(tmp) / f"{sc.name}-{kind}",
+                        args.workers,
+                        args.profile,
                     )
                 except (RuntimeError, TimeoutError) as error:
                     row = {"scenario": sc.name, "system": kind, "error": str(error)}
@@ -553,6 +581,9 @@ def main(argv: list[str] | None = None) -> int:
                     with args.jsonl.open("a") as f:
                         f.write(json.dumps(row) + "\n")
     print(markdown(rows))
+    if args.profile is not None:
+        for stacks in sorted(args.profile.glob("*.txt")):
+            print(f"\n## {stacks.name}", profile_summary(stacks, 15), file=sys.stderr)
     return 0
 
 
