@@ -413,6 +413,10 @@ def measure(
             entry = heard.setdefault(gid, [0, 0])
             entry[0] += probes
             entry[1] += distinct
+    by_node: dict[str, int] = {}
+    for gid, count in sent_by.items():
+        node = "ab"[gid_nodes[int(gid)]] if nodes > 1 else "all"
+        by_node[node] = by_node.get(node, 0) + count
     probe_expected = sum(heard[g][0] * sent_by.get(g, 0) for g in heard)
     probe_distinct = sum(heard[g][1] for g in heard)
     same = sorted(x for r in results for x in r["same_ns"])
@@ -436,6 +440,7 @@ def measure(
         }
     )
     row.update(
+        sent_by_node=by_node,
         probe_deliveries=probe_expected,
         probe_lost=probe_expected - probe_distinct,
         probe_duplicated=sum(r["duplicates"] for r in results),
@@ -489,6 +494,7 @@ MESSAGE_COLUMNS: list[tuple[str, Callable[[dict[str, Any]], object]]] = [
     ("p50 / p99 ms", lambda r: _pair(r, "latency")),
     ("same-node p50 / p99", lambda r: _pair(r, "same_node")),
     ("cross-node p50 / p99", lambda r: _pair(r, "cross_node")),
+    ("sent (by node)", lambda r: _dict(r.get("sent_by_node", {}))),
     ("lost (all)", lambda r: r["lost"]),
     ("probes: lost / dup", lambda r: f"{r['probe_lost']} / {r['probe_duplicated']}"),
     ("CPU % (of one core)", lambda r: _dict(r["cpu_pct"])),
@@ -547,7 +553,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"# {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}; "
         f"{os.cpu_count()} CPUs; nodes on cores {[sorted(c) for c in node_cores]}, "
-        f"Redis and generators on {sorted(rest)}",
+        f"Redis and generators on {sorted(rest)}; load average "
+        f"{os.getloadavg()[0]:.2f}",
         file=sys.stderr,
     )
     rows: list[dict[str, Any]] = []
