@@ -1,13 +1,8 @@
 """``python -m bench cluster``: cluster mode beside the single process, in one run.
 
-Systems under test, each started fresh (with its own Redis) for every
-scenario:
-
-- ``single``: one process, as `bench.servers.ChatServer` runs it;
-- ``2-nodes``: two ``twistd chat --cluster redis://... --node-name a|b``
-  processes on their own ports, clients alternating between them;
-- ``workers-2``: one ``twistd chat --cluster ... --workers 2`` (two worker
-  nodes behind one port, spread by the kernel with ``SO_REUSEPORT``).
+Each scenario (`bench.clusterscenarios`) runs on each system
+(`bench.clusternodes`: one process, 2 nodes, ``--workers 2``), every one
+started fresh, with its own Redis, and stopped after it.
 
 Scenarios: a channel of 500 at 50,000 deliveries/s, PRIVMSG probe pairs on
 one node and across nodes (latency), the channel of 500 as fast as
@@ -23,21 +18,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bench.clusternodes import KINDS, System, make_system, pinning
+from bench.clusterscenarios import scenarios
 from bench.procstat import cpu_seconds, rss_kb
 from bench.profile import summarize as profile_summary
-from bench.redisproc import RedisProcess
 from bench.runner import SLACK, Worker, _profiler, percentile, read_all, summarize
-from bench.scenarios import Scenario, _split, busy_channel, connect_only
-from bench.servers import ChatServer, Server, raise_nofile
+from bench.scenarios import Scenario
+from bench.servers import raise_nofile
 
 #: Seconds without traffic over which Redis's background commands are counted.
 IDLE = 5.0
@@ -45,234 +40,6 @@ IDLE = 5.0
 SETTLE = 0.5
 #: Commands of the bench itself, left out of the per-message figures.
 OWN_COMMANDS = {"info", "ping", "hlen"}
-
-
-class NodeServer(ChatServer):
-    """This server as a cluster node (or a ``--workers`` supervisor)."""
-
-    def __init__(
-        self,
-        workdir: Path,
-        cores: set[int],
-        redis_url: str,
-        node: str,
-        workers: int = 0,
-    ) -> None:
-        self.name = f"node-{node}"
-        super().__init__(workdir, cores)
-        self.redis_url = redis_url
-        self.node = node
-        self.workers = workers
-
-    def command(self) -> list[str]:
-        extra = ["--cluster", self.redis_url, "--node-name", self.node]
-        if self.workers:
-            extra += ["--workers", str(self.workers)]
-        return super().command() + extra
-
-
-def children(pid: int) -> list[int]:
-    """The child processes of *pid* (its ``--workers`` workers)."""
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(p) for p in text.split()]
-
-
-@dataclass
-class System:
-    """What one run measures: node processes, maybe a Redis, their ports."""
-
-    name: str
-    servers: list[Server]
-    redis: RedisProcess | None
-    #: Cluster nodes expected in Redis's ``chat:nodes`` before clients connect.
-    nodes: int = 0
-
-    @property
-    def ports(self) -> list[int]:
-        return [s.port for s in self.servers]
-
-    def processes(self) -> dict[str, int]:
-        """Name -> pid of every process whose CPU counts (workers included)."""
-        out: dict[str, int] = {}
-        for server in self.servers:
-            workers = children(server.pid)
-            if workers:
-                for index, pid in enumerate(sorted(workers)):
-                    out[f"{server.name}-{index}"] = pid
-            else:
-                out[server.name] = server.pid
-        if self.redis is not None:
-            out["redis"] = self.redis.pid
-        return out
-
-    def start(self) -> None:
-        if self.redis is not None:
-            self.redis.start()
-        for server in self.servers:
-            server.start()
-        deadline = time.monotonic() + 30
-        while self.redis is not None and self.nodes:
-            linked = int(self.redis.command("HLEN", "chat:nodes") or 0)
-            if linked >= self.nodes:
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"{self.name}: {linked} of {self.nodes} nodes linked"
-                )
-            time.sleep(0.1)
-        time.sleep(0.5)
-
-    def stop(self) -> None:
-        for server in self.servers:
-            server.stop()
-        if self.redis is not None:
-            self.redis.stop()
-
-
-def pinning(nodes: int) -> tuple[list[set[int]], set[int]]:
-    """(cores of each node, cores of Redis and the generators).
-
-    With more cores than nodes each node gets a core of its own and the
-    rest go to Redis and the generators; otherwise (2 cores) every node
-    shares the first core and Redis and the generators the others.
-    """
-    available = sorted(os.sched_getaffinity(0))
-    if len(available) > nodes:
-        return [{available[i]} for i in range(nodes)], set(available[nodes:])
-    rest = set(available[1:]) or set(available)
-    return [{available[0]}] * nodes, rest
-
-
-def make_system(kind: str, workdir: Path) -> tuple[System, set[int]]:
-    """A fresh system of *kind* (not started) and the generators' cores."""
-    if kind == "single":
-        (core,), rest = pinning(1)
-        return System(kind, [ChatServer(workdir, core)], None), rest
-    count = 2
-    node_cores, rest = pinning(count)
-    redis = RedisProcess(workdir / f"redis-{kind}", rest)
-    if kind == "2-nodes":
-        servers: list[Server] = [
-            NodeServer(workdir, node_cores[i], redis.url, "ab"[i]) for i in range(2)
-        ]
-    elif kind == "workers-2":
-        cores = set().union(*node_cores)
-        servers = [NodeServer(workdir, cores, redis.url, "w", workers=count)]
-    else:
-        raise ValueError(f"unknown system {kind!r}")
-    return System(kind, servers, redis, nodes=count), rest
-
-
-def pairs(sc: Scenario, workers: int) -> list[dict[str, Any]]:
-    """PRIVMSG probe pairs: in each group of four pairs, two have both ends
-    on one node (a-a, b-b) and two have them on different nodes (a-b, b-a)."""
-    p = sc.params
-    count = sc.clients // 2
-    specs: list[dict[str, Any]] = []
-    for part in _split([str(j) for j in range(count)], workers):
-        nicks: list[str] = []
-        nodes: list[int] = []
-        senders: list[list[Any]] = []
-        probes: list[int] = []
-        expect: dict[str, list[int]] = {}
-        for j, _ in part:
-            node = j % 2
-            partner = node if (j // 2) % 2 == 0 else 1 - node
-            index = len(nicks)
-            nicks += [f"ps{j}", f"pr{j}"]
-            nodes += [node, partner]
-            senders.append([index, j, [f"pr{j}"]])
-            probes.append(index + 1)
-            expect[str(index + 1)] = [j]
-        specs.append(
-            {
-                "nicks": nicks,
-                "nodes": nodes,
-                "plan": {
-                    "kind": "messages",
-                    "senders": senders,
-                    "rate": p["rate"],
-                    "probes": probes,
-                    "expect": expect,
-                    "ordered": True,
-                },
-            }
-        )
-    return specs
-
-
-def alternating(build: Callable[[Scenario, int], list[dict[str, Any]]]) -> Any:
-    """*build*, with each process's clients alternating between two nodes."""
-
-    def spread(sc: Scenario, workers: int) -> list[dict[str, Any]]:
-        specs = build(sc, workers)
-        for spec in specs:
-            spec["nodes"] = [i % 2 for i in range(len(spec["nicks"]))]
-        return specs
-
-    return spread
-
-
-def scenarios(duration: float, users: int) -> list[tuple[Scenario, list[str]]]:
-    """The scenarios and the systems each runs on."""
-    cluster = ["single", "2-nodes"]
-    return [
-        (
-            Scenario(
-                "busy-500-rate",
-                "1",
-                "one channel of 500 over 2 nodes, 50k deliveries/s",
-                alternating(busy_channel),
-                500,
-                duration,
-                params={"senders": 10, "probes": 40, "deliveries": 50_000},
-                fanout=499,
-            ),
-            cluster,
-        ),
-        (
-            Scenario(
-                "pairs",
-                "2",
-                "40 PRIVMSG pairs (20 within a node, 20 across), 20 msg/s each",
-                pairs,
-                80,
-                duration,
-                params={"rate": 20.0},
-                fanout=1,
-            ),
-            cluster,
-        ),
-        (
-            Scenario(
-                "busy-500-fast",
-                "3",
-                "one channel of 500, as fast as possible, 100 in flight",
-                alternating(busy_channel),
-                500,
-                duration,
-                params={"senders": 10, "probes": 10, "in_flight": 100},
-                fanout=499,
-            ),
-            ["single", "2-nodes", "workers-2"],
-        ),
-        (
-            Scenario(
-                f"idle-{users}",
-                "5",
-                f"{users} idle users register (plaintext), memory per user",
-                alternating(connect_only),
-                users,
-                0.0,
-                setup_timeout=120.0,
-                concurrency=100,
-            ),
-            cluster,
-        ),
-    ]
 
 
 def redis_per_message(
@@ -293,17 +60,9 @@ def redis_per_message(
     return out
 
 
-def measure(
-    sc: Scenario,
-    system: System,
-    gen_count: int,
-    gen_cores: set[int],
-    profile: Path | None = None,
-) -> dict[str, Any]:
-    """Run *sc* against the started *system*; one row of figures.  With
-    *profile*, py-spy samples each node while the clients send and writes
-    its collapsed stacks to that directory."""
-    redis = system.redis
+def prepare(sc: Scenario, system: System, gen_count: int) -> list[dict[str, Any]]:
+    """The generators' specs of *sc* on *system*: each client's port, and
+    the node of every sender (``gid_nodes``) for every process."""
     nodes = len(system.servers)
     ports = system.ports
     specs = sc.specs(gen_count)
@@ -318,79 +77,122 @@ def measure(
             gid_nodes[gid] = spec["nodes"][local]
     for spec in specs:
         spec["gid_nodes"] = gid_nodes
+    return specs
+
+
+@dataclass
+class Readings:
+    """What the coordinator reads from /proc and Redis during a run."""
+
+    pids: dict[str, int]
+    rss_before: dict[str, int]
+    rss_ready: dict[str, int] = field(default_factory=dict)
+    redis_before: int = 0
+    redis_ready: int = 0
+    #: CPU seconds of each process over the sending, and its length.
+    cpu: dict[str, float] = field(default_factory=dict)
+    elapsed: float = 0.0
+    #: ``INFO commandstats`` calls before and after the sending.
+    calls_before: dict[str, int] = field(default_factory=dict)
+    calls_after: dict[str, int] = field(default_factory=dict)
+    #: Calls per second of each command while nothing was sent.
+    background: dict[str, float] = field(default_factory=dict)
+
+
+def measure(
+    sc: Scenario,
+    system: System,
+    gen_count: int,
+    gen_cores: set[int],
+    profile: Path | None = None,
+) -> dict[str, Any]:
+    """Run *sc* against the started *system*; one row of figures.  With
+    *profile*, py-spy samples each node while the clients send and writes
+    its collapsed stacks to that directory."""
+    redis = system.redis
+    specs = prepare(sc, system, gen_count)
     pids = system.processes()
-    memory0 = redis.used_memory() if redis else 0
-    rss0 = {name: rss_kb(pid) for name, pid in pids.items()}
-    cpu_setup0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    got = Readings(pids, {name: rss_kb(pid) for name, pid in pids.items()})
+    got.redis_before = redis.used_memory() if redis else 0
     deadline = sc.setup_timeout + sc.duration + SLACK
     workers: list[Worker] = []
-    started = time.monotonic()
+    results: list[dict[str, Any]] = []
     try:
         for spec in specs:
             workers.append(Worker(spec, gen_cores, deadline, "bench.clustergen"))
         ready = read_all(workers, "READY", sc.setup_timeout + SLACK)
-        setup_wall = time.monotonic() - started
-        cpu_setup = {n: cpu_seconds(p) - cpu_setup0[n] for n, p in pids.items()}
         time.sleep(1.0)  # the last registrations reach the other node
-        memory1 = redis.used_memory() if redis else 0
-        rss1 = {name: rss_kb(pid) for name, pid in pids.items()}
-        stats0 = redis.commandstats() if redis else {}
-        if sc.duration and redis:
+        got.rss_ready = {name: rss_kb(pid) for name, pid in pids.items()}
+        got.redis_ready = redis.used_memory() if redis else 0
+        if not sc.duration:
+            return idle_row(sc, system, ready, got)
+        if redis:
+            idle = redis.commandstats()
             time.sleep(IDLE)
-        stats1 = redis.commandstats() if redis else {}
-        background = {k: (v - stats0.get(k, 0)) / IDLE for k, v in stats1.items()}
+            got.calls_before = redis.commandstats()
+            got.background = {
+                k: (v - idle.get(k, 0)) / IDLE for k, v in got.calls_before.items()
+            }
         cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
         go = time.monotonic()
-        results: list[dict[str, Any]] = []
-        spies: list[subprocess.Popen[bytes]] = []
-        if sc.duration:
-            for worker in workers:
-                worker.send(f"GO {sc.duration}")
-            if profile is not None:
-                spies = [
-                    _profiler(pid, sc.duration, profile / f"{sc.name}-{name}.txt")
-                    for name, pid in pids.items()
-                    if name != "redis"
-                ]
-            # Sending is over then; the generators disconnect after RESULT,
-            # which would add QUITs to the figures.
-            time.sleep(sc.duration + SETTLE)
-        elapsed = time.monotonic() - go
-        cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
-        stats2 = redis.commandstats() if redis else {}
-        if sc.duration:
-            results = read_all(workers, "RESULT", SLACK)
+        for worker in workers:
+            worker.send(f"GO {sc.duration}")
+        spies = [
+            _profiler(pid, sc.duration, profile / f"{sc.name}-{name}.txt")
+            for name, pid in pids.items()
+            if profile is not None and name != "redis"
+        ]
+        # Sending is over then; the generators disconnect after RESULT,
+        # which would add QUITs to the figures.
+        time.sleep(sc.duration + SETTLE)
+        got.elapsed = time.monotonic() - go
+        got.cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
+        got.calls_after = redis.commandstats() if redis else {}
+        results = read_all(workers, "RESULT", SLACK)
         for spy in spies:
             spy.wait(60)
     finally:
         for worker in workers:
             worker.stop()
+    return message_row(sc, system, ready, results, got, specs[0]["gid_nodes"])
+
+
+def idle_row(
+    sc: Scenario, system: System, ready: list[dict[str, Any]], got: Readings
+) -> dict[str, Any]:
+    """The figures of a connections-only scenario: memory per user."""
     registered = sum(r["registered"] for r in ready)
-    row: dict[str, Any] = {"scenario": sc.name, "system": system.name}
-    if not sc.duration:
-        row.update(
-            clients=sum(r["clients"] for r in ready),
-            registered=registered,
-            setup_s=round(setup_wall, 2),
-            cpu_setup_s={n: round(c, 2) for n, c in cpu_setup.items()},
-            rss_kb_per_user={
-                n: round((rss1[n] - rss0[n]) / max(registered, 1), 1)
-                for n in pids
-                if n != "redis"
-            },
+    users = max(registered, 1)
+    grown = {n: got.rss_ready[n] - got.rss_before[n] for n in got.pids if n != "redis"}
+    row: dict[str, Any] = {
+        "scenario": sc.name,
+        "system": system.name,
+        "clients": sum(r["clients"] for r in ready),
+        "registered": registered,
+        "rss_kb_per_user": {n: round(kb / users, 1) for n, kb in grown.items()},
+        "rss_kb_per_user_all_nodes": round(sum(grown.values()) / users, 1),
+    }
+    first = min(r["setup_started"] for r in ready)
+    last = max(r["registered_at_last"] for r in ready)
+    if last > first:
+        row["registrations_per_s"] = round(registered / ((last - first) / 1e9))
+    if system.redis is not None:
+        row["redis_bytes_per_user"] = round(
+            (got.redis_ready - got.redis_before) / users
         )
-        nodes_kb = [rss1[n] - rss0[n] for n in pids if n != "redis"]
-        row["rss_kb_per_user_all_nodes"] = round(sum(nodes_kb) / max(registered, 1), 1)
-        first = min(r["setup_started"] for r in ready)
-        last = max(r["registered_at_last"] for r in ready)
-        if last > first:
-            row["registrations_per_s"] = round(registered / ((last - first) / 1e9))
-        if redis:
-            row["redis_bytes_per_user"] = round(
-                (memory1 - memory0) / max(registered, 1)
-            )
-            row["redis_used_memory"] = [memory0, memory1]
-        return row
+        row["redis_used_memory"] = [got.redis_before, got.redis_ready]
+    return row
+
+
+def message_row(
+    sc: Scenario,
+    system: System,
+    ready: list[dict[str, Any]],
+    results: list[dict[str, Any]],
+    got: Readings,
+    gid_nodes: dict[int, int],
+) -> dict[str, Any]:
+    """The figures of a message scenario (*gid_nodes*: each sender's node)."""
     base = summarize(
         sc,
         system.servers[0],
@@ -401,10 +203,49 @@ def measure(
             "rss_ready_kb": 0,
             "rss_end_kb": 0,
             "cpu_setup_s": 0,
-            "setup_wall_s": setup_wall,
-            "cpu_run_s": sum(c for n, c in cpu.items() if n != "redis"),
+            "setup_wall_s": 0,
+            "cpu_run_s": sum(c for n, c in got.cpu.items() if n != "redis"),
         },
     )
+    row: dict[str, Any] = {"scenario": sc.name, "system": system.name}
+    for key in (
+        "clients",
+        "registered",
+        "sent",
+        "received",
+        "expected",
+        "lost",
+        "order_gaps",
+        "deliveries_per_s",
+        "latency_p50_ms",
+        "latency_p99_ms",
+        "generator_cpu_pct",
+    ):
+        row[key] = base[key]
+    row.update(probe_figures(system, results, gid_nodes))
+    row.update(
+        cpu_pct={n: round(100 * c / got.elapsed, 1) for n, c in got.cpu.items()},
+        cpu_s_per_million_deliveries=round(
+            1e6 * sum(got.cpu.values()) / max(base["received"], 1), 2
+        ),
+    )
+    if system.redis is not None:
+        row["redis_per_message"] = redis_per_message(
+            got.calls_before, got.calls_after, got.background, got.elapsed, base["sent"]
+        )
+        row["redis_background_per_s"] = {
+            k: round(v, 1)
+            for k, v in got.background.items()
+            if v and k not in OWN_COMMANDS
+        }
+    return row
+
+
+def probe_figures(
+    system: System, results: list[dict[str, Any]], gid_nodes: dict[int, int]
+) -> dict[str, Any]:
+    """Sent by each node's senders; what the probes lost, got twice, and
+    their same-node and cross-node latencies."""
     sent_by: dict[str, int] = {}
     heard: dict[str, list[int]] = {}
     for r in results:
@@ -415,55 +256,24 @@ def measure(
             entry[1] += distinct
     by_node: dict[str, int] = {}
     for gid, count in sent_by.items():
-        node = "ab"[gid_nodes[int(gid)]] if nodes > 1 else "all"
+        node = "ab"[gid_nodes[int(gid)]] if len(system.servers) > 1 else "all"
         by_node[node] = by_node.get(node, 0) + count
-    probe_expected = sum(heard[g][0] * sent_by.get(g, 0) for g in heard)
-    probe_distinct = sum(heard[g][1] for g in heard)
+    expected = sum(heard[g][0] * sent_by.get(g, 0) for g in heard)
     same = sorted(x for r in results for x in r["same_ns"])
     cross = sorted(x for r in results for x in r["cross_ns"])
-    row.update(
-        {
-            key: base[key]
-            for key in (
-                "clients",
-                "registered",
-                "sent",
-                "received",
-                "expected",
-                "lost",
-                "order_gaps",
-                "deliveries_per_s",
-                "latency_p50_ms",
-                "latency_p99_ms",
-                "generator_cpu_pct",
-            )
-        }
-    )
-    row.update(
-        sent_by_node=by_node,
-        probe_deliveries=probe_expected,
-        probe_lost=probe_expected - probe_distinct,
-        probe_duplicated=sum(r["duplicates"] for r in results),
-        probe_unexpected=sum(r["unexpected"] for r in results),
-        same_node_p50_ms=percentile(same, 0.5),
-        same_node_p99_ms=percentile(same, 0.99),
-        same_node_samples=len(same),
-        cross_node_p50_ms=percentile(cross, 0.5),
-        cross_node_p99_ms=percentile(cross, 0.99),
-        cross_node_samples=len(cross),
-        cpu_pct={n: round(100 * c / elapsed, 1) for n, c in cpu.items()},
-        cpu_s_per_million_deliveries=round(
-            1e6 * sum(cpu.values()) / max(base["received"], 1), 2
-        ),
-    )
-    if redis:
-        row["redis_per_message"] = redis_per_message(
-            stats1, stats2, background, elapsed, base["sent"]
-        )
-        row["redis_background_per_s"] = {
-            k: round(v, 1) for k, v in background.items() if v and k not in OWN_COMMANDS
-        }
-    return row
+    return {
+        "sent_by_node": by_node,
+        "probe_deliveries": expected,
+        "probe_lost": expected - sum(heard[g][1] for g in heard),
+        "probe_duplicated": sum(r["duplicates"] for r in results),
+        "probe_unexpected": sum(r["unexpected"] for r in results),
+        "same_node_p50_ms": percentile(same, 0.5),
+        "same_node_p99_ms": percentile(same, 0.99),
+        "same_node_samples": len(same),
+        "cross_node_p50_ms": percentile(cross, 0.5),
+        "cross_node_p99_ms": percentile(cross, 0.99),
+        "cross_node_samples": len(cross),
+    }
 
 
 def run_one(
@@ -516,7 +326,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     out: list[str] = []
     scenario = None
     for row in rows:
-        columns = IDLE_COLUMNS if "setup_s" in row else MESSAGE_COLUMNS
+        columns = IDLE_COLUMNS if "rss_kb_per_user" in row else MESSAGE_COLUMNS
         if row["scenario"] != scenario:
             scenario = row["scenario"]
             out += ["", f"### `{scenario}`: {row.get('title', '')}", ""]
@@ -549,6 +359,10 @@ def main(argv: list[str] | None = None) -> int:
     raise_nofile()
     wanted = {w for w in args.scenarios.split(",") if w}
     systems = {s for s in args.systems.split(",") if s}
+    if systems - set(KINDS):
+        parser.error(f"--systems: not one of {', '.join(KINDS)}")
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
     node_cores, rest = pinning(2)
     print(
         f"# {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}; "
@@ -569,8 +383,6 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 begun = time.monotonic()
                 try:
-                    if args.profile is not None:
-                        args.profile.mkdir(parents=True, exist_ok=True)
                     row = run_one(
                         sc,
                         kind,
