@@ -222,7 +222,7 @@ def message_row(
         "generator_cpu_pct",
     ):
         row[key] = base[key]
-    row.update(probe_figures(system, results, gid_nodes))
+    row.update(probe_figures(len(system.servers), results, gid_nodes))
     row.update(
         cpu_pct={n: round(100 * c / got.elapsed, 1) for n, c in got.cpu.items()},
         cpu_s_per_million_deliveries=round(
@@ -242,10 +242,10 @@ def message_row(
 
 
 def probe_figures(
-    system: System, results: list[dict[str, Any]], gid_nodes: dict[int, int]
+    nodes: int, results: list[dict[str, Any]], gid_nodes: dict[int, int]
 ) -> dict[str, Any]:
-    """Sent by each node's senders; what the probes lost, got twice, and
-    their same-node and cross-node latencies."""
+    """On a system of *nodes* nodes: sent by each node's senders; what the
+    probes lost, got twice, and their same-node and cross-node latencies."""
     sent_by: dict[str, int] = {}
     heard: dict[str, list[int]] = {}
     for r in results:
@@ -256,7 +256,7 @@ def probe_figures(
             entry[1] += distinct
     by_node: dict[str, int] = {}
     for gid, count in sent_by.items():
-        node = "ab"[gid_nodes[int(gid)]] if len(system.servers) > 1 else "all"
+        node = "ab"[gid_nodes[int(gid)]] if nodes > 1 else "all"
         by_node[node] = by_node.get(node, 0) + count
     expected = sum(heard[g][0] * sent_by.get(g, 0) for g in heard)
     same = sorted(x for r in results for x in r["same_ns"])
