@@ -54,11 +54,11 @@ from chat.storage.factory import describe, open_stores
 from chat.tls import (
     DevCertificate,
     ReloadableServerTLS,
-    TLSServerFactory,
     ensure_dev_certificate,
     server_options,
 )
-from chat.traffic import CountingFactory, Traffic
+from chat.traffic import Traffic
+from chat.transport import DirectFactory, TLSFactory
 from chat.workers import ReusePortEndpoint, SupervisorWatch, WorkerSupervisor
 
 if TYPE_CHECKING:
@@ -133,11 +133,11 @@ class Drainable(Interface):
     def abort_all(self) -> None: ...
 
 
-class TrackedFactory(_Tracking, CountingFactory):
+class TrackedFactory(_Tracking, DirectFactory):
     """A plaintext listener's factory."""
 
 
-class TrackedTLSFactory(_Tracking, TLSServerFactory):
+class TrackedTLSFactory(_Tracking, TLSFactory):
     """A TLS listener's factory."""
 
 
@@ -223,7 +223,7 @@ class ChatService(MultiService):
         self.dev_certificate = dev_certificate
         self.factories: list[Drainable] = []
         #: Every TLS listener's factory, IRC and web (for handshake failures).
-        self.tls_factories: list[TLSServerFactory] = []
+        self.tls_factories: list[TLSFactory] = []
         self.listeners: list[Listener] = []
         self.traffic = Traffic()
         self.metrics: Listener | None = None
@@ -270,16 +270,18 @@ class ChatService(MultiService):
 
             site: IProtocolFactory = self.web_site()
             if self.tls is not None and tls:
-                site = TLSServerFactory(self.tls, site)
+                # The WebSockets count the IRC traffic themselves.
+                site = TLSFactory(self.tls, site, None, self.reactor)
                 self.tls_factories.append(site)
             factory = ConnectionCap(site, self.server)
         elif self.tls is not None and tls:
-            counted = CountingFactory(self.server, self.traffic)
-            factory = TrackedTLSFactory(self.tls, counted)
+            factory = TrackedTLSFactory(
+                self.tls, self.server, self.traffic, self.reactor
+            )
             self.factories.append(factory)
             self.tls_factories.append(factory)
         else:
-            factory = TrackedFactory(self.server, self.traffic)
+            factory = TrackedFactory(self.server, self.traffic, self.reactor)
             self.factories.append(factory)
         listener = Listener(description, endpoint, factory)
         listener.setServiceParent(self)
@@ -332,7 +334,7 @@ class ChatService(MultiService):
         for listener in self.listeners:
             if listener.description.startswith(WEB_PREFIX):
                 continue
-            if isinstance(listener.factory, TLSServerFactory) and listener.port:
+            if isinstance(listener.factory, TLSFactory) and listener.port:
                 return int(getattr(listener.port.getHost(), "port", 0))
         return None
 

@@ -39,7 +39,8 @@ from chat.passwords import hash_password
 from chat.sasl import certificate_fingerprint
 from chat.storage import Account, RegisteredChannel
 from chat.storage.sqlite import SQLiteStore
-from chat.tls import TLSServerFactory, ensure_dev_certificate
+from chat.tls import ensure_dev_certificate
+from chat.transport import TLSFactory
 from tests.e2e_support import (
     PLAIN_LOOPBACK,
     TIMEOUT,
@@ -188,9 +189,7 @@ class TLSVersionTests(TestCase):
         self.assertTrue(probe.reason.check(SSL.Error), probe.reason)
         # The server refused the version: not a failure on the client side.
         self.assertIn("protocol version", str(probe.reason.value))
-        factories = [
-            f for f in server.service.factories if isinstance(f, TLSServerFactory)
-        ]
+        factories = [f for f in server.service.factories if isinstance(f, TLSFactory)]
         self.assertEqual(factories[0].handshake_failures, 1)
 
 

@@ -19,7 +19,8 @@ from chat.metrics import ServerCollector
 from chat.server import ChatServer
 from chat.storage.sqlite import SQLiteStore
 from chat.timing import OperationTimer
-from chat.traffic import CountingFactory, Traffic
+from chat.traffic import Traffic
+from chat.transport import DirectFactory
 from tests.e2e_support import is_command, port_of, reactor, start_server
 from tests.test_e2e import handshake
 
@@ -68,7 +69,7 @@ class CountingTests(TestCase):
     def test_counts_bytes_and_lines_both_ways(self) -> None:
         traffic = Traffic()
         server = ChatServer(ServerConfig(), Clock())
-        factory = CountingFactory(server, traffic)
+        factory = DirectFactory(server, traffic, Clock())
         protocol = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
         transport = StringTransport()
         protocol.makeConnection(transport)

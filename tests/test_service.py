@@ -87,7 +87,7 @@ class ListenerTests(TestCase):
         [(port, factory, _, interface)] = self.reactor.tcpServers
         self.assertEqual((port, interface), (8080, ""))
         self.assertIsInstance(factory, TrackedTLSFactory)
-        self.assertIs(factory.wrappedFactory.wrappedFactory, service.server)
+        self.assertIs(factory.wrappedFactory, service.server)
         self.assertTrue((self.config.cert_dir / DEV_CA_FILE).exists())
 
     def test_listen_plaintext_and_tls_prefix(self) -> None:
