@@ -106,6 +106,8 @@ class ReloadableServerTLS:
     def replace(self, options: CertificateOptions) -> None:
         """Use *options* for every connection accepted from now on."""
         context = options.getContext()
+        # A renegotiation would stall writes in the middle of a connection.
+        context.set_options(SSL.OP_NO_RENEGOTIATION)
         context.set_verify(
             SSL.VERIFY_PEER | SSL.VERIFY_CLIENT_ONCE, _accept_any_client_certificate
         )
