@@ -47,6 +47,7 @@ from twisted.internet.interfaces import (
     ITCPTransport,
 )
 from twisted.internet.protocol import Protocol, connectionDone
+from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -60,6 +61,8 @@ _RECV_SIZE = 65536
 _BIO_READ_SIZE = 16384
 #: Room for the TLS record overhead of one write (header, tag, padding).
 _RECORD_ROOM = 512
+
+log = Logger()
 
 
 class TurnFlusher:
@@ -83,7 +86,12 @@ class TurnFlusher:
     def flush(self) -> None:
         waiting, self.waiting = self.waiting, []
         for protocol in waiting:
-            protocol.flush()
+            try:
+                protocol.flush()
+            except Exception:
+                # One broken connection must not keep the others' output.
+                log.failure("Writing to {peer} failed", peer=protocol.getPeer())
+                protocol.abortConnection()
 
 
 @implementer(IPullProducer)

@@ -112,15 +112,23 @@ def read_all(sock: socket.socket) -> bytes:
 
 
 class DirectProtocolTests(TestCase):
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.apps: list[Recorder] = []
+        self.factory = DirectFactory(
+            Factory.forProtocol(lambda: self.apps[-1]), Traffic(), self.clock
+        )
+
     def connect(self) -> tuple[DirectProtocol, Recorder, Clock, socket.socket]:
+        """A connection of the factory over a socket pair (and its other end)."""
         ours, peer = socket.socketpair()
         for sock in (ours, peer):
             sock.setblocking(False)
             self.addCleanup(sock.close)
-        clock = Clock()
+        clock = self.clock
         app = Recorder()
-        factory = DirectFactory(Factory.forProtocol(lambda: app), Traffic(), clock)
-        protocol = factory.buildProtocol(None)
+        self.apps.append(app)
+        protocol = self.factory.buildProtocol(None)
         assert isinstance(protocol, DirectProtocol)
         self.transport = SocketTransport(ours)
         protocol.makeConnection(self.transport)
@@ -176,6 +184,22 @@ class DirectProtocolTests(TestCase):
         self.assertEqual(read_all(peer), b"")
         protocol.connectionLost(Failure(ConnectionError()))
         self.assertTrue(app.producer.stopped)
+
+    def test_a_failing_connection_does_not_hold_back_the_others(self) -> None:
+        broken, _, clock, _ = self.connect()
+        broken_transport = self.transport
+        fine, _, _, peer = self.connect()
+
+        def fail(data: bytes) -> None:
+            raise RuntimeError("broken")
+
+        broken.emit = fail  # type: ignore[method-assign]
+        broken.write(b"lost\r\n")
+        fine.write(b"kept\r\n")
+        clock.advance(0)
+        self.assertEqual(read_all(peer), b"kept\r\n")
+        self.assertTrue(broken_transport.disconnecting)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
     def test_input_is_counted_and_passed_on(self) -> None:
         protocol, app, _, _ = self.connect()
