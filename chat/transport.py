@@ -1,27 +1,33 @@
-"""Client connection transports: straight to the socket, and TLS on pyOpenSSL.
+"""Client connection transports: once a turn, straight to the socket; TLS.
 
 Every client connection runs through one of these wrappers, between
 Twisted's TCP transport and the chat protocol:
 
 - `DirectProtocol` (plaintext) counts the IRC bytes and lines into the
-  shared `Traffic` and writes to the connection's socket at once while the
-  TCP transport has nothing buffered: a relayed line costs one ``send``
-  system call, not a trip through Twisted's buffer, an ``epoll_ctl`` to
-  watch for writability and another to stop.  Once the socket refuses
-  bytes, the rest goes to the TCP transport, which sends it when the socket
-  drains; until then every write goes there too (order is kept), and the
-  chat protocol's streaming producer is paused (`chat.limits.SendQueue`
-  counts what is written meanwhile) and resumed when the buffer is empty.
-  The TCP transport reports that through a pull producer registered on it
-  (``IConsumer``), so no private attribute of Twisted is touched.
+  shared `Traffic`.  What it is given during a reactor turn waits in a list
+  and goes out in one piece when the turn ends (`TurnFlusher`: one
+  ``callLater(0)`` for all connections), written on the connection's socket
+  itself while the TCP transport has nothing buffered: a relayed line costs
+  its share of one ``send`` system call, not a trip through Twisted's
+  buffer and an ``epoll_ctl`` to watch for writability and another to stop.
+  Once the socket refuses bytes, the rest goes to the TCP transport, which
+  sends it when the socket drains; until then every write goes there too
+  (order is kept), and the chat protocol's streaming producer is paused
+  (`chat.limits.SendQueue` counts what is written meanwhile) and resumed
+  when the buffer is empty.  The TCP transport reports that through a pull
+  producer registered on it (``IConsumer``), so no private attribute of
+  Twisted is touched.  Output being gathered already, Nagle is off
+  (``TCP_NODELAY``): it would only wait for the peer's delayed ACK.
 - `TLSProtocol` does the same with TLS in between: a pyOpenSSL
   ``Connection`` over memory BIOs, the context given by
   `chat.tls.ReloadableServerTLS` (TLS 1.2 and newer, any client
-  certificate accepted for CertFP, a new certificate on ``SIGHUP``).  Each
-  write becomes its TLS records at once and their bytes go the same way.
+  certificate accepted for CertFP, a new certificate on ``SIGHUP``).  A
+  turn's output becomes its TLS records (one, up to 16 KiB) at its end.
   It provides ``ISSLTransport``, so the server knows the connection is
   secure, and ``getPeerCertificate``.  Closing sends ``close_notify`` and
-  then closes the TCP connection (no wait for the peer's).
+  then closes the TCP connection (no wait for the peer's); a close asked
+  for before the handshake is done waits for it, so that what was written
+  (a refusal's ``ERROR``) is sent.
 
 The standard library's ``ssl.SSLObject`` is not used: it cannot accept a
 client certificate that no configured CA signed, which CertFP needs.
@@ -138,6 +144,10 @@ class DirectProtocol(ProtocolWrapper):
                 # A pull producer is told at once, and whenever the buffer
                 # empties from then on, that it may write: `drained`.
                 transport.registerProducer(self._drain, False)
+                if ITCPTransport.providedBy(transport):
+                    # Output is gathered per turn already: Nagle's wait for
+                    # the peer's (delayed) ACK would only add latency.
+                    transport.setTcpNoDelay(True)
         self.wrappedProtocol.makeConnection(self)
 
     # -- output -----------------------------------------------------------

@@ -285,6 +285,7 @@ class TLSTests(TestCase):
         server = made[0]
         self.assertEqual(server.received, b"PING x\r\n")
         self.assertTrue(ISSLTransport.providedBy(server.transport))
+        self.assertTrue(server.transport.getTcpNoDelay())  # type: ignore[union-attr]
         peer = server.transport.getPeerCertificate()  # type: ignore[union-attr]
         self.assertEqual(certificate_fingerprint(server.transport), fingerprint)
         self.assertIsNotNone(peer)
