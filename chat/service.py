@@ -54,6 +54,7 @@ from chat.storage.factory import describe, open_stores
 from chat.tls import (
     DevCertificate,
     ReloadableServerTLS,
+    TLSServerFactory,
     ensure_dev_certificate,
     server_options,
 )
@@ -223,7 +224,7 @@ class ChatService(MultiService):
         self.dev_certificate = dev_certificate
         self.factories: list[Drainable] = []
         #: Every TLS listener's factory, IRC and web (for handshake failures).
-        self.tls_factories: list[TLSFactory] = []
+        self.tls_factories: list[TLSFactory | TLSServerFactory] = []
         self.listeners: list[Listener] = []
         self.traffic = Traffic()
         self.metrics: Listener | None = None
@@ -270,8 +271,7 @@ class ChatService(MultiService):
 
             site: IProtocolFactory = self.web_site()
             if self.tls is not None and tls:
-                # The WebSockets count the IRC traffic themselves.
-                site = TLSFactory(self.tls, site, None, self.reactor)
+                site = TLSServerFactory(self.tls, site)
                 self.tls_factories.append(site)
             factory = ConnectionCap(site, self.server)
         elif self.tls is not None and tls:

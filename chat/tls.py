@@ -2,7 +2,9 @@
 
 The listeners share one `ReloadableServerTLS`; swapping its certificate
 (``SIGHUP``) changes what new connections see and leaves the open ones alone.
-The connections themselves run in `chat.transport.TLSProtocol`.
+IRC connections run in `chat.transport.TLSProtocol`; the web listener's in
+Twisted's TLS transport (`TLSServerFactory`), which autobahn needs for the
+channel binding it reads from every secure WebSocket.
 Every server context accepts TLS 1.2 and newer only, with Twisted's (modern
 OpenSSL) cipher defaults.
 """
@@ -20,8 +22,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from OpenSSL import SSL, crypto
-from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
+from twisted.internet.interfaces import (
+    IOpenSSLServerConnectionCreator,
+    IProtocolFactory,
+)
+from twisted.internet.protocol import connectionDone
 from twisted.internet.ssl import CertificateOptions, TLSVersion
+from twisted.protocols.tls import (
+    BufferingTLSTransport,
+    TLSMemoryBIOFactory,
+)
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 #: Files of the development CA and certificate, inside the certificate directory.
@@ -115,6 +126,31 @@ class ReloadableServerTLS:
 
     def serverConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:
         return SSL.Connection(self._context, None)
+
+
+class _CountingTLSProtocol(BufferingTLSTransport):
+    """The web listener's TLS: small writes of one reactor turn become one TLS
+    record (Twisted's buffering transport); connections lost before the
+    handshake are counted."""
+
+    factory: TLSServerFactory
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        # Twisted keeps handshake completion in this attribute.
+        if not getattr(self, "_handshakeDone", False):
+            self.factory.handshake_failures += 1
+        super().connectionLost(reason)
+
+
+class TLSServerFactory(TLSMemoryBIOFactory):
+    """TLS around the web site *wrapped*, counting connections that never
+    finished a handshake."""
+
+    protocol = _CountingTLSProtocol
+
+    def __init__(self, tls: ReloadableServerTLS, wrapped: IProtocolFactory) -> None:
+        super().__init__(tls, False, wrapped)
+        self.handshake_failures = 0
 
 
 def tls_version(transport: object) -> str | None:

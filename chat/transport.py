@@ -153,9 +153,7 @@ class DirectProtocol(ProtocolWrapper):
     # -- output -----------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        traffic = self.factory.traffic
-        if traffic is not None:
-            traffic.bytes_out += len(data)
+        self.factory.traffic.bytes_out += len(data)
         if self._flusher is None:
             self.emit(data)
             return
@@ -251,9 +249,8 @@ class DirectProtocol(ProtocolWrapper):
 
     def dataReceived(self, data: bytes) -> None:
         traffic = self.factory.traffic
-        if traffic is not None:
-            traffic.bytes_in += len(data)
-            traffic.lines_in += data.count(b"\n")
+        traffic.bytes_in += len(data)
+        traffic.lines_in += data.count(b"\n")
         self.wrappedProtocol.dataReceived(data)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
@@ -415,8 +412,7 @@ class TLSProtocol(DirectProtocol):
 
 
 class DirectFactory(WrappingFactory):
-    """Wraps each connection of *wrapped* in a `DirectProtocol`, counting
-    into *traffic* unless it is None."""
+    """Wraps each connection of *wrapped* in a `DirectProtocol`."""
 
     protocol: type[DirectProtocol] = DirectProtocol
     noisy = False
@@ -424,7 +420,7 @@ class DirectFactory(WrappingFactory):
     def __init__(
         self,
         wrapped: IProtocolFactory,
-        traffic: Traffic | None,
+        traffic: Traffic,
         clock: IReactorTime,
     ) -> None:
         super().__init__(wrapped)
@@ -441,7 +437,7 @@ class TLSFactory(DirectFactory):
         self,
         tls: ReloadableServerTLS,
         wrapped: IProtocolFactory,
-        traffic: Traffic | None,
+        traffic: Traffic,
         clock: IReactorTime,
     ) -> None:
         super().__init__(wrapped, traffic, clock)
