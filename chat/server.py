@@ -28,6 +28,7 @@ from chat.readmarkers import ReadMarkers
 from chat.relay import Relay
 from chat.router import Audience, Router
 from chat.services import Services
+from chat.storage import log_store_failure
 from chat.storage.sqlite import SQLiteStore
 from chat.tls import tls_version
 from chat.version import DISTRIBUTION, __version__
@@ -223,13 +224,17 @@ class ChatServer(Factory):
         loaded = self.accounts.store.read_markers(account)
         loaded.addCallback(lambda markers: self.read_markers.load(account, markers))
         loaded.addErrback(
-            lambda failure: self.log.failure("Could not read read markers", failure)
+            lambda failure: log_store_failure(
+                self.log, "Could not read read markers", failure
+            )
         )
 
     def _save_read_marker(self, account: str, target: str, when: float) -> None:
         saved = self.accounts.store.set_read_marker(account, target, when)
         saved.addErrback(
-            lambda failure: self.log.failure("Could not keep a read marker", failure)
+            lambda failure: log_store_failure(
+                self.log, "Could not keep a read marker", failure
+            )
         )
 
     def observers_of(
