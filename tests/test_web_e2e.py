@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from OpenSSL import SSL
 from twisted.internet.address import IPv4Address
+from twisted.internet.endpoints import (
+    TCP4ClientEndpoint,
+    connectProtocol,
+    wrapClientTLS,
+)
 from twisted.internet.ssl import Certificate
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import TestCase
@@ -16,6 +22,7 @@ from chat.config import WebConfig
 from chat.tls import DEV_CERT_FILE
 from chat.web.site import CONTENT_SECURITY_POLICY
 from tests.e2e_support import TLS_LOOPBACK, is_command, port_of, reactor, start_server
+from tests.test_e2e import OldTLSClient, Probe
 from tests.web_support import (
     LineWebSocket,
     connect_websocket,
@@ -139,6 +146,20 @@ class WebEndToEndTests(TestCase):
         self.assertIn("Server shutting down", error.params[0])
         await ws.lines.lost
         self.assertEqual(ws.close_code, 1000)
+
+    async def test_failed_handshakes_count_on_irc_and_web_listeners(self) -> None:
+        server = start_web_server(self)
+        for port in (server.tls_port, web_port(server)):
+            probe = Probe()
+            endpoint = wrapClientTLS(
+                OldTLSClient(SSL.TLS1_1_VERSION),
+                TCP4ClientEndpoint(reactor, "127.0.0.1", port),
+            )
+            await connectProtocol(endpoint, probe)
+            await probe.done
+            self.assertEqual(probe.data, b"")
+        # One each: chat.transport for IRC, Twisted's TLS for the web.
+        self.assertEqual(server.service.handshake_failures(), 2)
 
     async def test_reload_changes_the_certificate(self) -> None:
         server = start_web_server(self)
