@@ -3,6 +3,10 @@
 `start_server` runs the whole service (listeners included) on port 0 with a
 fresh development CA; `connect_tls` and `connect_plain` open real sockets to
 it; `LineClient.wait_for` waits, with a timeout, for a matching message.
+`start_network` runs two (or more) such services as the nodes of one
+cluster (a Redis and a PostgreSQL database of their own) and connects each
+next client to the next node; test classes that start their server through
+`Serving.serve` run on either (`tests.test_cluster_suite`).
 """
 
 from __future__ import annotations
@@ -23,11 +27,12 @@ from twisted.internet.endpoints import (
 from twisted.internet.interfaces import IListeningPort, IReactorTime
 from twisted.internet.protocol import connectionDone
 from twisted.internet.ssl import Certificate, optionsForClientTLS
+from twisted.internet.task import deferLater
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
-from chat.config import ServerConfig
+from chat.config import Cluster, ServerConfig
 from chat.message import Message, parse
 from chat.service import ChatService, makeService
 from chat.tls import DEV_CA_FILE
@@ -177,6 +182,13 @@ class RunningServer:
         assert port is not None, "no TLS listener"
         return port
 
+    async def ready(self) -> None:
+        """Wait until clients can connect (at once here; see `RunningNetwork`)."""
+
+    def next_tls_port(self) -> int:
+        """The TLS port for the next client (`RunningNetwork` alternates)."""
+        return self.tls_port
+
     @property
     def plain_port(self) -> int:
         """The first listener without TLS."""
@@ -194,7 +206,8 @@ class RunningServer:
 
     async def client(self, nick: str | None = None) -> LineClient:
         """A TLS client, registered as *nick* when given."""
-        client = self.track(await connect_tls(self.tls_port, self.ca_file))
+        await self.ready()
+        client = self.track(await connect_tls(self.next_tls_port(), self.ca_file))
         if nick is not None:
             await client.register(nick)
         return client
@@ -229,3 +242,101 @@ def start_server(
     server = RunningServer(service, config.cert_dir)
     case.addCleanup(lambda: Deferred.fromCoroutine(server.stop()))
     return server
+
+
+#: The lease of `start_network`'s nodes, in seconds.
+NETWORK_LEASE = 3.0
+
+
+class RunningNetwork(RunningServer):
+    """The nodes of one cluster; the k-th client goes to node k % len(nodes).
+
+    It is a `RunningServer` whose `service` is the first node's, so tests
+    written for one server run on it unchanged.
+    """
+
+    def __init__(self, nodes: list[RunningServer]) -> None:
+        super().__init__(nodes[0].service, nodes[0].ca_file.parent)
+        self.nodes = nodes
+        self._turn = 0
+
+    async def ready(self) -> None:
+        """Wait until every node listens and is linked to the cluster."""
+        waited = 0.0
+        while not all(_linked(node.service) for node in self.nodes):
+            if waited > TIMEOUT:
+                raise AssertionError("the nodes did not link to the cluster")
+            await deferLater(reactor, 0.02, lambda: None)
+            waited += 0.02
+
+    def next_tls_port(self) -> int:
+        node = self.nodes[self._turn % len(self.nodes)]
+        self._turn += 1
+        return node.tls_port
+
+    async def plain_client(self, nick: str | None = None) -> LineClient:
+        raise AssertionError("the nodes of start_network listen on TLS only")
+
+    async def stop(self) -> None:
+        for node in self.nodes:
+            await node.stop()
+        for client in self.clients:
+            await client.lost
+
+
+def _linked(service: ChatService) -> bool:
+    return bool(getattr(service.cluster, "linked", False)) and (
+        service.tls_port() is not None
+    )
+
+
+def start_network(
+    case: TestCase, nodes: int = 2, database: str | None = None, **settings: Any
+) -> RunningNetwork:
+    """Start *nodes* services on loopback TLS as one cluster for *case*.
+
+    They share a new Redis (`tests.redis_support`), one PostgreSQL database
+    (a new one unless *database* names it: accounts and history are the
+    network's) and the development CA; each has its own data directory
+    (under ``data_dir`` when given).  *settings* as for `start_server`.
+    """
+    from tests.redis_support import start_redis
+    from tests.services_support import postgres_database
+
+    redis = start_redis(case)
+    database = database or postgres_database()
+    cert_dir = settings.pop("cert_dir", Path(case.mktemp()))
+    data_dir = settings.pop("data_dir", Path(case.mktemp()))
+    base = settings.pop("config", None) or ServerConfig(
+        server_name="irc.test", network="TestNet"
+    )
+    running = []
+    for number in range(nodes):
+        name = f"node{number}"
+        config = replace(
+            base, cluster=Cluster(redis=redis.url, node_name=name, lease=NETWORK_LEASE)
+        )
+        running.append(
+            start_server(
+                case,
+                config=config,
+                database=database,
+                cert_dir=cert_dir,
+                data_dir=data_dir / name,
+                **settings,
+            )
+        )
+    network = RunningNetwork(running)
+    case.addCleanup(lambda: Deferred.fromCoroutine(network.stop()))
+    return network
+
+
+class Serving:
+    """A test class mixin: `serve` starts the server its tests talk to.
+
+    Here one server (`start_server`); a subclass in
+    `tests.test_cluster_suite` makes it a two-node network instead.
+    """
+
+    def serve(self, *listen: str, **settings: Any) -> RunningServer:
+        return start_server(cast(TestCase, self), *listen, **settings)

@@ -68,17 +68,16 @@ class ClientAgainstServerTests(TestCase):
         settings.setdefault("ca", self.server.ca_file)
         settings.setdefault("dev_ca", Path("no-such-dir/ca.pem"))
         settings.setdefault("state_dir", Path(self.mktemp()))
+        port = self.server.next_tls_port()
         config = ClientConfig(
             host=verify_as,
-            port=self.server.tls_port,
+            port=port,
             nick=nick,
             **settings,  # type: ignore[arg-type]
         )
         security = client_security(config)
         session = Session(config, reactor)
-        endpoint = HostnameEndpoint(
-            cast(IReactorTCP, reactor), "127.0.0.1", self.server.tls_port
-        )
+        endpoint = HostnameEndpoint(cast(IReactorTCP, reactor), "127.0.0.1", port)
         session.start(wrapClientTLS(security.options, endpoint))  # type: ignore[arg-type]
         self.addCleanup(session.quit)
         return session

@@ -47,6 +47,7 @@ from tests.e2e_support import (
     TLS_LOOPBACK,
     LineClient,
     RunningServer,
+    Serving,
     connect_tls,
     is_command,
     reactor,
@@ -80,9 +81,9 @@ async def chat_round(clients: list[LineClient], nicks: list[str], channel: str) 
         assert extra == [], f"duplicate or own messages: {extra}"
 
 
-class ManyClientsTests(TestCase):
+class ManyClientsTests(Serving, TestCase):
     async def test_eight_tls_clients_chat_in_one_channel(self) -> None:
-        server = start_server(self)
+        server = self.serve()
         nicks = [f"user{i}" for i in range(CLIENTS)]
         clients = [await server.client(nick) for nick in nicks]
         await join_all(clients, "#room")

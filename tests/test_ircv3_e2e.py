@@ -8,7 +8,7 @@ from pathlib import Path
 from twisted.trial.unittest import TestCase
 
 from chat.message import Message
-from tests.e2e_support import LineClient, is_command, start_server
+from tests.e2e_support import LineClient, Serving, is_command
 
 CAPS = "batch server-time message-tags labeled-response draft/chathistory"
 
@@ -32,10 +32,10 @@ async def history(client: LineClient, target: str, label: str) -> list[Message]:
     return client.take(lambda m: m.tags.get("batch") == ref)
 
 
-class HistoryEndToEndTests(TestCase):
+class HistoryEndToEndTests(Serving, TestCase):
     async def test_read_what_was_said_while_away_even_after_a_restart(self) -> None:
         data_dir = Path(self.mktemp())
-        server = start_server(self, data_dir=data_dir)
+        server = self.serve(data_dir=data_dir)
         alice = await with_caps(await server.client(), "alice")
         bob = await with_caps(await server.client(), "bob")
         for client in (alice, bob):
@@ -49,7 +49,7 @@ class HistoryEndToEndTests(TestCase):
         await alice.sync()
         await server.stop()
 
-        server = start_server(self, data_dir=data_dir)
+        server = self.serve(data_dir=data_dir)
         bob = await with_caps(await server.client(), "bob")
         bob.send("JOIN", "#team")
         await bob.wait_for(is_command("366"))
@@ -68,7 +68,7 @@ class HistoryEndToEndTests(TestCase):
         self.assertEqual(refused.params[1], "INVALID_TARGET")
 
     async def test_labeled_echo_and_tagmsg(self) -> None:
-        server = start_server(self)
+        server = self.serve()
         alice = await with_caps(await server.client(), "alice")
         bob = await with_caps(await server.client(), "bob")
         alice.send("CAP", "REQ", "echo-message")

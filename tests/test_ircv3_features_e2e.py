@@ -8,7 +8,7 @@ from pathlib import Path
 from twisted.trial.unittest import TestCase
 
 from chat.message import Message
-from tests.e2e_support import LineClient, is_command, start_server
+from tests.e2e_support import LineClient, Serving, is_command
 
 BASE = "batch server-time message-tags labeled-response"
 FULL = f"{BASE} draft/multiline soju.im/search draft/message-redaction echo-message"
@@ -35,10 +35,10 @@ async def search(client: LineClient, attributes: str, label: str) -> list[Messag
     return client.take(lambda m: m.tags.get("batch") == ref)
 
 
-class FeaturesEndToEndTests(TestCase):
+class FeaturesEndToEndTests(Serving, TestCase):
     async def test_multiline_redact_and_search_survive_a_restart(self) -> None:
         data_dir = Path(self.mktemp())
-        server = start_server(self, data_dir=data_dir)
+        server = self.serve(data_dir=data_dir)
         alice = await connected(await server.client(), "alice", FULL)
         bob = await connected(await server.client(), "bob", FULL)
         carol = await connected(await server.client(), "carol", BASE)
@@ -75,7 +75,7 @@ class FeaturesEndToEndTests(TestCase):
         await alice.wait_for(is_command("REDACT"))
         await server.stop()
 
-        server = start_server(self, data_dir=data_dir)
+        server = self.serve(data_dir=data_dir)
         bob = await connected(await server.client(), "bob", FULL)
         self.assertEqual(await search(bob, "in=#team;text=needle", "s1"), [])
         found = await search(bob, "in=#team;text=LINE", "s2")
