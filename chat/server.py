@@ -64,6 +64,9 @@ class ChatServer(Factory):
         self.connections: set[ChatProtocol] = set()
         self.nicks: dict[str, ChatProtocol] = {}
         self.registered_count = 0
+        #: Of those, the users of this node's own connections (in a cluster
+        #: the others are remote sessions, which are not in `connections`).
+        self.local_registered = 0
         #: Registered users by user mode (``o``, ``i``...): see `set_user_mode`.
         self.mode_counts: Counter[str] = Counter()
         self.max_users = 0
@@ -150,6 +153,8 @@ class ChatServer(Factory):
             self.shared.left(conn)
         if conn.registered:
             self.registered_count -= 1
+            if conn.node is None:
+                self.local_registered -= 1
             self.mode_counts.subtract(conn.modes)
             self.remember(conn)
             if conn.home is None:
@@ -209,6 +214,8 @@ class ChatServer(Factory):
         events.registered(conn, tls_version(conn.transport))
         conn.registered = True
         self.registered_count += 1
+        if conn.node is None:
+            self.local_registered += 1
         self.mode_counts.update(conn.modes)
         self.max_users = max(self.max_users, self.registered_count)
         self.monitors.online(conn)
@@ -292,7 +299,8 @@ class ChatServer(Factory):
         return self.mode_counts["i"]
 
     def unregistered_count(self) -> int:
-        return len(self.connections) - self.registered_count
+        """Connections here that have not completed registration yet."""
+        return len(self.connections) - self.local_registered
 
     # -- channels -------------------------------------------------------
 

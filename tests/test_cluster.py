@@ -119,6 +119,15 @@ class TwoNodeTests(TwoNodes):
         self.alice.send("LUSERS")
         self.assertTrue(self.alice.saw("I have 2 clients"))
 
+    async def test_lusers_counts_only_this_node_s_connections_as_unknown(
+        self,
+    ) -> None:
+        Client(self.a).send("NICK carol")  # connected, not registered yet
+        self.alice.send("LUSERS")
+        self.assertTrue(self.alice.saw(" 253 alice 1 :unknown connection(s)"))
+        self.bob.send("LUSERS")
+        self.assertTrue(self.bob.saw(" 253 bob 0 :unknown connection(s)"))
+
     async def test_private_messages_cross_nodes_both_ways(self) -> None:
         self.alice.send("PRIVMSG bob :hello from a")
         await eventually(lambda: self.bob.saw("PRIVMSG bob :hello from a"))
