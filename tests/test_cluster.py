@@ -302,6 +302,13 @@ class ChannelTests(TwoNodes):
         mine = [t for t in privmsgs(self.alice) if t.startswith("b")]
         self.assertEqual(mine, [f"b{n}" for n in range(20)])
 
+    async def test_who_names_each_member_s_own_node(self) -> None:
+        self.alice.send("WHO #team", "WHO #team %tsn,7")
+        await eventually(lambda: self.alice.saw(" 354 alice 7 b bob"))
+        self.assertTrue(self.alice.saw(" 352 alice #team ~bob 127.0.0.1 b bob H "))
+        self.assertTrue(self.alice.saw(" 352 alice #team ~alice 127.0.0.1 a alice "))
+        self.assertTrue(self.alice.saw(" 354 alice 7 a alice"))
+
     async def test_topic_mode_and_kick_act_across_nodes(self) -> None:
         self.alice.send("TOPIC #team :shared plans")
         await eventually(lambda: self.bob.saw("TOPIC #team :shared plans"))

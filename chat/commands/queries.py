@@ -182,7 +182,7 @@ def _whox_values(
         elif field == "h":
             values.append(_param(user.host))
         elif field == "s":
-            values.append(server.name)
+            values.append(user.home or server.node_name)
         elif field == "n":
             values.append(user.nick)
         elif field == "f":
@@ -229,7 +229,7 @@ def handle_who(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
             shown.name if shown is not None else "*",
             user.username,
             _param(user.host),
-            server.name,
+            user.home or server.node_name,
             user.nick,
             _status_flags(conn, user, shown),
             f"0 {user.realname}",
