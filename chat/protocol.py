@@ -377,6 +377,10 @@ class ChatProtocol(LineReceiver):
         channel runs on that channel's home node (*routed* once it is there).
         """
         if not routed and self.registered and self.server.network.route(self, message):
+            # The next lines wait for the routed command's answer, also
+            # while its home is still being looked up.
+            if self._unfinished and not self.closing:
+                self.hold("reply")
             return
         label = message.tags.get("label")
         if not label or "labeled-response" not in self.caps or "batch" not in self.caps:

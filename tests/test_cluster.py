@@ -302,6 +302,19 @@ class ChannelTests(TwoNodes):
         mine = [t for t in privmsgs(self.alice) if t.startswith("b")]
         self.assertEqual(mine, [f"b{n}" for n in range(20)])
 
+    async def test_lines_after_a_routed_command_wait_for_its_answer(self) -> None:
+        # INVITE to a channel this node does not know asks Redis for its
+        # home; the TOPIC after it must wait, not overtake it (and then
+        # wait for it forever, while it waits for TOPIC).
+        self.alice.send("INVITE bob #nothere", "TOPIC #team :hello", "PING x")
+        await eventually(lambda: self.alice.saw("PONG"))
+        lines = self.alice.read()
+        order = [
+            next(i for i, line in enumerate(lines) if text in line)
+            for text in (" 403 alice #nothere ", " TOPIC #team :hello", "PONG")
+        ]
+        self.assertEqual(order, sorted(order), lines)
+
     async def test_who_names_each_member_s_own_node(self) -> None:
         self.alice.send("WHO #team", "WHO #team %tsn,7")
         await eventually(lambda: self.alice.saw(" 354 alice 7 b bob"))
