@@ -315,6 +315,17 @@ class ChannelTests(TwoNodes):
         ]
         self.assertEqual(order, sorted(order), lines)
 
+    async def test_replies_of_a_routed_command_come_before_the_next(self) -> None:
+        self.alice.send("MODE #team +b bob!*@*")
+        await eventually(lambda: self.bob.saw(" MODE #team +b bob!*@*"))
+        self.bob.send("PRIVMSG #team :banned", "PING x", "NICK robert")
+        await eventually(lambda: self.bob.saw(" NICK robert"))
+        lines = self.bob.read()
+        self.assertTrue(any(" 404 bob #team " in line for line in lines), lines)
+        error = next(i for i, line in enumerate(lines) if " 404 bob #team " in line)
+        pong = next(i for i, line in enumerate(lines) if " PONG " in line)
+        self.assertLess(error, pong, lines)
+
     async def test_who_names_each_member_s_own_node(self) -> None:
         self.alice.send("WHO #team", "WHO #team %tsn,7")
         await eventually(lambda: self.alice.saw(" 354 alice 7 b bob"))

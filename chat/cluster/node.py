@@ -696,7 +696,11 @@ class ClusterNode(Service):
                 folded = parts[0][0] if parts else None
                 await self._run_here(session, message, folded, None)
         finally:
-            self._publish(_inbox(node), {"e": "done", "id": event["id"]})
+            # Through a sink of its own, after everything the router holds
+            # for this turn: the asking node reads on only once the replies
+            # (on the session's own sink) are there.
+            done = json.dumps({"e": "done", "id": event["id"]}).encode() + b"\n"
+            self.server.router.write(NodeLink(self, node), done)
 
     def _publish_channel(self, folded: str) -> None:
         """After a change here, the channel's home: tell every node."""
