@@ -134,6 +134,20 @@ class TwoNodeTests(TwoNodes):
         self.bob.send("NOTICE alice :hello from b")
         await eventually(lambda: self.alice.saw("NOTICE alice :hello from b"))
 
+    async def test_a_message_reaches_a_user_whose_announcement_is_late(
+        self,
+    ) -> None:
+        # As if bob's "user" event had not reached node a yet: Redis knows
+        # him (his nick and identity), node a does not.
+        self.network.nodes["a"]._drop("b", "bob", "not announced yet", "none")
+        self.assertIsNone(self.a.find_user("bob"))
+        self.alice.send("PRIVMSG bob :are you there", "NOTICE bob :hello")
+        await eventually(lambda: self.bob.saw("NOTICE bob :hello"))
+        self.assertTrue(self.bob.saw("PRIVMSG bob :are you there"))
+        self.assertFalse(self.alice.saw(" 401 "))
+        self.alice.send("PRIVMSG nobody :hi")
+        await eventually(lambda: self.alice.saw(" 401 alice nobody "))
+
     async def test_a_nick_held_on_another_node_is_in_use(self) -> None:
         carol = await self.network.user(self.a, "carol")
         carol.send("NICK bob")

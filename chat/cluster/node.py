@@ -21,7 +21,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from chat.casemap import casefold
+from chat.casemap import CHANTYPES, casefold
 from chat.cluster import RedisAddress
 from chat.cluster.bus import StreamBus
 from chat.cluster.remote import identity_of, remote_session, update_session
@@ -593,10 +593,15 @@ class ClusterNode(Service):
         if not self.linked or conn.node is not None:
             return False
         parts = channel_parts(conn, message, self.server.config.limits.max_targets)
+        unknown = self._unknown_nicks(message)
         if parts is None:
-            return False
+            if not unknown:
+                return False
+            parts = [(None, message)]
         later = Later(conn)
-        running = Deferred.fromCoroutine(self._run_parts(conn, parts, later.response))
+        running = Deferred.fromCoroutine(
+            self._run_parts(conn, parts, later.response, unknown)
+        )
         running.addErrback(
             lambda f: log.failure(
                 "Cluster: routing {command} failed", f, command=message.command
@@ -605,12 +610,44 @@ class ClusterNode(Service):
         running.addBoth(lambda _: later.run(lambda: None))
         return True
 
+    def _unknown_nicks(self, message: Message) -> list[str]:
+        """The nicks a message is for that this node does not know (yet)."""
+        if message.command not in ("PRIVMSG", "NOTICE", "TAGMSG"):
+            return []
+        if not message.params or "batch" in message.tags:
+            return []
+        server = self.server
+        return [
+            casefold(target)
+            for target in message.params[0].split(",")[
+                : server.config.limits.max_targets
+            ]
+            if target
+            and target.lstrip("@+")[:1] not in CHANTYPES
+            and casefold(target) not in server.nicks
+            and target not in server.services
+        ]
+
+    async def _find_user(self, folded: str) -> None:
+        """A user another node welcomed whose announcement has not reached
+        us yet: load them from Redis now."""
+        owner = await self.redis.hget(NICKS, folded)
+        node = str(owner or "").split("/", 1)[0]
+        if not node or node == self.node_name or folded in self.server.nicks:
+            return
+        identity = await self.redis.hget(_users_key(node), folded)
+        if identity and folded not in self.server.nicks:
+            self._upsert(node, json.loads(identity), None)
+
     async def _run_parts(
         self,
         conn: ChatProtocol,
         parts: list[tuple[str | None, Message]],
         besides: Response,
+        unknown: Sequence[str] = (),
     ) -> None:
+        for nick in unknown:
+            await self._find_user(nick)
         for folded, part in parts:
             home = self.node_name
             if folded is not None:
