@@ -148,6 +148,23 @@ class TwoNodeTests(TwoNodes):
         self.alice.send("PRIVMSG nobody :hi")
         await eventually(lambda: self.alice.saw(" 401 alice nobody "))
 
+    async def test_a_nick_just_left_on_another_node_can_be_taken(self) -> None:
+        # As if bob had quit on node b and the news had not reached node a
+        # yet: Redis has freed his nick, node a still has him.
+        self.assertEqual(self.redis.command("HDEL", "chat:nicks", "bob"), b":1")
+        self.assertIsNotNone(self.a.find_user("bob"))
+        newcomer = Client(self.a)
+        newcomer.send("NICK bob", "USER b 0 * :B")
+        await eventually(lambda: newcomer.conn.registered)
+        self.assertIs(self.a.find_user("bob"), newcomer.conn)
+        # A user of another node who has not left keeps the nick.
+        await self.network.user(self.b, "dave")
+        await eventually(lambda: self.a.find_user("dave") is not None)
+        carol = await self.network.user(self.a, "carol")
+        carol.send("NICK dave")
+        await eventually(lambda: carol.saw(" 433 carol dave "))
+        self.assertIsNotNone(self.a.find_user("dave"))
+
     async def test_a_nick_held_on_another_node_is_in_use(self) -> None:
         carol = await self.network.user(self.a, "carol")
         carol.send("NICK bob")

@@ -384,7 +384,17 @@ class ClusterNode(Service):
         claiming = self.redis.eval(
             CLAIM, [NICKS], [casefold(nick), self._owner(conn), PREFIX + "node:"]
         )
-        return claiming.addCallback(lambda won: won in (1, "1", True))
+        return claiming.addCallback(self._claimed, casefold(nick))
+
+    def _claimed(self, won: object, folded: str) -> bool:
+        """Whether the claim won; if so, a user of another node still here
+        with that nick has left (the news is on its way): forget them."""
+        if won not in (1, "1", True):
+            return False
+        holder = self.server.nicks.get(folded)
+        if holder is not None and holder.node is not None:
+            self._drop(holder.node, folded, "Quit", "none")
+        return True
 
     def claim_nick(self, conn: ChatProtocol, nick: str) -> Deferred[bool]:
         if not self._ever_linked:

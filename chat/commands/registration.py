@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from twisted.python.failure import Failure
 
 from chat import events, numerics
-from chat.casemap import valid_nick
+from chat.casemap import casefold, valid_nick
 from chat.commands import command
 from chat.commands.metadata import send_metadata_on_welcome
 from chat.commands.server_info import send_isupport, send_lusers, send_motd
@@ -50,7 +50,11 @@ def handle_nick(conn: ChatProtocol, server: ChatServer, msg: Message) -> None:
     if not valid_nick(nick, server.config.limits.nick_length):
         conn.reply(numerics.ERR_ERRONEUSNICKNAME, nick, "Erroneous nickname")
         return
-    if server.nick_in_use(nick, conn):
+    holder = server.nicks.get(casefold(nick))
+    # A user of another node may have left just now (the news is on its
+    # way): then the network decides, as for a free nick.
+    remote = holder is not None and holder is not conn and holder.node is not None
+    if server.nick_in_use(nick, conn) and not remote:
         conn.reply(numerics.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
         if not conn.registered:
             conn.refused_nick = nick
