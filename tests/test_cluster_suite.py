@@ -16,7 +16,7 @@ Included, and what it covers of the cluster's guarantees:
   database); typed commands (JOIN, WHOIS, TOPIC, errors); REGISTER on one
   node then SASL PLAIN and SASL EXTERNAL with a certificate added by
   NickServ on the other; a nick in use on the other node (433, the client
-  picks another); rejoin after the channel's home node went and came back
+  picks another); a rejoin after the channel emptied and was made again
   (topic, modes, NAMES rebuilt); CTCP, /op /deop /voice (MODE), /ignore,
   WHOIS, SEARCH, /kickban (KICK and a ban that holds across nodes);
   highlights and private messages across nodes.  Left out are its tests of
@@ -51,6 +51,16 @@ Left out, and why:
   limits), not about users on several nodes.  Network-wide limits are
   another piece of work.
 - test_web_e2e and test_web_browser: the web client's gateway is per node.
+
+What these runs (and the interop test) found, each fixed with a focused
+test in `tests.test_cluster`: a message to a user just welcomed on the
+other node got 401 (the announcement was still on the bus); a nick given
+up on the other node got 433 until the news arrived; the replies of a
+command run on a channel's home could come after the next line's (or be
+lost when that line changed the nick); a line after a command whose home
+was being looked up wedged the connection; WHO named the answering node,
+not the user's; LUSERS counted other nodes' users as negative unknown
+connections.  `AlternationTests` checks the clients really alternate.
 """
 
 from __future__ import annotations
