@@ -67,6 +67,10 @@ class ChatServer(Factory):
         #: Of those, the users of this node's own connections (in a cluster
         #: the others are remote sessions, which are not in `connections`).
         self.local_registered = 0
+        #: The most `local_registered` has been (LUSERS 265).
+        self.max_local = 0
+        #: How many servers the network has: a cluster's live nodes (LUSERS).
+        self.server_count = 1
         #: Registered users by user mode (``o``, ``i``...): see `set_user_mode`.
         self.mode_counts: Counter[str] = Counter()
         self.max_users = 0
@@ -216,6 +220,7 @@ class ChatServer(Factory):
         self.registered_count += 1
         if conn.node is None:
             self.local_registered += 1
+            self.max_local = max(self.max_local, self.local_registered)
         self.mode_counts.update(conn.modes)
         self.max_users = max(self.max_users, self.registered_count)
         self.monitors.online(conn)

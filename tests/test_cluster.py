@@ -117,7 +117,36 @@ class TwoNodeTests(TwoNodes):
         self.assertTrue(any(" 312 alice bob b " in line for line in lines), lines)
         self.assertTrue(any(" 303 alice " in line for line in lines), lines)
         self.alice.send("LUSERS")
-        self.assertTrue(self.alice.saw("I have 2 clients"))
+        self.assertTrue(self.alice.saw("Current global users 2"))
+
+    async def test_lusers_counts_nodes_and_this_node_s_own_clients(self) -> None:
+        await self.network.user(self.a, "carol")
+        await eventually(lambda: self.b.find_user("carol") is not None)
+        self.alice.send("LUSERS")
+        self.bob.send("LUSERS")
+        for client, nick, local in ((self.alice, "alice", 2), (self.bob, "bob", 1)):
+            self.assertTrue(
+                client.saw(
+                    f" 251 {nick} :There are 3 users and 0 invisible on 2 servers"
+                )
+            )
+            self.assertTrue(
+                client.saw(f" 255 {nick} :I have {local} clients and 1 servers")
+            )
+            current = f"Current local users {local}, max {local}"
+            self.assertTrue(client.saw(f" 265 {nick} {local} {local} :{current}"))
+            self.assertTrue(
+                client.saw(f" 266 {nick} 3 3 :Current global users 3, max 3")
+            )
+
+    async def test_lusers_stops_counting_a_node_that_left(self) -> None:
+        await self.network.nodes["b"].stopService()
+        await eventually(lambda: self.a.find_user("bob") is None)
+        self.alice.send("LUSERS")
+        self.assertTrue(
+            self.alice.saw(" 251 alice :There are 1 users and 0 invisible on 1 servers")
+        )
+        self.assertTrue(self.alice.saw(" 255 alice :I have 1 clients and 0 servers"))
 
     async def test_lusers_counts_only_this_node_s_connections_as_unknown(
         self,

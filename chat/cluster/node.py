@@ -161,6 +161,8 @@ class ClusterNode(Service):
         self.boot = os.urandom(6).hex()
         #: Remote sessions by node, then folded nick.
         self.remote: dict[str, dict[str, ChatProtocol]] = {}
+        #: The other nodes alive, as last seen (LUSERS counts them).
+        self.peers: set[str] = set()
         self.linked = False
         self.redis: Any = None
         self.bus: StreamBus | None = None
@@ -227,6 +229,11 @@ class ClusterNode(Service):
     def _forget_remote(self) -> None:
         for node in list(self.remote):
             self._drop_node(node)
+        self._set_peers(set())
+
+    def _set_peers(self, peers: set[str]) -> None:
+        self.peers = peers - {self.node_name}
+        self.server.server_count = 1 + len(self.peers)
 
     def _disconnect(self) -> Deferred[None]:
         self.linked = False
@@ -292,6 +299,7 @@ class ClusterNode(Service):
             )
         await self._publish(ALL, {"e": "hello", "n": self.node_name})
         nodes = await redis.hgetall(NODES)
+        self._set_peers(set(nodes))
         for node in list(self.remote):
             if node not in nodes:
                 self._drop_node(node)
@@ -346,6 +354,7 @@ class ClusterNode(Service):
             self.linked = False
             self.link_up()
             return
+        self._set_peers(set(nodes))
         for node in set(nodes) | set(self.remote):
             if node != self.node_name:
                 checking = self.redis.exists(_lease_key(node))
@@ -487,6 +496,7 @@ class ClusterNode(Service):
         elif kind == "gone":
             self._drop_node(node)
         elif kind == "hello":
+            self._set_peers(self.peers | {node})
             Deferred.fromCoroutine(self._load(node)).addErrback(self._sync_failed)
         elif kind == "out":
             conn = self._local(str(event["nick"]))
@@ -563,6 +573,7 @@ class ClusterNode(Service):
         for folded in list(self.remote.get(node, {})):
             self._drop(node, folded, SPLIT_REASON, "local")
         self.remote.pop(node, None)
+        self._set_peers(self.peers - {node})
         for folded, home in list(self.homes.items()):
             if home == node:
                 del self.homes[folded]

@@ -33,11 +33,15 @@ def send_isupport(conn: ChatProtocol, server: ChatServer) -> None:
 
 
 def send_lusers(conn: ChatProtocol, server: ChatServer) -> None:
-    users = server.registered_count
+    """LUSERS: 251 and 266 count the network (every live node of a
+    cluster), 255 and 265 this server's own clients."""
+    users, local = server.registered_count, server.local_registered
+    invisible = server.invisible_count()
+    servers = server.server_count
     conn.reply(
         numerics.RPL_LUSERCLIENT,
-        f"There are {users - server.invisible_count()} users and "
-        f"{server.invisible_count()} invisible on 1 servers",
+        f"There are {users - invisible} users and "
+        f"{invisible} invisible on {servers} servers",
     )
     conn.reply(
         numerics.RPL_LUSEROP, str(server.operators_online()), "operator(s) online"
@@ -48,12 +52,14 @@ def send_lusers(conn: ChatProtocol, server: ChatServer) -> None:
         "unknown connection(s)",
     )
     conn.reply(numerics.RPL_LUSERCHANNELS, str(len(server.channels)), "channels formed")
-    conn.reply(numerics.RPL_LUSERME, f"I have {users} clients and 0 servers")
+    # A node is linked to the rest of its cluster (through Redis) as to one hub.
+    linked = 0 if servers == 1 else 1
+    conn.reply(numerics.RPL_LUSERME, f"I have {local} clients and {linked} servers")
     conn.reply(
         numerics.RPL_LOCALUSERS,
-        str(users),
-        str(server.max_users),
-        f"Current local users {users}, max {server.max_users}",
+        str(local),
+        str(server.max_local),
+        f"Current local users {local}, max {server.max_local}",
     )
     conn.reply(
         numerics.RPL_GLOBALUSERS,
