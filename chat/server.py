@@ -272,7 +272,7 @@ class ChatServer(Factory):
             conn.username,
             conn.host,
             conn.realname,
-            self.node_name,
+            conn.home or self.node_name,
             int(self.clock.seconds()),
         )
         self.whowas.appendleft(entry)

@@ -148,6 +148,21 @@ class TwoNodeTests(TwoNodes):
         )
         self.assertTrue(self.alice.saw(" 255 alice :I have 1 clients and 0 servers"))
 
+    async def test_whowas_names_the_node_the_user_was_on(self) -> None:
+        self.bob.send("QUIT :bye")
+        await eventually(lambda: self.a.find_user("bob") is None)
+        self.alice.send("WHOWAS bob")
+        await eventually(lambda: self.alice.saw(" 369 alice bob "))
+        self.assertTrue(self.alice.saw(" 312 alice bob b "), self.alice.read())
+        # From node a's memory too, when Redis cannot be asked.
+        self.redis.stop()
+        await eventually(lambda: not self.network.nodes["a"].linked)
+        self.alice.seen.clear()
+        self.alice.send("WHOWAS bob")
+        await eventually(lambda: self.alice.saw(" 369 alice bob "))
+        self.assertTrue(self.alice.saw(" 312 alice bob b "), self.alice.read())
+        self.assertFalse(self.alice.saw(" 312 alice bob a "))
+
     async def test_lusers_counts_only_this_node_s_connections_as_unknown(
         self,
     ) -> None:
