@@ -55,7 +55,14 @@ class ServerCollector(Collector):
             "chat_connections", "Open client connections", len(server.connections)
         )
         yield GaugeMetricFamily(
-            "chat_registered_users", "Registered users", server.registered_count
+            "chat_registered_users",
+            "Registered users of this server's own connections",
+            server.local_registered,
+        )
+        yield GaugeMetricFamily(
+            "chat_network_users",
+            "Registered users of the whole network (every node of a cluster)",
+            server.registered_count,
         )
         yield GaugeMetricFamily("chat_channels", "Channels", len(server.channels))
         yield CounterMetricFamily(

@@ -18,7 +18,9 @@ from twisted.trial.unittest import TestCase
 from chat.cluster import parse_redis_url
 from chat.cluster.node import STREAM_LENGTH, ClusterNode
 from chat.config import ServerConfig
+from chat.metrics import ServerCollector
 from chat.server import ChatServer
+from chat.traffic import Traffic
 from tests.redis_support import RedisServer, start_redis
 from tests.support import FakeClient
 
@@ -162,6 +164,24 @@ class TwoNodeTests(TwoNodes):
         await eventually(lambda: self.alice.saw(" 369 alice bob "))
         self.assertTrue(self.alice.saw(" 312 alice bob b "), self.alice.read())
         self.assertFalse(self.alice.saw(" 312 alice bob a "))
+
+    async def test_user_gauges_count_this_node_s_users(self) -> None:
+        await self.network.user(self.a, "carol")
+        await eventually(lambda: self.b.find_user("carol") is not None)
+        values = {}
+        for name, server in (("a", self.a), ("b", self.b)):
+            collector = ServerCollector(server, Traffic(), lambda: 0)
+            values[name] = {
+                sample.name: sample.value
+                for family in collector.collect()
+                for sample in family.samples
+            }
+        self.assertEqual(values["a"]["chat_registered_users"], 2)
+        self.assertEqual(values["b"]["chat_registered_users"], 1)
+        self.assertEqual(values["a"]["chat_network_users"], 3)
+        self.assertEqual(values["b"]["chat_network_users"], 3)
+        self.assertEqual(values["a"]["chat_connections"], 2)
+        self.assertEqual(values["b"]["chat_connections"], 1)
 
     async def test_lusers_counts_only_this_node_s_connections_as_unknown(
         self,
