@@ -17,6 +17,7 @@ from twisted.trial.unittest import TestCase
 
 from chat.cluster import parse_redis_url
 from chat.cluster.node import STREAM_LENGTH, ClusterNode
+from chat.cluster.remote import own_source
 from chat.config import ServerConfig
 from chat.metrics import ServerCollector
 from chat.server import ChatServer
@@ -281,6 +282,30 @@ class TwoNodeTests(TwoNodes):
         await eventually(lambda: self.alice.saw(" 731 alice "))
 
 
+class OwnSourceTests(TestCase):
+    """`own_source`, which the e2e test above runs over two nodes."""
+
+    def test_only_lines_from_the_other_server_change(self) -> None:
+        data = (
+            ":a.test 324 bob #team +nt\r\n"
+            "@label=x;time=1 :a.test 482 bob #team :not an operator\r\n"
+            ":alice!~alice@h PRIVMSG #team ::a.test 001 x\r\n"
+            "@label=y :a.testing 001 bob :another server\r\n"
+        )
+        self.assertEqual(
+            own_source(data, "a.test", "b.test"),
+            ":b.test 324 bob #team +nt\r\n"
+            "@label=x;time=1 :b.test 482 bob #team :not an operator\r\n"
+            ":alice!~alice@h PRIVMSG #team ::a.test 001 x\r\n"
+            "@label=y :a.testing 001 bob :another server\r\n",
+        )
+
+    def test_lines_pass_as_they_are_between_servers_of_one_name(self) -> None:
+        data = ":a.test 324 bob #team +nt\r\n"
+        self.assertIs(own_source(data, "a.test", "a.test"), data)
+        self.assertIs(own_source(data, "", "b.test"), data)
+
+
 class FailureTests(TestCase):
     timeout = 30
 
@@ -420,6 +445,34 @@ class ChannelTests(TwoNodes):
         error = next(i for i, line in enumerate(lines) if " 404 bob #team " in line)
         pong = next(i for i, line in enumerate(lines) if " PONG " in line)
         self.assertLess(error, pong, lines)
+
+    async def test_replies_from_the_home_node_come_from_the_user_s_server(
+        self,
+    ) -> None:
+        # #team's home is node a (server a.test); bob is on b (b.test).
+        self.assertTrue(self.bob.saw(":b.test 353 bob = #team :"), self.bob.read())
+        self.assertTrue(self.bob.saw(":b.test 366 bob #team "))
+        self.alice.send("TOPIC #team :plans")
+        await eventually(lambda: self.bob.saw("TOPIC #team :plans"))
+        carol = await self.network.user(self.b, "carol")
+        carol.send("CAP REQ server-time", "JOIN #team")
+        await eventually(lambda: carol.saw(" 366 carol #team "))
+        self.assertTrue(carol.saw(":b.test 332 carol #team plans"), carol.read())
+        self.assertTrue(carol.saw(":b.test 333 carol #team alice "))
+        self.bob.send("MODE #team", "TOPIC #team :not mine", "NAMES #team")
+        await eventually(lambda: self.bob.saw(" 482 bob #team "))
+        await eventually(
+            lambda: sum(" 366 bob #team " in line for line in self.bob.read()) == 2
+        )
+        self.assertTrue(self.bob.saw(":b.test 324 bob #team +"))
+        self.assertTrue(self.bob.saw(":b.test 482 bob #team "))
+        self.assertFalse(self.bob.saw(":a.test "), self.bob.read())
+        self.assertFalse(carol.saw(":a.test "), carol.read())
+        # Lines of users keep their source, whatever their text says.
+        self.alice.send("PRIVMSG #team ::a.test 001 x")
+        await eventually(
+            lambda: self.bob.saw(":alice!~alice@127.0.0.1 PRIVMSG #team ::a.test 001 x")
+        )
 
     async def test_who_names_each_member_s_own_node(self) -> None:
         self.alice.send("WHO #team", "WHO #team %tsn,7")

@@ -24,7 +24,12 @@ from twisted.python.failure import Failure
 from chat.casemap import CHANTYPES, casefold
 from chat.cluster import RedisAddress
 from chat.cluster.bus import StreamBus
-from chat.cluster.remote import identity_of, remote_session, update_session
+from chat.cluster.remote import (
+    identity_of,
+    own_source,
+    remote_session,
+    update_session,
+)
 from chat.cluster.shared import RedisState
 from chat.cluster.wire import (
     STATE_COMMANDS,
@@ -501,7 +506,10 @@ class ClusterNode(Service):
         elif kind == "out":
             conn = self._local(str(event["nick"]))
             if conn is not None:
-                conn.write(str(event["d"]).encode("utf-8", "surrogateescape"))
+                data = own_source(
+                    str(event["d"]), str(event.get("s") or ""), self.server.name
+                )
+                conn.write(data.encode("utf-8", "surrogateescape"))
         elif kind == "close":
             conn = self._local(str(event["nick"]))
             if conn is not None:

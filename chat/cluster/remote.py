@@ -3,7 +3,8 @@
 A remote session is registered, has the user's identity and capabilities
 (so relays are serialized for its tag profile), and sits in the nick table
 like any user.  What it is written goes to the user's own node, which
-writes it to the real connection; closing it (KILL, GHOST) asks that node
+writes it to the real connection (with this server's name as the source of
+server replies made that node's, `own_source`); closing it (KILL, GHOST) asks that node
 to close the real connection.  It never reads input here.
 """
 
@@ -58,7 +59,13 @@ class RemoteTransport:
     def write(self, data: bytes) -> None:
         if not self.session.closing:
             self.forward(
-                self.node, {"e": "out", "nick": self.session.folded_nick, "d": data}
+                self.node,
+                {
+                    "e": "out",
+                    "nick": self.session.folded_nick,
+                    "d": data,
+                    "s": self.session.server.name,
+                },
             )
 
     def writeSequence(self, data: list[bytes]) -> None:
@@ -94,6 +101,23 @@ class RemoteTransport:
 
     def resumeProducing(self) -> None:
         """See `pauseProducing`."""
+
+
+def own_source(data: str, theirs: str, ours: str) -> str:
+    """The lines *data* that server *theirs* wrote for a user of this
+    server (*ours*), with *theirs* as a line's source made *ours*: a client
+    sees replies come from the server it is connected to.  Lines with
+    another source (relayed user messages) pass untouched, unparsed when no
+    line has that source."""
+    source = f":{theirs} "
+    if not theirs or theirs == ours or source not in data:
+        return data
+    lines = data.split("\n")
+    for index, line in enumerate(lines):
+        start = line.find(" ") + 1 if line.startswith("@") else 0
+        if line.startswith(source, start):
+            lines[index] = f"{line[:start]}:{ours} {line[start + len(source) :]}"
+    return "\n".join(lines)
 
 
 def remote_session(
