@@ -20,6 +20,7 @@ from chat.history import (
     HistoryItem,
     HistoryStore,
     Query,
+    Search,
     Selector,
     conversation_key,
 )
@@ -277,6 +278,54 @@ class SQLiteHistoryTests(StoreTestsMixin, RetentionMixin, TestCase):
         self.addCleanup(db.close)
         rows = db.execute("SELECT msgid FROM history").fetchall()
         self.assertEqual(rows, [("m2",)])
+
+    async def test_text_is_indexed_with_each_batch(self) -> None:
+        """Each PRIVMSG and NOTICE is searchable once written, each once."""
+        path = Path(self.mktemp()) / FILENAME
+        store = SQLiteHistory(path, reactor, HistoryConfig(max_age=0, batch_size=2))
+        self.addCleanup(store.close)
+        store.add(item(1))
+        store.add(item(2, command="TAGMSG"))
+        store.add(item(3, command="NOTICE"))
+        await store.stored()
+        store.add(item(4))
+        found = await store.search(Search(("#c",), 10, text="text"))
+        self.assertEqual(ids(found), ["m1", "m3", "m4"])
+        await store.close()
+        db = sqlite3.connect(path)
+        self.addCleanup(db.close)
+        rows = db.execute(
+            "SELECT text FROM history_text JOIN history ON history_text.rowid = seq"
+        ).fetchall()
+        self.assertEqual(rows, [("text 1",), ("text 3",), ("text 4",)])
+
+    async def test_upgrade_keeps_the_text_index(self) -> None:
+        """A database made before the insert trigger was dropped: its rows
+        stay searchable and new rows are indexed once."""
+        path = Path(self.mktemp()) / FILENAME
+        path.parent.mkdir()
+        old = sqlite3.connect(path)
+        for number, script in enumerate(MIGRATIONS[:2], 1):
+            old.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
+        with old:
+            old.execute(
+                "INSERT INTO history (target, msgid, time, command, source, params,"
+                " account, tags, sender, recipient) VALUES"
+                " ('#c', 'm1', 1.0, 'PRIVMSG', 'a!b@c', '[\"#c\", \"old words\"]',"
+                " NULL, '{}', '', '')"
+            )
+        old.close()
+        store = SQLiteHistory(path, reactor, HistoryConfig(max_age=0))
+        self.addCleanup(store.close)
+        store.add(item(2, params=("#c", "new words")))
+        found = await store.search(Search(("#c",), 10, text="words"))
+        self.assertEqual(ids(found), ["m1", "m2"])
+        await store.close()
+        db = sqlite3.connect(path)
+        self.addCleanup(db.close)
+        self.assertEqual(
+            db.execute("SELECT count(*) FROM history_text").fetchone(), (2,)
+        )
 
 
 class PostgresHistoryTests(StoreTestsMixin, RetentionMixin, TestCase):

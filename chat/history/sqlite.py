@@ -87,6 +87,19 @@ MIGRATIONS = (
     SELECT seq, json_extract(params, '$[#-1]') FROM history
     WHERE command IN ('PRIVMSG', 'NOTICE');
     """,
+    # The text is indexed once per batch (`_INDEX_TEXT`) rather than by a
+    # trigger: FTS5 flushes its pending terms at each statement a trigger
+    # runs in, which cost ~20 us per message, more than the row itself.
+    """
+    DROP TRIGGER history_text_insert;
+    """,
+)
+
+#: Index the text of the PRIVMSG and NOTICE rows after a given seq.
+_INDEX_TEXT = (
+    "INSERT INTO history_text (rowid, text)"
+    " SELECT seq, json_extract(params, '$[#-1]') FROM history"
+    " WHERE seq > ? AND command IN ('PRIVMSG', 'NOTICE')"
 )
 
 #: The folded nick of a row's source, as `chat.casemap` folds (rfc1459).
@@ -152,10 +165,13 @@ class SQLiteHistory:
     def _write(self, items: list[HistoryItem], now: float) -> None:
         db = self._connection()
         with db:
+            # AUTOINCREMENT: the new rows' seqs are above every seq so far.
+            last = db.execute("SELECT coalesce(max(seq), 0) FROM history").fetchone()
             db.executemany(
                 f"INSERT INTO history ({INSERT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 [item_row(item) for item in items],
             )
+            db.execute(_INDEX_TEXT, last)
             self._untrimmed.update(item.target for item in items)
             if now - self._trimmed_at >= self.config.trim_interval:
                 self._trim(db, now)
