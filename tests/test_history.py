@@ -299,33 +299,41 @@ class SQLiteHistoryTests(StoreTestsMixin, RetentionMixin, TestCase):
         ).fetchall()
         self.assertEqual(rows, [("text 1",), ("text 3",), ("text 4",)])
 
-    async def test_upgrade_keeps_the_text_index(self) -> None:
-        """A database made before the insert trigger was dropped: its rows
-        stay searchable and new rows are indexed once."""
+    async def test_upgrade_from_version_2(self) -> None:
+        """A database made with the text trigger and the sender/recipient
+        indexes: its rows stay searchable (new ones indexed once) and its
+        private messages are still found by party."""
         path = Path(self.mktemp()) / FILENAME
         path.parent.mkdir()
         old = sqlite3.connect(path)
         for number, script in enumerate(MIGRATIONS[:2], 1):
             old.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
+        bob = conversation_key("n:alice", "n:bob")
         with old:
             old.execute(
                 "INSERT INTO history (target, msgid, time, command, source, params,"
                 " account, tags, sender, recipient) VALUES"
-                " ('#c', 'm1', 1.0, 'PRIVMSG', 'a!b@c', '[\"#c\", \"old words\"]',"
-                " NULL, '{}', '', '')"
+                " (?, 'm1', 1.0, 'PRIVMSG', 'alice!b@c', '[\"bob\", \"old words\"]',"
+                " NULL, '{}', 'n:alice', 'n:bob')",
+                (bob,),
             )
         old.close()
         store = SQLiteHistory(path, reactor, HistoryConfig(max_age=0))
         self.addCleanup(store.close)
         store.add(item(2, params=("#c", "new words")))
-        found = await store.search(Search(("#c",), 10, text="words"))
+        carol = conversation_key("n:carol", "n:bob")
+        store.add(item(3, target=carol, sender="n:carol", recipient="n:bob"))
+        found = await store.search(Search(("#c",), 10, party="n:alice", text="words"))
         self.assertEqual(ids(found), ["m1", "m2"])
+        found = await store.query(Query((), "LATEST", None, 10, party="n:bob"))
+        self.assertEqual(ids(found), ["m1", "m3"])
+        found = await store.query(Query((), "LATEST", None, 10, party="n:carol"))
+        self.assertEqual(ids(found), ["m3"])
         await store.close()
         db = sqlite3.connect(path)
         self.addCleanup(db.close)
-        self.assertEqual(
-            db.execute("SELECT count(*) FROM history_text").fetchone(), (2,)
-        )
+        count = db.execute("SELECT count(*) FROM history_text").fetchone()
+        self.assertEqual(count, (3,))
 
 
 class PostgresHistoryTests(StoreTestsMixin, RetentionMixin, TestCase):

@@ -93,6 +93,21 @@ MIGRATIONS = (
     """
     DROP TRIGGER history_text_insert;
     """,
+    # The private conversations of each party, in place of the indexes on
+    # sender and recipient: those cost two index entries on random pages
+    # per private message, this one row per new conversation (`_PARTIES`).
+    """
+    CREATE TABLE parties (
+        party TEXT NOT NULL,
+        target TEXT NOT NULL,
+        PRIMARY KEY (party, target)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO parties (party, target)
+    SELECT sender, target FROM history WHERE sender != ''
+    UNION ALL SELECT recipient, target FROM history WHERE recipient != '';
+    DROP INDEX history_sender;
+    DROP INDEX history_recipient;
+    """,
 )
 
 #: Index the text of the PRIVMSG and NOTICE rows after a given seq.
@@ -101,6 +116,15 @@ _INDEX_TEXT = (
     " SELECT seq, json_extract(params, '$[#-1]') FROM history"
     " WHERE seq > ? AND command IN ('PRIVMSG', 'NOTICE')"
 )
+#: Record the parties of the private messages after a given seq.
+_PARTIES = (
+    "INSERT OR IGNORE INTO parties (party, target)"
+    " SELECT sender, target FROM history WHERE seq > ?1 AND sender != ''"
+    " UNION ALL SELECT recipient, target FROM history"
+    " WHERE seq > ?1 AND recipient != ''"
+)
+#: The stored targets of the private conversations of a party.
+_CONVERSATIONS = "target IN (SELECT target FROM parties WHERE party = ?)"
 
 #: The folded nick of a row's source, as `chat.casemap` folds (rfc1459).
 _SENDER_NICK = (
@@ -172,6 +196,7 @@ class SQLiteHistory:
                 [item_row(item) for item in items],
             )
             db.execute(_INDEX_TEXT, last)
+            db.execute(_PARTIES, last)
             self._untrimmed.update(item.target for item in items)
             if now - self._trimmed_at >= self.config.trim_interval:
                 self._trim(db, now)
@@ -202,8 +227,8 @@ class SQLiteHistory:
             where = f"target IN ({','.join('?' * len(query.keys))})"
             where_args: tuple[str, ...] = query.keys
         else:
-            where = "(sender = ? OR recipient = ?)"
-            where_args = (query.party, query.party)
+            where = _CONVERSATIONS
+            where_args = (query.party,)
         commands = ",".join("?" * len(query.commands))
         base = f"{where} AND command IN ({commands}) AND time >= ?"
         oldest = now - self.config.max_age if self.config.max_age else float("-inf")
@@ -245,10 +270,10 @@ class SQLiteHistory:
         # A target is listed only if its latest message is inside the window.
         found = db.execute(
             f"SELECT target, max(seq) FROM history"
-            f" WHERE target IN ({marks}) OR sender = ? OR recipient = ?"
+            f" WHERE target IN ({marks}) OR {_CONVERSATIONS}"
             " GROUP BY target HAVING max(time) > ? AND max(time) < ?"
             " ORDER BY max(seq) ASC LIMIT ?",
-            (*keys, party, party, low, high, limit),
+            (*keys, party, low, high, limit),
         ).fetchall()
         targets: list[Target] = []
         for key, seq in found:
@@ -264,11 +289,11 @@ class SQLiteHistory:
         db = self._connection()
         marks = ",".join("?" * len(search.keys)) or "NULL"
         clauses = [
-            f"(target IN ({marks}) OR sender = ? OR recipient = ?)",
+            f"(target IN ({marks}) OR {_CONVERSATIONS})",
             "command IN ('PRIVMSG', 'NOTICE')",
         ]
         party = search.party or None  # '' would match every channel row
-        args: list[Any] = [*search.keys, party, party]
+        args: list[Any] = [*search.keys, party]
         if self.config.max_age:
             clauses.append("time >= ?")
             args.append(now - self.config.max_age)
