@@ -191,6 +191,19 @@ class Router:
         if remote is not None:
             self.server.network.relay(relay, remote)
 
+    def deliver(self, relay: Relay, user: ChatProtocol) -> None:
+        """`publish` *relay* to *user* alone: the private-message path,
+        without an `Audience` to build and filter."""
+        node = user.node
+        if node is not None:
+            self.server.network.relay(relay, {node: [user.folded_nick]})
+            return
+        data = relay.bytes_for(user)
+        if user.response is not None:
+            user.write(data)  # its own labeled response collects it
+        else:
+            self.write(user, data)
+
     def write(self, conn: Sink, data: bytes) -> None:
         """Write *data* to *conn*, in order with what it was already sent."""
         outboxes = self._outboxes()

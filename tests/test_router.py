@@ -66,6 +66,19 @@ class AudienceTests(TestCase):
         self.assertEqual(len(writes), 1)
         self.assertEqual(writes[0].count(b"\r\n"), 2)
 
+    def test_private_messages_join_the_turn(self) -> None:
+        """`Router.deliver` (private messages) queues in the recipient's
+        outbox like `publish`: one write with the channel line, in order."""
+        writes: list[bytes] = []
+        self.bob.conn.transmit = writes.append  # type: ignore[method-assign]
+        self.alice.send_raw(b"PRIVMSG bob :one\r\nPRIVMSG #chan :two\r\n")
+        self.assertEqual(len(writes), 1)
+        self.assertEqual(
+            writes[0],
+            b":alice!~alice@127.0.0.1 PRIVMSG bob :one\r\n"
+            b":alice!~alice@127.0.0.1 PRIVMSG #chan :two\r\n",
+        )
+
 
 class InOrderTests(TestCase):
     """A command that answers later holds its client's next lines."""

@@ -191,7 +191,7 @@ def _to_user(
             # its label); the received copy is an ordinary delivery.
             server.router.write(conn, relay.bytes_for(conn))
         else:
-            server.router.publish(relay, Audience.to(user))
+            server.router.deliver(relay, user)
     if echo and _receives(conn, verb):
         conn.relay(relay)
     if verb == "PRIVMSG" and user.away is not None:
