@@ -299,6 +299,28 @@ class SQLiteHistoryTests(StoreTestsMixin, RetentionMixin, TestCase):
         ).fetchall()
         self.assertEqual(rows, [("text 1",), ("text 3",), ("text 4",)])
 
+    async def test_forgotten_conversations_forget_their_parties(self) -> None:
+        """Who talked to whom goes with the last message of a conversation,
+        by age or by redaction."""
+        path = Path(self.mktemp()) / FILENAME
+        store = SQLiteHistory(path, reactor, HistoryConfig(max_age=60))
+        self.addCleanup(store.close)
+        now = reactor.seconds()
+        old = conversation_key("n:alice", "n:bob")
+        new = conversation_key("n:alice", "n:carol")
+        gone = conversation_key("n:dave", "n:erin")
+        store.add(
+            item(1, target=old, sender="n:alice", recipient="n:bob", time=now - 120)
+        )
+        store.add(item(2, target=new, sender="n:alice", recipient="n:carol", time=now))
+        store.add(item(3, target=gone, sender="n:dave", recipient="n:erin", time=now))
+        self.assertTrue(await store.redact([gone], "m3"))
+        await store.close()
+        db = sqlite3.connect(path)
+        self.addCleanup(db.close)
+        rows = db.execute("SELECT party, target FROM parties ORDER BY party").fetchall()
+        self.assertEqual(rows, [("n:alice", new), ("n:carol", new)])
+
     async def test_upgrade_from_version_2(self) -> None:
         """A database made with the text trigger and the sender/recipient
         indexes: its rows stay searchable (new ones indexed once) and its

@@ -123,6 +123,12 @@ _PARTIES = (
     " UNION ALL SELECT recipient, target FROM history"
     " WHERE seq > ?1 AND recipient != ''"
 )
+#: Forget the parties of conversations with no message left (retention and
+#: redaction forget who talked to whom along with what was said).
+_FORGET_PARTIES = (
+    "DELETE FROM parties WHERE NOT EXISTS"
+    " (SELECT 1 FROM history WHERE history.target = parties.target)"
+)
 #: The stored targets of the private conversations of a party.
 _CONVERSATIONS = "target IN (SELECT target FROM parties WHERE party = ?)"
 
@@ -208,9 +214,11 @@ class SQLiteHistory:
         third of the throughput of a private-message storm.
         """
         if self.config.max_age:
-            db.execute(
+            expired = db.execute(
                 "DELETE FROM history WHERE time < ?", (now - self.config.max_age,)
             )
+            if expired.rowcount:
+                db.execute(_FORGET_PARTIES)
         for target in self._untrimmed:
             db.execute(
                 "DELETE FROM history WHERE target = ? AND seq <= (SELECT seq"
@@ -333,6 +341,8 @@ class SQLiteHistory:
                 " AND (msgid = ? OR (msgid >= ? AND msgid < ?))",
                 (*keys, msgid, prefix, msgid + "0"),
             )
+            if cursor.rowcount:
+                db.execute(f"{_FORGET_PARTIES} AND target IN ({marks})", keys)
         return cursor.rowcount > 0
 
     def _close(self) -> None:
