@@ -3,10 +3,14 @@ and in PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTCP
@@ -25,6 +29,7 @@ from chat.history import (
     conversation_key,
 )
 from chat.history.memory import MemoryHistory
+from chat.history.rows import item_row, params_json, row_item
 from chat.history.sqlite import FILENAME, MIGRATIONS, SQLiteHistory
 from chat.storage import StoreUnavailableError
 from tests import services_support
@@ -457,6 +462,20 @@ class PostgresHistoryTests(StoreTestsMixin, RetentionMixin, TestCase):
         server.start()
         found = await self.store.query(Query(("#c",), "LATEST", None, 2))
         self.assertEqual(ids(found), ["m13", "m14"])
+
+
+class RowTests(TestCase):
+    """How an item is a row of the SQL stores."""
+
+    @given(st.lists(st.text()).map(tuple))
+    def test_params_json_is_json_dumps(self, params: tuple[str, ...]) -> None:
+        self.assertEqual(params_json(params), json.dumps(params))
+
+    def test_an_item_comes_back_from_its_row(self) -> None:
+        for tags in ({}, {"+x": "1", "bot": ""}):
+            stored = item(1, params=("bob", 'say "hi" \u00e9\n'), tags=tags)
+            row = item_row(stored)
+            self.assertEqual(row_item((7, *row)), replace(stored, seq=7))
 
 
 class WriteBufferTests(TestCase):
