@@ -255,6 +255,23 @@ class SQLiteHistoryTests(StoreTestsMixin, RetentionMixin, TestCase):
         found = await store.query(Query(("#c",), "LATEST", None, 10))
         self.assertEqual(ids(found), ["m1", "m2"], "reads see pending writes")
 
+    async def test_no_timer_while_a_write_runs(self) -> None:
+        """Items added during a write wait for its end, which writes them
+        (group commit): no flush timer is started and cancelled per item."""
+        path = Path(self.mktemp()) / FILENAME
+        store = SQLiteHistory(path, reactor, HistoryConfig(max_age=0))
+        self.addCleanup(store.close)
+        store.add(item(1))
+        first = store.stored()
+        store.add(item(2))
+        second = store.stored()
+        store.add(item(3))
+        self.assertIsNone(store._flush_call)
+        await first
+        await second
+        found = await store.query(Query(("#c",), "LATEST", None, 10))
+        self.assertEqual(ids(found), ["m1", "m2", "m3"])
+
     async def test_batch_size_flushes_at_once(self) -> None:
         path = Path(self.mktemp()) / FILENAME
         store = SQLiteHistory(

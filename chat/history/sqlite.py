@@ -356,6 +356,8 @@ class SQLiteHistory:
         if self._closed:
             return  # the server is stopping: nothing can be written any more
         self._pending.append(item)
+        if self._writing:
+            return  # `_written` starts the next write, or its timer
         if len(self._pending) >= self.config.batch_size:
             self._flush()
         elif self._flush_call is None:
@@ -371,7 +373,8 @@ class SQLiteHistory:
         waiter: Deferred[None] = Deferred()
         if self._pending:
             self._waiting.append(waiter)
-            self._flush()
+            if not self._writing:
+                self._flush()
         else:
             self._in_flight.append(waiter)
         return waiter
