@@ -297,11 +297,13 @@ def registration_cap_value(settings: AccountSettings) -> str:
     return ",".join(flags)
 
 
-def registration_allowed(conn: ChatProtocol, server: ChatServer) -> bool:
-    """Whether *conn* may register an account now (per-address limit)."""
+def registration_allowed(conn: ChatProtocol, server: ChatServer) -> Deferred[bool]:
+    """Whether *conn* may register an account now (per-address limit, the
+    network's: `chat.network.SharedState.may_register`); fails with
+    `StoreUnavailableError` when that cannot be known now."""
     if is_exempt(conn.address, server.config.limits.exempt):
-        return True
-    return server.accounts.may_register(conn.address)
+        return succeed(True)
+    return server.shared.may_register(conn.address)
 
 
 def log_in(

@@ -6,7 +6,8 @@ the network of one process; `chat.cluster.node.ClusterNode` shares users and
 nicks with the other nodes of a cluster.
 
 `SharedState` is what else must hold network-wide: the client limit
-(``max-clients``), WHOWAS and ChanServ's registered channels.  `LocalState`
+(``max-clients``), account registrations per address, WHOWAS and
+ChanServ's registered channels.  `LocalState`
 is a single server's; `chat.cluster.shared.RedisState` a cluster's.
 """
 
@@ -92,6 +93,11 @@ class SharedState(Protocol):
     def left(self, conn: ChatProtocol) -> None:
         """Local *conn* is gone: it no longer counts."""
 
+    def may_register(self, address: str) -> Deferred[bool]:
+        """Whether *address* may register an account now, counting one if
+        so; fails with `chat.storage.StoreUnavailableError` when that cannot
+        be known now."""
+
     def remember(self, entry: WhowasEntry) -> None:
         """Keep *entry* (kept here already) for WHOWAS on every server."""
 
@@ -114,6 +120,9 @@ class LocalState:
 
     def left(self, conn: ChatProtocol) -> None:
         """See `admit`."""
+
+    def may_register(self, address: str) -> Deferred[bool]:
+        return succeed(self.server.accounts.may_register(address))
 
     def remember(self, entry: WhowasEntry) -> None:
         """`ChatServer.whowas` has it."""

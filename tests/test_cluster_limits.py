@@ -1,6 +1,7 @@
 """Network-wide limits of a cluster, with a real Redis and nodes in this
-process: max-clients, login throttles, WHOWAS, ChanServ's registered list
-and NickServ's guest renames, and what each does while Redis is away.
+process: max-clients, login throttles, registrations per address, WHOWAS,
+ChanServ's registered list and NickServ's guest renames, and what each does
+while Redis is away.
 
 The nodes share one account store (in memory), as cluster nodes share
 PostgreSQL; each has its own `Accounts`, so nothing is shared in-process
@@ -10,6 +11,7 @@ but the store.
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any, ClassVar
 
 from twisted.internet.task import deferLater
@@ -186,6 +188,69 @@ class LoginThrottleTests(Limited):
         self.identify(self.alice, PASSWORD)
         await eventually(lambda: self.alice.saw("The account service is unavailable"))
         self.assertIsNone(self.alice.conn.account)
+
+
+class RegistrationLimitTests(Limited):
+    """Three accounts an hour per address, counted on every node (loopback
+    is not exempt here)."""
+
+    limits: ClassVar[dict[str, Any]] = {"exempt": ()}
+    KEY = "chat:registrations:127.0.0.1"
+
+    async def account_exists(self, name: str) -> bool:
+        return await self.network.store.get_account(name) is not None
+
+    async def test_registrations_on_two_nodes_add_up(self) -> None:
+        self.alice.send(f"REGISTER * * {PASSWORD}")
+        self.bob.send(f"PRIVMSG NickServ :REGISTER {PASSWORD}")
+        await eventually(lambda: self.alice.saw("REGISTER SUCCESS alice"))
+        await eventually(lambda: self.bob.saw("Account bob registered"))
+        carol = await self.network.user(self.a, "carol")
+        carol.send(f"REGISTER * * {PASSWORD}")
+        await eventually(lambda: carol.saw("REGISTER SUCCESS carol"))
+        # The address has had its three: refused on either node.
+        dave = await self.network.user(self.b, "dave")
+        dave.send(f"REGISTER * * {PASSWORD}")
+        await eventually(
+            lambda: dave.saw(
+                "FAIL REGISTER TEMPORARILY_UNAVAILABLE dave :Too many registrations"
+            )
+        )
+        erin = await self.network.user(self.a, "erin")
+        erin.send(f"PRIVMSG NickServ :REGISTER {PASSWORD}")
+        await eventually(lambda: erin.saw("Too many registrations from your address"))
+        self.assertFalse(await self.account_exists("dave"))
+        self.assertFalse(await self.account_exists("erin"))
+        self.assertEqual(self.redis.command("ZCARD", self.KEY), b":3")
+
+    async def test_two_nodes_taking_the_last_allowance_at_once(self) -> None:
+        now = repr(time.time())
+        self.redis.command("ZADD", self.KEY, now, "earlier-1", now, "earlier-2")
+        self.alice.send(f"REGISTER * * {PASSWORD}")
+        self.bob.send(f"REGISTER * * {PASSWORD}")
+        await eventually(
+            lambda: self.alice.saw("REGISTER ") and self.bob.saw("REGISTER ")
+        )
+        outcomes = sorted(
+            (self.alice.saw("REGISTER SUCCESS"), self.bob.saw("REGISTER SUCCESS"))
+        )
+        self.assertEqual(outcomes, [False, True])
+        self.assertEqual(self.redis.command("ZCARD", self.KEY), b":3")
+
+    async def test_with_redis_away_registrations_are_refused(self) -> None:
+        self.redis.stop()
+        await eventually(lambda: not self.network.nodes["a"].linked)
+        await eventually(lambda: not self.network.nodes["b"].linked)
+        self.alice.send(f"REGISTER * * {PASSWORD}")
+        await eventually(
+            lambda: self.alice.saw(
+                "FAIL REGISTER TEMPORARILY_UNAVAILABLE alice :Try again later"
+            )
+        )
+        self.bob.send(f"PRIVMSG NickServ :REGISTER {PASSWORD}")
+        await eventually(lambda: self.bob.saw("The account service is unavailable"))
+        self.assertFalse(await self.account_exists("alice"))
+        self.assertFalse(await self.account_exists("bob"))
 
 
 class WhowasTests(Limited):

@@ -60,6 +60,10 @@ node's `chat.network.SharedState`):
   of failure times, the single server's sliding window, so a brute-force
   allowance does not multiply by the node count.  While Redis is away
   logins are refused with a temporary error.
+- ``registrations:<address>``: a sorted set of the times of the accounts
+  registered from that address (3 an hour), checked and counted by one Lua
+  script; while Redis is away registrations are refused with a temporary
+  error.
 - ``whowas:<folded nick>``: a list (LPUSH, LTRIM to ``whowas-history``,
   EXPIRE a week); while Redis is away a node answers from its memory.
 - ChanServ: a node that registers, changes or drops a channel in the shared

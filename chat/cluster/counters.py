@@ -1,5 +1,6 @@
-"""Network-wide counters of a cluster: clients (``max-clients``) and failed
-logins (the per-account and per-address throttles).
+"""Network-wide counters of a cluster: clients (``max-clients``), failed
+logins (the per-account and per-address throttles) and account
+registrations per address.
 
 *Clients*: ``chat:clients`` is a hash ``<node>/<boot>`` -> that node run's
 open client connections.  A node admits a new connection with one Lua
@@ -22,6 +23,14 @@ failure's end by s.  A check and a count are one Lua
 script each.  While Redis is away logins are refused
 (`ThrottleUnavailableError`, a temporary error): an allowance that cannot
 be counted network-wide is not given.
+
+*Registrations*: ``chat:registrations:<address>`` is a sorted set of the
+times of the accounts registered from that address, the single server's
+window (`chat.accounts.Accounts.registrations`: 3 an hour), expiring a
+window after the last one.  The check and the count are one Lua script, so
+two nodes registering for one address at once cannot both take its last
+allowance.  While Redis is away registrations are refused with the same
+temporary error.
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ if TYPE_CHECKING:
 CLIENTS = "chat:clients"
 LEASE_PREFIX = "chat:node:"
 LOGINS_PREFIX = "chat:logins:"
+REGISTRATIONS_PREFIX = "chat:registrations:"
 
 #: Admit one client if the live nodes' clients are below ARGV[2].
 ADMIT = """
@@ -85,6 +95,19 @@ for i, key in ipairs(KEYS) do
     redis.call('ZREMRANGEBYRANK', key, 0, -(tonumber(ARGV[3 + i]) + 1))
     redis.call('PEXPIRE', key, ARGV[3])
 end
+return 1
+"""
+
+#: Count a registration (member ARGV[4] at time ARGV[1]) unless KEYS[1] has
+#: its allowance (ARGV[3]) newer than ARGV[1] - ARGV[2]; expire after the
+#: window (ARGV[5], ms).  1 if counted.
+REGISTER = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+    return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1
 """
 
@@ -230,4 +253,40 @@ class SharedLogins:
             )
         counting.addErrback(
             lambda f: log.warn("Cluster: login not counted: {e}", e=f.value)
+        )
+
+
+class SharedRegistrations:
+    """Account registrations per address over the whole cluster (module
+    docstring), with the server's allowance and window."""
+
+    def __init__(self, node: ClusterNode) -> None:
+        self.node = node
+        self._ids = itertools.count(1)
+
+    def may_register(self, address: str) -> Deferred[bool]:
+        """Whether *address* may register now, counting one if so."""
+        if not self.node.linked:
+            return fail(ThrottleUnavailableError("the network is unreachable"))
+        server = self.node.server
+        limit = server.accounts.registrations
+        now = server.clock.seconds()
+        member = f"{self.node.node_name}/{self.node.boot}/{next(self._ids)}"
+        counting = self.node.redis.eval(
+            REGISTER,
+            [f"{REGISTRATIONS_PREFIX}{address}"],
+            [
+                repr(now),
+                repr(limit.window),
+                str(limit.max_failures),
+                member,
+                str(max(1, int(limit.window * 1000))),
+            ],
+        )
+
+        def unavailable(failure: Failure) -> Failure:
+            return Failure(ThrottleUnavailableError(str(failure.value)))
+
+        return counting.addCallbacks(
+            lambda counted: counted in (1, "1", True), unavailable
         )

@@ -1,11 +1,12 @@
 """RedisState: the `chat.network.SharedState` of a cluster node.
 
-It puts together the network-wide client limit and login throttles
-(`chat.cluster.counters`), WHOWAS (`chat.cluster.whowas`) and ChanServ's
-registered channels: a node that registers, changes or drops one in the
-shared database publishes ``{"e": "chanserv", "c": <folded name>}`` and
-every other node reads that channel again; a node whose link to Redis comes
-back reads them all again (it may have missed some).
+It puts together the network-wide client limit, login throttles and
+registrations per address (`chat.cluster.counters`), WHOWAS
+(`chat.cluster.whowas`) and ChanServ's registered channels: a node that
+registers, changes or drops one in the shared database publishes
+``{"e": "chanserv", "c": <folded name>}`` and every other node reads that
+channel again; a node whose link to Redis comes back reads them all again
+(it may have missed some).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
 
-from chat.cluster.counters import ClientCounter, SharedLogins
+from chat.cluster.counters import ClientCounter, SharedLogins, SharedRegistrations
 from chat.cluster.whowas import SharedWhowas
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ class RedisState:
         self.publish = publish
         self.clients = ClientCounter(node)
         self.whowas_log = SharedWhowas(node)
+        self.registrations = SharedRegistrations(node)
         self._tick = LoopingCall(self._refresh)
         self._tick.clock = node.server.clock
         self._was_linked = False
@@ -74,6 +76,9 @@ class RedisState:
 
     def left(self, conn: ChatProtocol) -> None:
         self.clients.left(conn)
+
+    def may_register(self, address: str) -> Deferred[bool]:
+        return self.registrations.may_register(address)
 
     def remember(self, entry: WhowasEntry) -> None:
         self.whowas_log.remember(entry)

@@ -21,7 +21,7 @@ import base64
 import binascii
 from typing import TYPE_CHECKING
 
-from twisted.internet.defer import maybeDeferred
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.python.failure import Failure
 
 from chat import events, numerics
@@ -228,11 +228,6 @@ def handle_register(conn: ChatProtocol, server: ChatServer, msg: Message) -> Non
     if problem is not None:
         conn.fail("REGISTER", "WEAK_PASSWORD", name, problem)
         return
-    if not registration_allowed(conn, server):
-        conn.fail(
-            "REGISTER", "TEMPORARILY_UNAVAILABLE", name, "Too many registrations; wait"
-        )
-        return
     later = Later(conn)
 
     def done(account: Account) -> None:
@@ -257,12 +252,26 @@ def handle_register(conn: ChatProtocol, server: ChatServer, msg: Message) -> Non
             )
         )
 
-    registering = server.accounts.register(
-        name, password, None if email == "*" else email
-    )
-    registering.addCallbacks(done, exists)
+    def create(allowed: bool) -> Deferred[None] | None:
+        if not allowed:
+            later.run(
+                lambda: conn.fail(
+                    "REGISTER",
+                    "TEMPORARILY_UNAVAILABLE",
+                    name,
+                    "Too many registrations; wait",
+                )
+            )
+            return None
+        registering = server.accounts.register(
+            name, password, None if email == "*" else email
+        )
+        return registering.addCallbacks(done, exists)
+
+    # The per-address limit is the network's: it may be counted elsewhere.
+    creating = registration_allowed(conn, server).addCallback(create)
     later.watch(
-        registering,
+        creating,
         lambda: conn.fail(
             "REGISTER", "TEMPORARILY_UNAVAILABLE", name, "Try again later"
         ),

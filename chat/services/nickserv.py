@@ -13,6 +13,7 @@ import random
 import time
 from typing import TYPE_CHECKING
 
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -213,9 +214,6 @@ class NickServ(ServiceBot):
             return
         name = conn.nick
         accounts = self.server.accounts
-        if not registration_allowed(conn, self.server):
-            self.notice(conn, "Too many registrations from your address; wait")
-            return
         later = Later(conn)
 
         def done(account: Account) -> None:
@@ -230,9 +228,20 @@ class NickServ(ServiceBot):
             failure.trap(AccountExistsError)
             later.run(lambda: self.notice(conn, f"{name} is already registered"))
 
-        registering = accounts.register(name, password, email)
-        registering.addCallbacks(done, exists)
-        later.watch(registering, lambda: self.notice(conn, _UNAVAILABLE))
+        def create(allowed: bool) -> Deferred[None] | None:
+            if not allowed:
+                later.run(
+                    lambda: self.notice(
+                        conn, "Too many registrations from your address; wait"
+                    )
+                )
+                return None
+            registering = accounts.register(name, password, email)
+            return registering.addCallbacks(done, exists)
+
+        # The per-address limit is the network's: it may be counted elsewhere.
+        creating = registration_allowed(conn, self.server).addCallback(create)
+        later.watch(creating, lambda: self.notice(conn, _UNAVAILABLE))
 
     def identify(self, conn: ChatProtocol, args: list[str]) -> None:
         if not args or len(args) > 2:
