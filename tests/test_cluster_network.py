@@ -8,103 +8,16 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
-from twisted.internet.threads import deferToThread
-from twisted.trial.unittest import TestCase
-
-from chat.message import Message
 from tests.accounts_support import PASSWORD, plain
-from tests.e2e_support import LineClient, connect_tls, is_command
+from tests.cluster_support import ClusterProcessCase, is_privmsg
+from tests.e2e_support import connect_tls, is_command
 from tests.redis_support import start_redis
 from tests.services_support import postgres_database
 
-ROOT = Path(__file__).parent.parent
 
-#: A node over TLS: argv is Redis URL, database, node name, data dir, cert
-#: dir.  It prints its TLS port once it is linked to the cluster.
-_NODE = """
-import sys
-from pathlib import Path
-from twisted.internet import reactor
-from twisted.internet.task import LoopingCall
-from chat.config import Cluster, ServerConfig
-from chat.service import makeService
-
-redis, database, name, data, certs = sys.argv[1:6]
-config = ServerConfig(
-    server_name="irc.test",
-    port=None,
-    listen=("tls:tcp:0:interface=127.0.0.1",),
-    data_dir=Path(data),
-    cert_dir=Path(certs),
-    database=database,
-    cluster=Cluster(redis=redis, node_name=name, lease=3.0),
-)
-service = makeService(config, reactor=reactor)
-service.startService()
-
-def linked():
-    port = service.tls_port()
-    if service.cluster.linked and port:
-        print(port, flush=True)
-        waiting.stop()
-
-waiting = LoopingCall(linked)
-waiting.start(0.05)
-reactor.run()
-"""
-
-CAPS = "echo-message server-time message-tags batch draft/chathistory sasl"
-
-
-def is_privmsg(text: str) -> object:
-    def match(message: Message) -> bool:
-        return message.command == "PRIVMSG" and message.params[-1:] == (text,)
-
-    return match
-
-
-class ThreeNodeNetworkTests(TestCase):
-    timeout = 90
-
-    async def node(self, name: str) -> tuple[subprocess.Popen[str], int]:
-        data = Path(self.mktemp()).absolute()
-        child = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                _NODE,
-                self.redis.url,
-                self.database,
-                name,
-                str(data),
-                str(self.certs),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-        )
-        self.addCleanup(child.wait)
-        self.addCleanup(child.kill)
-        assert child.stdout is not None
-        self.addCleanup(child.stdout.close)
-        # Read the port off the reactor thread: a node that never starts
-        # fails the test at its timeout instead of hanging the run.
-        line = await deferToThread(child.stdout.readline)
-        return child, int(line)
-
-    async def user(self, port: int, nick: str) -> LineClient:
-        client = await connect_tls(port, self.certs / "ca.pem")
-        self.addCleanup(client.transport.loseConnection)
-        client.send("CAP", "REQ", CAPS)
-        await client.wait_for(is_command("CAP", "*", "ACK"))
-        client.send("CAP", "END")
-        await client.register(nick)
-        return client
-
+class ThreeNodeNetworkTests(ClusterProcessCase):
     async def test_three_nodes_form_one_network(self) -> None:
         self.redis = start_redis(self)
         self.database = postgres_database()
