@@ -175,6 +175,8 @@ class ClusterNode(Service):
         self._tick.clock = server.clock
         self._ever_linked = False
         self._renewing = False
+        #: Until then (a lease after a sync) no node is reaped here.
+        self._grace_until = 0.0
         #: Fires on the first sync: until then new nicks wait for it.
         self._first_link: Deferred[None] = Deferred()
         #: Channel homes known here: folded name -> node.
@@ -289,9 +291,11 @@ class ClusterNode(Service):
 
     async def _sync_steps(self) -> None:
         redis = self.redis
+        # The nodes not listed now may only be late to sync (Redis came back
+        # empty: no lease is left): they get a lease to renew theirs.
+        self._grace_until = self.server.clock.seconds() + self.lease
         await self._reap(self.node_name, force=True)
         await redis.set(_lease_key(self.node_name), self.boot, pexpire=self._lease_ms())
-        await redis.hset(NODES, self.node_name, self.boot)
         for conn in list(self.server.nicks.values()):
             if conn.home is not None or not conn.registered:
                 continue
@@ -302,18 +306,29 @@ class ClusterNode(Service):
             await redis.hset(
                 _users_key(self.node_name), conn.folded_nick, self._identity(conn)
             )
+        # Listed once its users are: a node that loads us finds them all.
+        await redis.hset(NODES, self.node_name, self.boot)
         await self._publish(ALL, {"e": "hello", "n": self.node_name})
         nodes = await redis.hgetall(NODES)
-        self._set_peers(set(nodes))
-        for node in list(self.remote):
-            if node not in nodes:
-                self._drop_node(node)
+        # Known nodes not listed keep their users until their lease check.
+        self._set_peers(set(nodes) | set(self.remote))
         for node in nodes:
             if node != self.node_name:
                 await self._load(node)
+        ran = [folded for folded, home in self.homes.items() if home == self.node_name]
         self.homes = dict(await redis.hgetall(HOMES))
         for data in (await redis.hgetall(CHANNELS)).values():
             apply_snapshot(self.server, json.loads(data))
+        # Our reap above (or an empty Redis) dropped the homes we were: take
+        # back those nobody took meanwhile, and publish them, so that a node
+        # that loads the channels finds them and every copy is ours again.
+        for folded in ran:
+            if folded in self.server.channels and folded not in self.homes:
+                home = await redis.eval(HOME, [HOMES], [folded, self.node_name])
+                if home == self.node_name:
+                    self._publish_channel(folded)
+                else:
+                    self.homes[folded] = str(home)
 
     def _sync(self) -> Deferred[None]:
         return Deferred.fromCoroutine(self._sync_steps())
@@ -359,7 +374,7 @@ class ClusterNode(Service):
             self.linked = False
             self.link_up()
             return
-        self._set_peers(set(nodes))
+        self._set_peers(set(nodes) | set(self.remote))
         for node in set(nodes) | set(self.remote):
             if node != self.node_name:
                 checking = self.redis.exists(_lease_key(node))
@@ -367,7 +382,7 @@ class ClusterNode(Service):
                 checking.addErrback(lambda _: None)
 
     def _reap_if_dead(self, alive: object, node: str) -> None:
-        if alive in (1, True, "1"):
+        if alive in (1, True, "1") or self.server.clock.seconds() < self._grace_until:
             return
         log.info("Cluster: node {node} is gone (lease expired)", node=node)
         self._drop_node(node)
