@@ -23,7 +23,8 @@ ROOT = Path(__file__).parent.parent
 
 #: A node over TLS: argv is Redis URL, database, node name, data dir, cert
 #: dir, then ``strict`` to count loopback in the per-address limits (it is
-#: exempt by default).  It logs to ``node.log`` in its data dir, serves its
+#: exempt by default).  It logs to ``node.log`` in its data dir (its
+#: stderr goes to ``node.err`` there), serves its
 #: metrics on a free loopback port and prints its TLS and metrics ports once
 #: it is linked to the cluster.
 _NODE = """
@@ -36,7 +37,6 @@ from chat.config import Cluster, Limits, ServerConfig
 from chat.service import makeService
 
 redis, database, name, data, certs = sys.argv[1:6]
-Path(data).mkdir(parents=True, exist_ok=True)
 log = open(Path(data) / "node.log", "a")
 globalLogBeginner.beginLoggingTo([textFileLogObserver(log)], redirectStandardIO=False)
 strict = sys.argv[6:] == ["strict"]
@@ -96,6 +96,9 @@ class ClusterProcessCase(TestCase):
     ) -> tuple[subprocess.Popen[str], int]:
         """Start node *name*; the process and its TLS port, once linked."""
         data = Path(self.mktemp()).absolute()
+        data.mkdir(parents=True)
+        errors = (data / "node.err").open("w")
+        self.addCleanup(errors.close)
         child = subprocess.Popen(
             [
                 sys.executable,
@@ -109,6 +112,7 @@ class ClusterProcessCase(TestCase):
                 *(["strict"] if strict else []),
             ],
             stdout=subprocess.PIPE,
+            stderr=errors,
             text=True,
             cwd=ROOT,
         )
