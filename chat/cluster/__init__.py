@@ -44,7 +44,11 @@ refused with 437 (uniqueness could not be checked); the lease is still
 renewed when the command connection works, so a short cut splits nobody.
 Once the reader is back each node re-claims its users' nicks, publishes
 them again and reloads the others', so there are no ghosts and no
-duplicates, and reads the events it missed.  What a node sends while its
+duplicates, and reads the events it missed.  Redis may come back empty
+(no persistence): a node lists itself in ``nodes`` only once its users are
+written, reaps no node for a lease after it synced (the others' leases are
+gone until they renew them), and takes back and publishes the channels it
+was the home of.  What a node sends while its
 command connection is down waits for it; an ``XADD`` in flight when it
 drops is lost (and logged).
 
