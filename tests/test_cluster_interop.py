@@ -1,7 +1,7 @@
 """irssi, WeeChat and the project's client at once on three cluster nodes.
 
 Three node processes over TLS share a Redis and a PostgreSQL database
-(`tests.test_cluster_network`).  The project's client (in tmux) is on node
+(`tests.cluster_support`).  The project's client (in tmux) is on node
 a, WeeChat (``weechat-headless``, driven through its FIFO) on node b and
 irssi (in tmux) on node c.  They join one channel, each says a line and
 asks for NAMES, private messages cross nodes, and WeeChat logs in with
@@ -23,12 +23,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from twisted.internet.task import deferLater
-from twisted.trial.unittest import SkipTest, TestCase
+from twisted.trial.unittest import SkipTest
 
 from tests import test_client_tmux as tmux_tests
-from tests import test_cluster_network as network_tests
 from tests.accounts_support import PASSWORD
 from tests.client_support import TIMEOUT, eventually
+from tests.cluster_support import ClusterProcessCase
 from tests.e2e_support import LineClient, is_command, reactor
 from tests.redis_support import start_redis
 from tests.services_support import postgres_database
@@ -104,13 +104,11 @@ enabled = true
 """
 
 
-class ThreeClientsOnThreeNodesTests(TestCase):
+class ThreeClientsOnThreeNodesTests(ClusterProcessCase):
     timeout = 120
 
-    node = network_tests.ThreeNodeNetworkTests.node
-    user = network_tests.ThreeNodeNetworkTests.user
-
     def setUp(self) -> None:
+        super().setUp()
         self.tmux_path = need("tmux", "tmux")
         self.irssi = need("irssi", "irssi")
         self.weechat = need("weechat-headless", "weechat-headless")
