@@ -73,9 +73,13 @@ class Network:
         self.nodes: dict[str, ClusterNode] = {}
         case.addCleanup(close_clients)
 
-    async def node(self, name: str, stream_length: int = STREAM_LENGTH) -> ChatServer:
+    def make_server(self, name: str) -> ChatServer:
+        """The server of node *name*, before it joins the cluster."""
         config = ServerConfig(server_name=f"{name}.test", network="TestNet")
-        server = ChatServer(config, reactor)
+        return ChatServer(config, reactor)
+
+    async def node(self, name: str, stream_length: int = STREAM_LENGTH) -> ChatServer:
+        server = self.make_server(name)
         address = parse_redis_url(self.redis.url)
         node = ClusterNode(server, address, name, LEASE, stream_length)
         node.startService()

@@ -18,7 +18,6 @@ from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
 from chat.accounts import Accounts
-from chat.cluster import parse_redis_url
 from chat.cluster.node import ClusterNode
 from chat.config import Limits, ServerConfig, Timeouts
 from chat.server import ChatServer
@@ -39,7 +38,7 @@ class SharedStoreNetwork(Network):
         self.store = SQLiteStore(":memory:")
         case.addCleanup(self.store.close)
 
-    async def node(self, name: str) -> ChatServer:
+    def make_server(self, name: str) -> ChatServer:
         config = ServerConfig(
             server_name=f"{name}.test",
             network="TestNet",
@@ -49,11 +48,6 @@ class SharedStoreNetwork(Network):
         accounts = Accounts(self.store, reactor, TEST_COST)
         server = ChatServer(config, reactor, accounts=accounts)
         self.case.addCleanup(server.events.stop)
-        node = ClusterNode(server, parse_redis_url(self.redis.url), name, LEASE)
-        node.startService()
-        self.case.addCleanup(self._stop, node)
-        self.nodes[name] = node
-        await eventually(lambda: node.linked)
         return server
 
     async def account(self, name: str) -> None:
