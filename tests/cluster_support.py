@@ -16,6 +16,7 @@ from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import TestCase
 
 from chat.message import Message
+from tests.accounts_support import PASSWORD, plain
 from tests.e2e_support import LineClient, Predicate, connect_tls, is_command
 from tests.redis_support import RedisServer
 
@@ -136,3 +137,14 @@ class ClusterProcessCase(TestCase):
         client.send("CAP", "END")
         await client.register(nick)
         return client
+
+    async def sasl(self, port: int, account: str) -> Message:
+        """Log in to *account* (password `PASSWORD`) over SASL PLAIN on
+        *port*: the 903 or 904 that answers."""
+        login = await connect_tls(port, self.certs / "ca.pem")
+        self.addCleanup(login.transport.loseConnection)
+        login.send("CAP", "REQ", "sasl")
+        login.send("AUTHENTICATE", "PLAIN")
+        await login.wait_for(is_command("AUTHENTICATE", "+"))
+        login.send("AUTHENTICATE", plain(account, PASSWORD))
+        return await login.wait_for(lambda m: m.command in ("903", "904"))

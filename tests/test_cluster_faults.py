@@ -21,7 +21,7 @@ from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
 
 from chat.message import Message
-from tests.accounts_support import PASSWORD, plain
+from tests.accounts_support import PASSWORD
 from tests.cluster_support import ClusterProcessCase, is_privmsg
 from tests.e2e_support import LineClient, Predicate, connect_tls, is_command, reactor
 from tests.redis_support import start_redis
@@ -219,16 +219,6 @@ class RedisFaultTests(FaultCase):
 
 
 class PostgresFaultTests(FaultCase):
-    async def sasl(self, port: int) -> Message:
-        """Log in to account alice over SASL on *port*: 903 or 904."""
-        login = await connect_tls(port, self.certs / "ca.pem")
-        self.addCleanup(login.transport.loseConnection)
-        login.send("CAP", "REQ", "sasl")
-        login.send("AUTHENTICATE", "PLAIN")
-        await login.wait_for(is_command("AUTHENTICATE", "+"))
-        login.send("AUTHENTICATE", plain("alice", PASSWORD))
-        return await login.wait_for(lambda m: m.command in ("903", "904"))
-
     async def history(self, client: LineClient) -> list[str] | None:
         """The texts of #hist's CHATHISTORY on *client*'s node (None: an
         error)."""
@@ -255,7 +245,7 @@ class PostgresFaultTests(FaultCase):
         log.info("step: PostgreSQL stops")
         self.pg.stop()
         # Logins and registrations: a clear temporary error.
-        refused = await self.sasl(self.ports["b"])
+        refused = await self.sasl(self.ports["b"], "alice")
         self.assertEqual(refused.command, "904")
         self.assertIn("unavailable", refused.params[-1])
         carol.send("REGISTER", "*", "*", PASSWORD)
@@ -307,6 +297,6 @@ class PostgresFaultTests(FaultCase):
         for name in self.nodes:
             page = await self.metrics(name)
             self.assertEqual(metric(page, "chat_history_dropped_total"), 0)
-        accepted = await self.sasl(self.ports["c"])
+        accepted = await self.sasl(self.ports["c"], "alice")
         self.assertEqual(accepted.command, "903")
         self.assert_alive()

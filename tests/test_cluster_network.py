@@ -10,9 +10,9 @@ import os
 import signal
 from pathlib import Path
 
-from tests.accounts_support import PASSWORD, plain
+from tests.accounts_support import PASSWORD
 from tests.cluster_support import ClusterProcessCase, is_privmsg
-from tests.e2e_support import connect_tls, is_command
+from tests.e2e_support import is_command
 from tests.redis_support import start_redis
 from tests.services_support import postgres_database
 
@@ -33,13 +33,7 @@ class ThreeNodeNetworkTests(ClusterProcessCase):
         # Accounts are the network's: registered on a, used on c.
         alice.send("REGISTER", "*", "*", PASSWORD)
         await alice.wait_for(is_command("REGISTER", "SUCCESS"))
-        login = await connect_tls(port_c, self.certs / "ca.pem")
-        self.addCleanup(login.transport.loseConnection)
-        login.send("CAP", "REQ", "sasl")
-        login.send("AUTHENTICATE", "PLAIN")
-        await login.wait_for(is_command("AUTHENTICATE", "+"))
-        login.send("AUTHENTICATE", plain("alice", PASSWORD))
-        await login.wait_for(is_command("903"))
+        self.assertEqual((await self.sasl(port_c, "alice")).command, "903")
 
         # One channel, members on three nodes, one order for everyone.
         for client in (alice, bob, carol):
