@@ -31,6 +31,7 @@ from twisted.internet.ssl import (
     optionsForClientTLS,
 )
 from twisted.internet.task import Clock
+from twisted.logger import capturedLogs
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.trial.unittest import TestCase
 from zope.interface import implementer
@@ -624,3 +625,14 @@ class UnavailableTests(TestCase):
         failed = [m for m in client.messages() if m.command == "904"]
         self.assertEqual(len(failed), 1)
         self.assertIn("unavailable", failed[0].params[-1])
+
+    def test_the_operator_log_does_not_call_it_bad_credentials(self) -> None:
+        harness = Harness()
+        harness.server.accounts = self.accounts
+        with capturedLogs() as events:
+            client = sasl_connect(harness)
+            client.send(
+                "AUTHENTICATE PLAIN", f"AUTHENTICATE {plain('alice', PASSWORD)}"
+            )
+        [failed] = [e for e in events if e.get("event") == "login-failed"]
+        self.assertEqual(failed["why"], "account service unavailable")

@@ -154,7 +154,12 @@ def _stepped(
     method = f"SASL {session.mechanism.name}"
     if isinstance(step, Failed):
         # Logged even when the client has gone meanwhile.
-        why = "throttled" if step.throttled else "bad credentials"
+        if step.throttled:
+            why = "throttled"
+        elif step.unavailable:
+            why = "account service unavailable"
+        else:
+            why = "bad credentials"
         events.login_failed(conn, method, session.mechanism.attempted, why)
     if conn.closing:
         return
