@@ -14,6 +14,9 @@ import subprocess
 import time
 from pathlib import Path
 
+from twisted.internet import reactor
+from twisted.internet.interfaces import IListeningPort
+from twisted.protocols import portforward
 from twisted.trial.unittest import SkipTest, TestCase
 
 
@@ -122,14 +125,28 @@ class RedisServer:
                 return int(line[len(stat) :].split(",", 1)[0])
         return 0
 
+    def clients(self) -> list[dict[str, str]]:
+        """``CLIENT LIST``: each client's fields (``id``, ``name``, ``flags``,
+        ``cmd``...)."""
+        return [
+            dict(field.partition("=")[::2] for field in line.split(" "))
+            for line in self.text("CLIENT", "LIST").splitlines()
+        ]
+
     def kill_client(self, name: str) -> None:
         """Cut the connection of the client called *name* (``CLIENT KILL``)."""
-        for line in self.text("CLIENT", "LIST").splitlines():
-            fields = dict(field.partition("=")[::2] for field in line.split(" "))
+        for fields in self.clients():
             if fields.get("name") == name:
                 self.command("CLIENT", "KILL", "ID", fields["id"])
                 return
         raise AssertionError(f"no Redis client called {name!r}")
+
+    def blocked(self, command: str) -> int:
+        """How many clients wait with *command* (as during ``CLIENT PAUSE``)."""
+        return sum(
+            "b" in fields.get("flags", "") and fields.get("cmd") == command
+            for fields in self.clients()
+        )
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -138,9 +155,70 @@ class RedisServer:
         self.process = None
 
 
+def start_proxy(case: TestCase, server: RedisServer) -> RedisProxy:
+    """A `RedisProxy` before *server*, closed at *case*'s cleanup."""
+    proxy = RedisProxy(server)
+    case.addCleanup(proxy.listening.stopListening)
+    case.addCleanup(proxy.cut)
+    return proxy
+
+
 def start_redis(case: TestCase) -> RedisServer:
     """A running Redis for *case*, stopped at its cleanup."""
     server = RedisServer(Path(case.mktemp()))
     server.start()
     case.addCleanup(server.stop)
     return server
+
+
+class _ReplyClient(portforward.ProxyClient):
+    """Redis's side of a proxied connection: its replies are dropped while
+    the proxy holds them."""
+
+    def dataReceived(self, data: bytes) -> None:
+        assert isinstance(self.peer, _ProxyServer)
+        if not self.peer.factory.holding:
+            super().dataReceived(data)
+
+
+class _ReplyClientFactory(portforward.ProxyClientFactory):
+    protocol = _ReplyClient
+
+
+class _ProxyServer(portforward.ProxyServer):
+    clientProtocolFactory = _ReplyClientFactory
+    factory: RedisProxy  # type: ignore[assignment]
+
+    def connectionMade(self) -> None:
+        self.factory.connections.append(self)
+        super().connectionMade()
+
+    def connectionLost(self, reason: object) -> None:
+        self.factory.connections.remove(self)
+        super().connectionLost(reason)
+
+
+class RedisProxy(portforward.ProxyFactory):
+    """A TCP proxy on a free loopback port in front of *server*, that can
+    swallow Redis's replies (`holding`) and cut its clients (`cut`): an
+    answer lost with its connection, after Redis ran the command."""
+
+    protocol = _ProxyServer
+
+    def __init__(self, server: RedisServer) -> None:
+        super().__init__("127.0.0.1", server.port)
+        self.holding = False
+        self.connections: list[_ProxyServer] = []
+        self.listening: IListeningPort = reactor.listenTCP(
+            0, self, interface="127.0.0.1"
+        )
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.listening.getHost().port}/0"
+
+    def cut(self) -> None:
+        """Close every proxied connection."""
+        for connection in list(self.connections):
+            assert connection.transport is not None
+            connection.transport.loseConnection()

@@ -11,9 +11,9 @@ import txredisapi
 from twisted.trial.unittest import TestCase
 
 from chat.cluster import parse_redis_url
-from chat.cluster.bus import READER_NAME, StreamBus
+from chat.cluster.bus import BACKLOG, READER_NAME, BacklogFullError, StreamBus
 from chat.cluster.node import ClusterNode
-from tests.redis_support import start_redis
+from tests.redis_support import start_proxy, start_redis
 from tests.test_cluster import Client, Network, TwoNodes, eventually, reactor
 
 INBOX = "test:to:n"
@@ -27,6 +27,7 @@ class Owner:
         self.ups = 0
         self.downs = 0
         self.losses = 0
+        self.sends_losses = 0
         self.entries: list[tuple[str, str]] = []
         #: How many entries had come at each link_up.
         self.entries_at_up: list[int] = []
@@ -47,6 +48,9 @@ class Owner:
         self.entries.extend(entries)
         self.hook()
 
+    def sends_lost(self) -> None:
+        self.sends_losses += 1
+
     def texts(self, stream: str = INBOX) -> list[str]:
         return [text for name, text in self.entries if name == stream]
 
@@ -57,16 +61,29 @@ class BusTests(TestCase):
     def setUp(self) -> None:
         self.redis = start_redis(self)
 
-    async def bus(self, length: int = 1000) -> tuple[StreamBus, Owner]:
-        """A started bus reading INBOX and ALL, once it is positioned."""
+    async def bus(
+        self, length: int = 1000, commands_url: str = "", backlog: int = BACKLOG
+    ) -> tuple[StreamBus, Owner]:
+        """A started bus reading INBOX and ALL, once it is positioned; its
+        command connection to *commands_url* (Redis itself by default)."""
         address = parse_redis_url(self.redis.url)
-        commands: Any = txredisapi.lazyConnection(
-            address.host, address.port, address.db, convertNumbers=False
+        to = parse_redis_url(commands_url or self.redis.url)
+        self.commands: Any = txredisapi.lazyConnection(
+            to.host, to.port, to.db, convertNumbers=False
         )
-        self.addCleanup(commands.disconnect)
+        self.addCleanup(self.commands.disconnect)
         owner = Owner()
         bus = StreamBus(
-            owner, reactor, commands, address, "n", (ALL, INBOX), length, block=0.2
+            owner,
+            reactor,
+            self.commands,
+            address,
+            "n",
+            (ALL, INBOX),
+            length,
+            block=0.2,
+            clock=reactor,
+            backlog=backlog,
         )
         bus.start()
         self.addCleanup(bus.stop)
@@ -100,6 +117,92 @@ class BusTests(TestCase):
         bus, owner = await self.bus()
         await bus.publish(INBOX, "one\ntwo")
         await eventually(lambda: owner.texts() == ["one\ntwo"])
+
+    def xlen(self, stream: str = INBOX) -> int:
+        return int(self.redis.command("XLEN", stream)[1:])
+
+    async def paused_xadds(self, bus: StreamBus, count: int) -> list[Any]:
+        """Pause Redis's writes and publish m0... to INBOX: *count* XADDs
+        wait at Redis, sent and not run."""
+        self.redis.command("CLIENT", "PAUSE", "20000", "WRITE")
+        self.addCleanup(self.redis.command, "CLIENT", "UNPAUSE")
+        adds = [bus.publish(INBOX, f"m{n}") for n in range(count)]
+        await eventually(lambda: self.redis.blocked("xadd") == 1)
+        return adds
+
+    async def test_xadds_in_flight_when_the_connection_drops_are_sent_again(
+        self,
+    ) -> None:
+        bus, owner = await self.bus()
+        ident = str(await self.commands.execute_command("CLIENT", "ID"))
+        adds = await self.paused_xadds(bus, 10)
+        self.assertEqual(bus.unacked, 10)
+        # Killed while Redis holds its XADDs unrun: they are gone with it.
+        self.assertEqual(self.redis.command("CLIENT", "KILL", "ID", ident), b":1")
+        # Published while the connection is down: they wait behind.
+        adds += [bus.publish(INBOX, f"m{n}") for n in range(10, 15)]
+        self.redis.command("CLIENT", "UNPAUSE")
+        for adding in adds:
+            await adding
+        self.assertEqual(bus.unacked, 0)
+        await eventually(lambda: len(owner.texts()) == 15)
+        self.assertEqual(owner.texts(), [f"m{n}" for n in range(15)])
+        self.assertEqual(self.xlen(), 15, "each added once")
+
+    async def test_an_xadd_run_whose_answer_was_lost_is_applied_once(self) -> None:
+        proxy = start_proxy(self, self.redis)
+        bus, owner = await self.bus(commands_url=proxy.url)
+        await bus.publish(INBOX, "a0")
+        proxy.holding = True
+        adds = [bus.publish(INBOX, f"a{n}") for n in (1, 2)]
+        # Redis ran them; their answers are swallowed, then the link is cut.
+        await eventually(lambda: self.xlen() == 3)
+        await eventually(lambda: owner.texts() == ["a0", "a1", "a2"])
+        proxy.holding = False
+        proxy.cut()
+        for adding in adds:
+            await adding
+        self.assertEqual(self.xlen(), 5, "sent again, so added twice")
+        await bus.publish(INBOX, "a3")
+        await eventually(lambda: owner.texts()[-1:] == ["a3"])
+        self.assertEqual(owner.texts(), ["a0", "a1", "a2", "a3"])
+        # The copies were read past, not applied: a reader cut goes on.
+        await self.cut(bus, owner, ())
+        await eventually(lambda: owner.ups == 2)
+        await bus.publish(INBOX, "a4")
+        await eventually(lambda: owner.texts()[-1:] == ["a4"])
+        self.assertEqual(owner.texts(), ["a0", "a1", "a2", "a3", "a4"])
+
+    async def test_a_full_backlog_loses_what_comes_after_and_says_so(self) -> None:
+        bus, owner = await self.bus(backlog=3)
+        adds = await self.paused_xadds(bus, 3)
+        late = [bus.publish(INBOX, text) for text in ("x", "y")]
+        for adding in late:
+            await self.assertFailure(adding, BacklogFullError)
+        self.assertEqual(owner.sends_losses, 1, "told once")
+        self.redis.command("CLIENT", "UNPAUSE")
+        for adding in adds:
+            await adding
+        await bus.publish(INBOX, "after")
+        await eventually(lambda: owner.texts()[-1:] == ["after"])
+        self.assertEqual(owner.texts(), ["m0", "m1", "m2", "after"])
+        # Empty again: a new overflow is told again.
+        adds = await self.paused_xadds(bus, 3)
+        await self.assertFailure(bus.publish(INBOX, "z"), BacklogFullError)
+        self.assertEqual(owner.sends_losses, 2)
+        self.redis.command("CLIENT", "UNPAUSE")
+        for adding in adds:
+            await adding
+
+    async def test_unnumbered_and_other_senders_entries_are_all_applied(
+        self,
+    ) -> None:
+        _, owner = await self.bus()
+        for mark in ("p/1", "q/1", "p/2", "p/1", "q/1", "q/2", "bad"):
+            self.redis.command("XADD", INBOX, "*", "d", mark, "s", mark)
+        self.add("plain")
+        await eventually(lambda: owner.texts()[-1:] == ["plain"])
+        self.assertEqual(owner.texts(), ["p/1", "q/1", "p/2", "q/2", "bad", "plain"])
 
     async def check_cut(self, how: tuple[str, ...]) -> None:
         bus, owner = await self.bus()

@@ -34,18 +34,35 @@ default), which Redis cannot take anyway.
 The owner is told the link is up only once the reader has caught up, so
 that it syncs (loads the others' state) after applying what it missed, not
 before.
+
+Sending loses nothing either.  Each bus numbers what it publishes: an
+entry carries ``s``, ``<sender>/<seq>`` (a random id of this bus, drawn at
+start, and a sequence that only grows).  An event stays in a queue until
+its ``XADD`` is answered; when the command connection drops with ``XADD``s
+in flight (or unsent, waiting for a connection), every event not answered
+is sent again, in order, once the connection is back, and what is published
+meanwhile waits behind them.  An ``XADD`` that Redis had run but whose
+answer was lost so comes twice: a reader applies an entry only when its
+sequence is above the last one it applied from that sender on that stream,
+and only moves its position past the other.  The queue holds at most
+``backlog`` events: past that (Redis away for long under load) a publish
+fails with `BacklogFullError`, is logged, and the owner is told once
+(`BusOwner.sends_lost`) until the queue is empty again.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import txredisapi
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.endpoints import TCP4ClientEndpoint
-from twisted.internet.interfaces import IReactorTCP
+from twisted.internet.interfaces import IReactorTCP, IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from chat.cluster import RedisAddress
 
@@ -53,6 +70,8 @@ from chat.cluster import RedisAddress
 COUNT = 512
 #: The name a node's reader connection shows in ``CLIENT LIST``.
 READER_NAME = "chat-bus-"
+#: Events published and not yet added (XADD unanswered) a bus keeps.
+BACKLOG = 10_000
 
 #: Read each stream (KEYS) on from the last id read (ARGV, one a stream;
 #: empty: a first start), at most ARGV's last entries each; atomically, so
@@ -116,6 +135,23 @@ class BusOwner(Protocol):
     def events(self, entries: Sequence[tuple[str, str]]) -> None:
         """Entries read, (stream, text) in order; one turn for them all."""
 
+    def sends_lost(self) -> None:
+        """The send queue was full: events published since are lost."""
+
+
+class BacklogFullError(Exception):
+    """Too many events wait for their XADD: this one is not sent."""
+
+
+@dataclass
+class _Outgoing:
+    """An event published and not yet added."""
+
+    stream: str
+    text: str
+    mark: str
+    added: Deferred[Any] = field(default_factory=Deferred)
+
 
 class StreamBus:
     """Publish to streams; read our own from where we stopped."""
@@ -130,9 +166,12 @@ class StreamBus:
         streams: tuple[str, ...],
         length: int,
         block: float,
+        clock: IReactorTime,
+        backlog: int = BACKLOG,
     ) -> None:
         self.owner = owner
         self.reactor = reactor
+        self.clock = clock
         #: The shared command connection (txredisapi), for XADD.
         self.commands = commands
         self.address = address
@@ -144,18 +183,105 @@ class StreamBus:
         self._last = dict.fromkeys(streams, "")
         self._reader: Any = None
         self._factory: txredisapi.RedisFactory | None = None
+        self.backlog = backlog
+        #: Who we are as a sender: entries carry it with their sequence.
+        self.sender = os.urandom(6).hex()
+        self._seq = 0
+        #: Events not yet added, by sequence (so in order).
+        self._unacked: dict[int, _Outgoing] = {}
+        #: Bumped when the connection drops: older sends' outcomes are stale.
+        self._attempt = 0
+        #: A resend is due: new events wait in the queue for it.
+        self._broken = False
+        self._overflowed = False
+        self._stopped = False
+        #: The last sequence applied, by (stream, sender).
+        self._applied: dict[tuple[str, str], int] = {}
 
     @property
     def reading(self) -> bool:
         """Whether the reader is connected."""
         return self._reader is not None
 
+    @property
+    def unacked(self) -> int:
+        """How many events published wait for their XADD's answer."""
+        return len(self._unacked)
+
     def publish(self, stream: str, text: str) -> Deferred[Any]:
-        """Add *text* to *stream*, on the command connection."""
+        """Add *text* to *stream*, on the command connection; fires once it
+        is added, however many times the connection drops meanwhile."""
+        if len(self._unacked) >= self.backlog:
+            if not self._overflowed:
+                self._overflowed = True
+                log.warn(
+                    "Cluster: {count} events wait for Redis: events published "
+                    "until they are sent are lost",
+                    count=len(self._unacked),
+                )
+                self.owner.sends_lost()
+            return fail(BacklogFullError(stream))
+        self._seq += 1
+        event = _Outgoing(stream, text, f"{self.sender}/{self._seq}")
+        self._unacked[self._seq] = event
+        if not self._broken:
+            self._send(self._seq, event)
+        return event.added
+
+    def _send(self, seq: int, event: _Outgoing) -> None:
         adding: Deferred[Any] = self.commands.execute_command(
-            "XADD", stream, "MAXLEN", "~", self.length, "*", "d", text
+            "XADD",
+            event.stream,
+            "MAXLEN",
+            "~",
+            self.length,
+            "*",
+            "d",
+            event.text,
+            "s",
+            event.mark,
         )
-        return adding
+        adding.addCallbacks(
+            self._added,
+            self._not_added,
+            callbackArgs=(seq,),
+            errbackArgs=(seq, self._attempt),
+        )
+
+    def _added(self, reply: object, seq: int) -> None:
+        event = self._unacked.pop(seq, None)
+        if not self._unacked:
+            self._overflowed = False
+        if event is not None:
+            event.added.callback(reply)
+
+    def _not_added(self, failure: Failure, seq: int, attempt: int) -> None:
+        if attempt != self._attempt or seq not in self._unacked:
+            return  # sent again since, or added by another try
+        if self._stopped or not failure.check(txredisapi.ConnectionError):
+            # Redis refused it (or we stop): sending it again would not help.
+            self._unacked.pop(seq).added.errback(failure)
+            return
+        log.info(
+            "Cluster: {count} events to send again: {error}",
+            count=len(self._unacked),
+            error=failure.value,
+        )
+        self._attempt += 1
+        self._broken = True
+        # After the failures of the other sends in flight (this same turn).
+        self.clock.callLater(0, self._resend)
+
+    def _resend(self) -> None:
+        """Send every event not added again, in order, then go on."""
+        self._broken = False
+        if self._stopped:
+            for event in self._unacked.values():
+                event.added.errback(Failure(txredisapi.ConnectionError("stopped")))
+            self._unacked.clear()
+            return
+        for seq, event in list(self._unacked.items()):
+            self._send(seq, event)
 
     def start(self) -> None:
         factory = _ReaderFactory(self)
@@ -165,6 +291,7 @@ class StreamBus:
         self._factory = factory
 
     def stop(self) -> Deferred[None]:
+        self._stopped = True
         factory, self._factory = self._factory, None
         if factory is None:
             return succeed(None)
@@ -249,10 +376,18 @@ class StreamBus:
     def _take(
         self, stream: str, items: Sequence[Any], entries: list[tuple[str, str]]
     ) -> None:
-        """Move *stream*'s position past *items*, adding them to *entries*."""
+        """Move *stream*'s position past *items*, adding them to *entries*
+        (not those a sender had sent already: see the module's doc)."""
         for ident, fields in items:
             self._last[stream] = str(ident)
-            entries.append((stream, str(fields[1])))
+            values = dict(zip(fields[::2], fields[1::2], strict=True))
+            sender, _, number = str(values.get("s", "")).partition("/")
+            if number.isdigit():
+                seq = int(number)
+                if seq <= self._applied.get((stream, sender), 0):
+                    continue
+                self._applied[stream, sender] = seq
+            entries.append((stream, str(values["d"])))
 
 
 class _ReaderFactory(txredisapi.RedisFactory):

@@ -23,7 +23,7 @@ from twisted.python.failure import Failure
 
 from chat.casemap import CHANTYPES, casefold
 from chat.cluster import RedisAddress
-from chat.cluster.bus import StreamBus
+from chat.cluster.bus import BacklogFullError, StreamBus
 from chat.cluster.remote import (
     identity_of,
     own_source,
@@ -213,6 +213,7 @@ class ClusterNode(Service):
             (ALL, _inbox(self.node_name)),
             self.stream_length,
             block=self.lease / 2,
+            clock=self.server.clock,
         )
         self.bus.start()
         self._tick.start(self.lease / 4, now=False)
@@ -262,6 +263,17 @@ class ClusterNode(Service):
         self._tell_local(
             "This server fell behind the network: messages sent to you "
             "meanwhile may have been lost."
+        )
+        if self.linked:
+            self.linked = False
+            self.link_up()
+
+    def sends_lost(self) -> None:
+        """Events we published were dropped (Redis away too long): tell, and
+        sync again (publishing our users anew) once Redis answers."""
+        self._tell_local(
+            "This server could not reach the network for too long: messages "
+            "sent meanwhile may not have reached other servers."
         )
         if self.linked:
             self.linked = False
@@ -616,10 +628,12 @@ class ClusterNode(Service):
         """Add *text* to *stream* (a node's inbox or ALL)."""
         assert self.bus is not None
         publishing = self.bus.publish(stream, text)
-        publishing.addErrback(
-            lambda f: log.warn("Cluster: publish failed: {error}", error=f.value)
-        )
+        publishing.addErrback(self._publish_failed)
         return publishing
+
+    def _publish_failed(self, failure: Failure) -> None:
+        if not failure.check(BacklogFullError):  # that is told once, in sends_lost
+            log.warn("Cluster: publish failed: {error}", error=failure.value)
 
     def relay(self, relay: Relay, nicks: Mapping[str, Sequence[str]]) -> None:
         """A relay for users of other nodes: one event a node, in the turn."""
