@@ -141,6 +141,14 @@ class RedisServer:
                 return
         raise AssertionError(f"no Redis client called {name!r}")
 
+    def kill_blocked(self, command: str) -> int:
+        """Cut the clients that wait with *command*; how many there were."""
+        killed = 0
+        for fields in self.clients():
+            if "b" in fields.get("flags", "") and fields.get("cmd") == command:
+                killed += int(self.command("CLIENT", "KILL", "ID", fields["id"])[1:])
+        return killed
+
     def blocked(self, command: str) -> int:
         """How many clients wait with *command* (as during ``CLIENT PAUSE``)."""
         return sum(

@@ -374,6 +374,24 @@ class NodeCutTests(TwoNodes):
         self.assertEqual(texts(self.bob, "bob"), [*sent, "after"])
         self.assertFalse(self.bob.saw("may have been lost"))
 
+    async def test_xadds_cut_in_flight_arrive_in_order_once(self) -> None:
+        self.redis.command("CLIENT", "PAUSE", "20000", "WRITE")
+        self.addCleanup(self.redis.command, "CLIENT", "UNPAUSE")
+        sent = [f"m{n}" for n in range(10)]
+        for text in sent:
+            self.alice.send(f"PRIVMSG bob :{text}")
+        await eventually(lambda: self.redis.blocked("xadd") == 1)
+        # Node a's command connection dies with its XADDs sent, not run.
+        self.assertEqual(self.redis.kill_blocked("xadd"), 1)
+        self.alice.send("PRIVMSG bob :while down")
+        self.redis.command("CLIENT", "UNPAUSE")
+        await eventually(lambda: texts(self.bob, "bob")[-1:] == ["while down"])
+        self.alice.send("PRIVMSG bob :after")
+        await eventually(lambda: texts(self.bob, "bob")[-1:] == ["after"])
+        self.assertEqual(texts(self.bob, "bob"), [*sent, "while down", "after"])
+        self.assertFalse(self.bob.saw("may have been lost"))
+        self.assertTrue(self.network.nodes["b"].linked)
+
     async def test_a_paused_redis_delays_and_loses_nothing(self) -> None:
         self.redis.command("CLIENT", "PAUSE", "1000")
         sent = [f"m{n}" for n in range(10)]
