@@ -49,8 +49,20 @@ duplicates, and reads the events it missed.  Redis may come back empty
 written, reaps no node for a lease after it synced (the others' leases are
 gone until they renew them), and takes back and publishes the channels it
 was the home of.  What a node sends while its
-command connection is down waits for it; an ``XADD`` in flight when it
-drops is lost (and logged).
+command connection is down waits for it, and an ``XADD`` in flight when it
+drops is sent again: each entry carries its bus's sender id and a sequence
+number, the bus keeps each event until Redis answers its ``XADD`` (at most
+`chat.cluster.bus.BACKLOG`), re-sends the unanswered ones in order on the
+new connection, and a reader skips an entry whose number is not above the
+last it applied from that sender on that stream, so one Redis ran but whose
+answer was lost is applied once.  Chosen over ``MULTI``/``EXEC`` or an
+explicit ``XADD`` id: it keeps one ``XADD`` per event, pipelined, with
+Redis's own ids, and makes each sender's order explicit.  Past the bound a
+publish fails (logged once), the node's users are told, and it re-syncs.
+Not covered: a node that dies with events unanswered loses them (its
+users are split anyway), and an event re-sent could be skipped as old
+only if a connection the client gave up on (a reply timeout) still
+delivered a later ``XADD`` to Redis before the re-sent one.
 
 Network-wide limits and records (`chat.cluster.shared.RedisState`, the
 node's `chat.network.SharedState`):
