@@ -392,6 +392,25 @@ class NodeCutTests(TwoNodes):
         self.assertFalse(self.bob.saw("may have been lost"))
         self.assertTrue(self.network.nodes["b"].linked)
 
+    async def test_a_full_backlog_tells_the_senders_users_and_resyncs(
+        self,
+    ) -> None:
+        node_a = self.network.nodes["a"]
+        assert node_a.bus is not None
+        node_a.bus.backlog = 1
+        self.redis.command("CLIENT", "PAUSE", "20000", "WRITE")
+        self.addCleanup(self.redis.command, "CLIENT", "UNPAUSE")
+        self.alice.send("PRIVMSG bob :kept")
+        await eventually(lambda: self.redis.blocked("xadd") == 1)
+        self.alice.send("PRIVMSG bob :dropped")
+        await eventually(lambda: self.alice.saw("may not have reached"))
+        self.assertFalse(node_a.linked, "re-syncing")
+        self.redis.command("CLIENT", "UNPAUSE")
+        await eventually(lambda: node_a.linked)
+        self.alice.send("PRIVMSG bob :after")
+        await eventually(lambda: texts(self.bob, "bob")[-1:] == ["after"])
+        self.assertEqual(texts(self.bob, "bob"), ["kept", "after"])
+
     async def test_a_paused_redis_delays_and_loses_nothing(self) -> None:
         self.redis.command("CLIENT", "PAUSE", "1000")
         sent = [f"m{n}" for n in range(10)]

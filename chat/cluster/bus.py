@@ -215,8 +215,8 @@ class StreamBus:
             if not self._overflowed:
                 self._overflowed = True
                 log.warn(
-                    "Cluster: {count} events wait for Redis: events published "
-                    "until they are sent are lost",
+                    "Cluster: {count} events wait for Redis: new ones are "
+                    "dropped until there is room",
                     count=len(self._unacked),
                 )
                 self.owner.sends_lost()
