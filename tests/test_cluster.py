@@ -19,7 +19,9 @@ from chat.cluster import parse_redis_url
 from chat.cluster.node import STREAM_LENGTH, ClusterNode
 from chat.cluster.remote import own_source
 from chat.config import ServerConfig
+from chat.message import Message
 from chat.metrics import ServerCollector
+from chat.router import Audience
 from chat.server import ChatServer
 from chat.traffic import Traffic
 from tests.redis_support import RedisServer, start_redis
@@ -425,6 +427,27 @@ class ChannelTests(TwoNodes):
         # Each sender's own messages keep their order.
         mine = [t for t in privmsgs(self.alice) if t.startswith("b")]
         self.assertEqual(mine, [f"b{n}" for n in range(20)])
+
+    async def test_lines_to_a_remote_user_keep_their_order_in_a_turn(self) -> None:
+        # At the home, a relay, a line to bob alone (an echo) and another
+        # relay in one turn reach bob's node in that order.
+        router, channel = self.a.router, self.a.channels["#team"]
+        session = self.a.find_user("bob")
+        assert session is not None
+        alice = self.alice.conn
+
+        def say(text: str) -> None:
+            relay = self.a.relay(Message("PRIVMSG", ("#team", text), alice.hostmask))
+            router.publish(relay, Audience.channel(channel))
+
+        started = router.begin_turn()
+        say("one")
+        session.send(Message("PRIVMSG", ("#team", "two"), alice.hostmask))
+        say("three")
+        if started:
+            router.end_turn()
+        await eventually(lambda: len(privmsgs(self.bob)) == 3)
+        self.assertEqual(privmsgs(self.bob), ["one", "two", "three"])
 
     async def test_lines_after_a_routed_command_wait_for_its_answer(self) -> None:
         # INVITE to a channel this node does not know asks Redis for its

@@ -229,3 +229,52 @@ class ChannelRaceTests(RaceCase):
         """Whether every client's node lists *name* in #c's NAMES."""
         views = [await channel_view(client, "#c") for client in clients]
         return all(name in view[0] for view in views)
+
+
+class OrderTests(RaceCase):
+    async def test_messages_from_three_nodes_arrive_in_one_order(self) -> None:
+        ports = await self.start_network("abc")
+        senders = [await self.user(port, f"talk{n}") for n, port in enumerate(ports)]
+        watchers = [await self.user(port, f"read{n}") for n, port in enumerate(ports)]
+        members = senders + watchers
+        for client in members:
+            client.send("JOIN", "#o")
+            await client.wait_for(is_command("366"))
+        await eventually(lambda: self.all_joined(members))
+        count = 30
+        for n in range(count):
+            for number, sender in enumerate(senders):
+                sender.send("PRIVMSG", "#o", f"{number}:{n}")
+        total = count * len(senders)
+
+        def messages(client: LineClient) -> list[Message]:
+            return [
+                m
+                for m in client.received
+                if m.command == "PRIVMSG" and m.params[0] == "#o"
+            ]
+
+        async def all_arrived() -> bool:
+            return all(len(messages(c)) >= total for c in members)
+
+        await eventually(all_arrived)
+        for client in members:
+            await client.sync()
+        orders = [[m.params[1] for m in messages(c)] for c in members]
+        for order in orders:
+            self.assertEqual(order, orders[0])
+        self.assertEqual(len(orders[0]), total, "nothing doubled")
+        for number in range(len(senders)):
+            own = [text for text in orders[0] if text.startswith(f"{number}:")]
+            self.assertEqual(own, [f"{number}:{n}" for n in range(count)])
+        # One msgid per message, the same on every node, never reused.
+        ids = [[m.tags.get("msgid") for m in messages(c)] for c in members]
+        for got in ids:
+            self.assertEqual(got, ids[0])
+        self.assertNotIn(None, ids[0])
+        self.assertEqual(len(set(ids[0])), total)
+
+    async def all_joined(self, clients: list[LineClient]) -> bool:
+        """Whether every client's node shows all of them in #o."""
+        views = [await channel_view(client, "#o") for client in clients]
+        return all(len(view[0]) == len(clients) for view in views)

@@ -21,7 +21,8 @@ events (registered, changed, quit), channel snapshots and node hellos;
 users, routed channel commands and their "done", and requests to act on
 users (KILL, GHOST).  A node adds to them with ``XADD ... MAXLEN ~
 stream-length`` (one entry per event, or per other node and turn for
-relays: never one per recipient) and reads its inbox and ``all`` on a
+relays and lines to its users, in the order they were written: never one
+per recipient) and reads its inbox and ``all`` on a
 connection of its own with ``XREAD BLOCK``, from the last id it processed.
 So a reader whose connection drops (a reconnect, Redis cutting a slow
 client, a short network cut) goes on where it stopped when it is back:

@@ -492,11 +492,19 @@ class ClusterNode(Service):
         return self.publish_raw(stream, json.dumps(event))
 
     def forward(self, node: str, event: dict[str, Any]) -> None:
-        """Send *event* (a line for, or a request about, one user) to *node*."""
+        """Send *event* (a line for, or a request about, one user) to *node*,
+        through its link: in order with the relays for *node* in this turn."""
         data = event.get("d")
         if isinstance(data, bytes):
             event = {**event, "d": data.decode("utf-8", "surrogateescape")}
-        self._publish(_inbox(node), event)
+        self.server.router.write(self._link(node), json.dumps(event).encode() + b"\n")
+
+    def _link(self, node: str) -> NodeLink:
+        """The router's sink for *node*."""
+        link = self._links.get(node)
+        if link is None:
+            link = self._links[node] = NodeLink(self, node)
+        return link
 
     def events(self, entries: Sequence[tuple[str, str]]) -> None:
         """Bus entries arrived, each (stream, JSON objects a line); bad ones
@@ -639,11 +647,10 @@ class ClusterNode(Service):
         """A relay for users of other nodes: one event a node, in the turn."""
         data = relay_json(relay)
         for node, folded in nicks.items():
-            link = self._links.get(node)
-            if link is None:
-                link = self._links[node] = NodeLink(self, node)
             event = {"e": "relay", "r": data, "to": list(folded)}
-            self.server.router.write(link, json.dumps(event).encode() + b"\n")
+            self.server.router.write(
+                self._link(node), json.dumps(event).encode() + b"\n"
+            )
 
     def route(self, conn: ChatProtocol, message: Message) -> bool:
         """Run a command about channels at their homes, one part at a time;
