@@ -2,8 +2,9 @@
 
 `ClusterProcessCase.node` starts one node (a child process running the
 whole service) linked to the test's Redis and PostgreSQL; `user` connects a
-client to it over TLS.  Used by `tests.test_cluster_network` (one network)
-and `tests.test_cluster_faults` (Redis and PostgreSQL going away).
+client to it over TLS.  Used by `tests.test_cluster_network` (one network),
+`tests.test_cluster_faults` (Redis and PostgreSQL going away) and
+`tests.test_cluster_races` (nick, registration and channel races).
 """
 
 from __future__ import annotations
