@@ -109,6 +109,7 @@ class FixtureTests(TestCase):
         server = services_support.postgres()
         with psycopg.connect(server.dsn()) as conn:
             row = conn.execute("SELECT pg_backend_pid()").fetchone()
-        assert row is not None
-        owner = Path(f"/proc/{row[0]}").stat().st_uid
+            assert row is not None
+            # While the connection is open: its backend exits with it.
+            owner = Path(f"/proc/{row[0]}").stat().st_uid
         self.assertNotEqual(owner, 0)
