@@ -133,6 +133,7 @@ class DirectProtocol(ProtocolWrapper):
         self._flusher: TurnFlusher | None = None
         #: The chat protocol's producer, paused while the socket is full.
         self._producer: IPushProducer | None = None
+        self._traffic = self.factory.traffic
         Protocol.makeConnection(self, transport)
         self.factory.registerProtocol(self)
         if ISystemHandle.providedBy(transport) and IConsumer.providedBy(transport):
@@ -153,29 +154,28 @@ class DirectProtocol(ProtocolWrapper):
     # -- output -----------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        self.factory.traffic.bytes_out += len(data)
-        if self._flusher is None:
-            self.emit(data)
-            return
-        if not self._out:
+        out = self._out
+        if out:
+            out.append(data)
+        elif self._flusher is not None:
+            out.append(data)
             self._flusher.add(self)
-        self._out.append(data)
+        else:
+            self._traffic.bytes_out += len(data)
+            self.emit(data)
 
     def writeSequence(self, data: Iterable[bytes]) -> None:
         self.write(b"".join(data))
 
     def flush(self) -> None:
-        """Write what this turn gave, in one piece."""
+        """Write what this turn gave, in one piece (and count it)."""
         out = self._out
         if not out:
             return
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()
+        self._traffic.bytes_out += len(data)
         self.emit(data)
-
-    def emit(self, data: bytes) -> None:
-        """Put *data* on the wire (TLS encrypts it first)."""
-        self.send_bytes(data)
 
     def send_bytes(self, data: bytes) -> None:
         """Send *data* on the socket if nothing waits, else queue it in order."""
@@ -192,6 +192,9 @@ class DirectProtocol(ProtocolWrapper):
             if self._producer is not None:
                 self._producer.pauseProducing()
         self.transport.write(data)
+
+    #: Put *data* on the wire: plaintext as it is (TLS encrypts it first).
+    emit = send_bytes
 
     def drained(self) -> None:
         """The TCP transport's buffer is empty: write straight through again."""
@@ -248,7 +251,7 @@ class DirectProtocol(ProtocolWrapper):
     # -- input ----------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
-        traffic = self.factory.traffic
+        traffic = self._traffic
         traffic.bytes_in += len(data)
         traffic.lines_in += data.count(b"\n")
         self.wrappedProtocol.dataReceived(data)
