@@ -11,6 +11,9 @@ sockets so that, in cluster mode, another node can find its own members.
 Writes are collected per *turn*: while one connection's input is handled
 (`begin_turn`/`end_turn`), what anyone is sent waits in an outbox per
 connection and goes out in one transport write per connection at the end.
+An outbox is the one line a connection was sent in the turn, or a list of
+them once there are more: a message to a channel of 500 costs no list per
+member.
 
 Durability: a turn that stored a message in history (`stored_in_turn`) is
 written out only once the history store says the message is durable
@@ -41,7 +44,9 @@ class Sink(Protocol):
     def transmit(self, data: bytes) -> None: ...
 
 
-Outboxes = dict[Sink, list[bytes]]
+#: A connection's output in a turn: its one line, or a list of them.
+Box = bytes | list[bytes]
+Outboxes = dict[Sink, Box]
 
 log = Logger()
 
@@ -118,6 +123,20 @@ class Router:
 
     def recipients(self, audience: Audience) -> Iterable[ChatProtocol]:
         """The local connections *audience* describes, filters applied."""
+        found = self._gather(audience)
+        skip, cap, lacking = audience.skip, audience.cap, audience.lacking
+        if skip is None and cap is None and lacking is None:
+            return found
+        return [
+            member
+            for member in found
+            if member is not skip
+            and (cap is None or cap in member.caps)
+            and (lacking is None or lacking not in member.caps)
+        ]
+
+    def _gather(self, audience: Audience) -> Iterable[ChatProtocol]:
+        """The connections *audience* names, before its filters."""
         found: Iterable[ChatProtocol]
         if audience.user_modes:
             modes = audience.user_modes
@@ -142,16 +161,7 @@ class Router:
                 merged.update(dict.fromkeys(channel.members))
             merged.update(dict.fromkeys(audience.users))
             found = merged
-        skip, cap, lacking = audience.skip, audience.cap, audience.lacking
-        if skip is None and cap is None and lacking is None:
-            return found
-        return [
-            member
-            for member in found
-            if member is not skip
-            and (cap is None or cap in member.caps)
-            and (lacking is None or lacking not in member.caps)
-        ]
+        return found
 
     def publish(
         self, relay: Relay, audience: Audience, local_only: bool = False
@@ -166,7 +176,16 @@ class Router:
         outboxes = self._outboxes()
         lines: dict[int, bytes] = {}
         remote: dict[str, list[str]] | None = None
-        for member in self.recipients(audience):
+        skip = audience.skip
+        if audience.cap is None and audience.lacking is None:
+            # The common case (a channel message, its sender left out):
+            # no list of the other members is built.
+            members = self._gather(audience)
+        else:
+            members, skip = self.recipients(audience), None
+        for member in members:
+            if member is skip:
+                continue
             node = member.node
             if node is not None:
                 if not local_only:
@@ -185,7 +204,9 @@ class Router:
             else:
                 box = outboxes.get(member)
                 if box is None:
-                    outboxes[member] = [data]
+                    outboxes[member] = data
+                elif isinstance(box, bytes):
+                    outboxes[member] = [box, data]
                 else:
                     box.append(data)
         if remote is not None:
@@ -212,7 +233,9 @@ class Router:
             return
         box = outboxes.get(conn)
         if box is None:
-            outboxes[conn] = [data]
+            outboxes[conn] = data
+        elif isinstance(box, bytes):
+            outboxes[conn] = [box, data]
         else:
             box.append(data)
 
@@ -256,7 +279,13 @@ class Router:
         if self._gates:
             held = self._gates[-1].outboxes
             for conn, box in outboxes.items():
-                held.setdefault(conn, []).extend(box)
+                before = held.get(conn)
+                if before is None:
+                    held[conn] = box
+                elif isinstance(before, bytes):
+                    held[conn] = [before, *_lines(box)]
+                else:
+                    before.extend(_lines(box))
             return
         _write_all(outboxes)
 
@@ -265,7 +294,7 @@ class Router:
         if self._turn is not None:
             box = self._turn.pop(conn, None)
             if box:
-                conn.transmit(b"".join(box))
+                conn.transmit(box if isinstance(box, bytes) else b"".join(box))
 
     def _opened(self, result: object, gate: _Gate) -> None:
         if isinstance(result, Failure):
@@ -277,4 +306,9 @@ class Router:
 
 def _write_all(outboxes: Outboxes) -> None:
     for conn, box in outboxes.items():
-        conn.transmit(box[0] if len(box) == 1 else b"".join(box))
+        conn.transmit(box if isinstance(box, bytes) else b"".join(box))
+
+
+def _lines(box: Box) -> list[bytes]:
+    """The lines of *box*."""
+    return [box] if isinstance(box, bytes) else box

@@ -7,6 +7,7 @@ from twisted.trial.unittest import TestCase
 
 from chat.commands import COMMANDS, Command
 from chat.message import Message
+from chat.relay import Relay
 from chat.router import Audience
 from tests.ircv3_support import with_caps
 from tests.support import Harness
@@ -78,6 +79,75 @@ class AudienceTests(TestCase):
             b":alice!~alice@127.0.0.1 PRIVMSG bob :one\r\n"
             b":alice!~alice@127.0.0.1 PRIVMSG #chan :two\r\n",
         )
+
+    def publish_notice(self, audience: Audience) -> None:
+        """`Router.publish` a NOTICE to *audience* in one turn."""
+        router = self.server.router
+        self.assertTrue(router.begin_turn())
+        router.publish(
+            Relay(Message("NOTICE", ("#chan", "hi"), "irc.test"), 0), audience
+        )
+        router.end_turn()
+
+    def test_publish_leaves_out_the_skipped_with_and_without_filters(self) -> None:
+        for client in (self.alice, self.bob, self.carol):
+            client.raw()
+        self.publish_notice(Audience.channel(self.chan, skip=self.alice.conn))
+        self.assertEqual(
+            [self.alice.lines(), self.bob.lines(), self.carol.lines()],
+            [[], [":irc.test NOTICE #chan :hi"], [":irc.test NOTICE #chan :hi"]],
+        )
+        with_caps(self.bob, "away-notify")
+        with_caps(self.alice, "away-notify")
+        self.publish_notice(
+            Audience.channel(self.chan, skip=self.alice.conn, cap="away-notify")
+        )
+        self.assertEqual(
+            [self.alice.lines(), self.bob.lines(), self.carol.lines()],
+            [[], [":irc.test NOTICE #chan :hi"], []],
+        )
+
+    def test_many_lines_to_one_member_in_a_turn_keep_their_order(self) -> None:
+        self.bob.raw()
+        self.alice.send_raw(
+            b"PRIVMSG #chan :one\r\nPRIVMSG bob :two\r\nPRIVMSG #chan :three\r\n"
+        )
+        self.assertEqual(
+            [line.rsplit(":", 1)[1] for line in self.bob.lines()],
+            ["one", "two", "three"],
+        )
+
+
+class HeldTurnTests(TestCase):
+    """Turns after a held one join its output, in order."""
+
+    def test_later_turns_queue_behind_a_held_one_in_order(self) -> None:
+        harness = Harness()
+        alice, bob = harness.channel_of("alice", "bob")
+        pending: list[Deferred[None]] = []
+
+        def stored() -> Deferred[None]:
+            waiter: Deferred[None] = Deferred()
+            pending.append(waiter)
+            return waiter
+
+        harness.server.history.stored = stored  # type: ignore[method-assign]
+        alice.send("PRIVMSG #chan :kept")
+        bob.send("PING a")  # its one line joins bob's held line
+        bob.send_raw(b"PING b\r\nPING c\r\n")  # two more join the list
+        alice.send("PING d")  # alice had nothing held
+        self.assertEqual((alice.lines(), bob.lines()), ([], []))
+        pending[0].callback(None)
+        self.assertEqual(
+            bob.lines(),
+            [
+                ":alice!~alice@127.0.0.1 PRIVMSG #chan :kept",
+                ":irc.test PONG irc.test a",
+                ":irc.test PONG irc.test b",
+                ":irc.test PONG irc.test c",
+            ],
+        )
+        self.assertEqual(alice.lines(), [":irc.test PONG irc.test d"])
 
 
 class InOrderTests(TestCase):
