@@ -10,15 +10,18 @@ without sorting the members' timers, as the reactor's heap would not.  CPU
 time (``time.process_time``) is divided by the deliveries: stable while the
 machine is shared, unlike wall time.
 
-``.venv/bin/python -m bench.fanout [--members 500] [--rounds 2000] [--repeat 5]``
-prints the best of *repeat* figures in µs per delivery, with and without the
-``send`` system calls (a socket-like object that only counts stands in for
-the sockets in the second figure).
+``PYTHONPATH=ROOT .venv/bin/python bench/fanout.py [--members 500]
+[--rounds 2000] [--repeat 5]`` prints the best of *repeat* figures in µs per
+delivery, with and without the ``send`` system calls (a socket-like object
+that only counts stands in for the sockets in the second figure), for the
+``chat`` package of the checkout ROOT (``.`` or another worktree: two
+versions compared in one session).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import time
 from typing import Any
@@ -31,6 +34,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from zope.interface import implementer
 
+import chat
 from chat.config import Limits, ServerConfig
 from chat.server import ChatServer
 from chat.traffic import Traffic
@@ -146,6 +150,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
+    print(f"chat from {os.path.dirname(os.path.dirname(chat.__file__))}")
     for syscalls in (True, False):
         best = min(run(args.members, args.rounds, syscalls) for _ in range(args.repeat))
         label = "with send()" if syscalls else "Python only"
