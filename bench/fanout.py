@@ -11,11 +11,13 @@ time (``time.process_time``) is divided by the deliveries: stable while the
 machine is shared, unlike wall time.
 
 ``PYTHONPATH=ROOT .venv/bin/python bench/fanout.py [--members 500]
-[--rounds 2000] [--repeat 5]`` prints the best of *repeat* figures in µs per
+[--rounds 2000] [--repeat 5] [--lines 1]`` prints the best of *repeat* figures in µs per
 delivery, with and without the ``send`` system calls (a socket-like object
 that only counts stands in for the sockets in the second figure), for the
 ``chat`` package of the checkout ROOT (``.`` or another worktree: two
-versions compared in one session).
+versions compared in one session).  With ``--lines`` each round's input
+holds that many PRIVMSGs (a sender as fast as possible: one turn, many
+lines for every member).
 """
 
 from __future__ import annotations
@@ -100,8 +102,9 @@ def _drain(sock: socket.socket) -> None:
             return
 
 
-def run(members: int, rounds: int, syscalls: bool) -> float:
-    """CPU µs per delivery for *rounds* messages to *members*."""
+def run(members: int, rounds: int, syscalls: bool, lines: int = 1) -> float:
+    """CPU µs per delivery for *rounds* inputs of *lines* messages to
+    *members*."""
     clock = _TurnClock()
     config = ServerConfig(
         server_name="irc.bench",
@@ -128,31 +131,36 @@ def run(members: int, rounds: int, syscalls: bool) -> float:
     clock.advance(0)
     for peer in peers:
         _drain(peer)
-    line = b"PRIVMSG #c :" + b"x" * 80 + b"\r\n"
+    line = (b"PRIVMSG #c :" + b"x" * 80 + b"\r\n") * lines
     spent = 0.0
+    drain_every = max(1, 20 // lines)  # before the socket buffers fill
     for n in range(rounds):
         sender = conns[n % 5]
         start = time.process_time()
         sender.dataReceived(line)
         clock.run_soon()
         spent += time.process_time() - start
-        if syscalls and n % 20 == 19:
+        if syscalls and n % drain_every == 0:
             for peer in peers:
                 _drain(peer)
     for peer in peers:
         peer.close()
-    return spent / (rounds * (members - 1)) * 1e6
+    return spent / (rounds * lines * (members - 1)) * 1e6
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--members", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=2000)
+    parser.add_argument("--lines", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     print(f"chat from {os.path.dirname(os.path.dirname(chat.__file__))}")
     for syscalls in (True, False):
-        best = min(run(args.members, args.rounds, syscalls) for _ in range(args.repeat))
+        best = min(
+            run(args.members, args.rounds, syscalls, args.lines)
+            for _ in range(args.repeat)
+        )
         label = "with send()" if syscalls else "Python only"
         print(f"{label}: {best:.3f} µs CPU per delivery (N = {args.members})")
 
