@@ -305,8 +305,17 @@ class Router:
 
 
 def _write_all(outboxes: Outboxes) -> None:
+    last: list[bytes] | None = None
+    joined = b""
     for conn, box in outboxes.items():
-        conn.transmit(box if isinstance(box, bytes) else b"".join(box))
+        if isinstance(box, bytes):
+            conn.transmit(box)
+            continue
+        if box != last:
+            # Members of a channel are mostly sent the same lines (the same
+            # objects: a cheap comparison): joined once for all of them.
+            last, joined = box, b"".join(box)
+        conn.transmit(joined)
 
 
 def _lines(box: Box) -> list[bytes]:

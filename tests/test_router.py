@@ -108,14 +108,31 @@ class AudienceTests(TestCase):
         )
 
     def test_many_lines_to_one_member_in_a_turn_keep_their_order(self) -> None:
-        self.bob.raw()
+        """Each member gets its own lines, though members sent the same
+        ones share one joined write."""
+        writes: dict[str, list[bytes]] = {"bob": [], "carol": [], "dave": []}
+        for client in (self.bob, self.carol, self.dave):
+            client.conn.transmit = writes[client.conn.nick].append  # type: ignore[method-assign]
+        self.dave.send("JOIN #chan")
+        for sent in writes.values():
+            sent.clear()
         self.alice.send_raw(
             b"PRIVMSG #chan :one\r\nPRIVMSG bob :two\r\nPRIVMSG #chan :three\r\n"
         )
+        texts = {
+            nick: [line.rsplit(b":", 1)[1] for line in b"".join(sent).splitlines()]
+            for nick, sent in writes.items()
+        }
         self.assertEqual(
-            [line.rsplit(":", 1)[1] for line in self.bob.lines()],
-            ["one", "two", "three"],
+            texts,
+            {
+                "bob": [b"one", b"two", b"three"],
+                "carol": [b"one", b"three"],
+                "dave": [b"one", b"three"],
+            },
         )
+        self.assertEqual([len(sent) for sent in writes.values()], [1, 1, 1])
+        self.assertIs(writes["carol"][0], writes["dave"][0])
 
 
 class HeldTurnTests(TestCase):
