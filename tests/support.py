@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from twisted.internet.address import IPv4Address
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
@@ -92,3 +93,17 @@ class Harness:
         for client in clients:
             client.raw()
         return clients
+
+
+def hold_history(harness: Harness) -> list[Deferred[None]]:
+    """Make *harness*'s history durable only when the test says so: each
+    ``stored()`` answers a new Deferred, appended to the list returned."""
+    pending: list[Deferred[None]] = []
+
+    def stored() -> Deferred[None]:
+        waiter: Deferred[None] = Deferred()
+        pending.append(waiter)
+        return waiter
+
+    harness.server.history.stored = stored  # type: ignore[method-assign]
+    return pending

@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
 from chat.history import HistoryItem
@@ -190,18 +189,11 @@ class GateTests(TestCase):
     """The router holds a turn that stored history until it is durable."""
 
     def test_output_waits_for_durability_and_keeps_its_order(self) -> None:
-        from tests.support import Harness
+        from tests.support import Harness, hold_history
 
         harness = Harness()
         alice, bob = harness.channel_of("alice", "bob")
-        pending: list[Deferred[None]] = []
-
-        def stored() -> Deferred[None]:
-            waiter: Deferred[None] = Deferred()
-            pending.append(waiter)
-            return waiter
-
-        harness.server.history.stored = stored  # type: ignore[method-assign]
+        pending = hold_history(harness)
         alice.send("PRIVMSG #chan :kept")
         self.assertEqual(bob.lines(), [], "not before it is durable")
         bob.send("PING later")

@@ -10,7 +10,7 @@ from chat.message import Message
 from chat.relay import Relay
 from chat.router import Audience
 from tests.ircv3_support import with_caps
-from tests.support import Harness
+from tests.support import Harness, hold_history
 
 
 class AudienceTests(TestCase):
@@ -141,14 +141,7 @@ class HeldTurnTests(TestCase):
     def test_later_turns_queue_behind_a_held_one_in_order(self) -> None:
         harness = Harness()
         alice, bob = harness.channel_of("alice", "bob")
-        pending: list[Deferred[None]] = []
-
-        def stored() -> Deferred[None]:
-            waiter: Deferred[None] = Deferred()
-            pending.append(waiter)
-            return waiter
-
-        harness.server.history.stored = stored  # type: ignore[method-assign]
+        pending = hold_history(harness)
         alice.send("PRIVMSG #chan :kept")
         bob.send("PING a")  # its one line joins bob's held line
         bob.send_raw(b"PING b\r\nPING c\r\n")  # two more join the list
