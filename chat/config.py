@@ -325,20 +325,6 @@ WEB_CHECKS: dict[str, Callable[[str, object], Any]] = {
 }
 
 
-def _web(name: str, value: object) -> WebConfig:
-    if isinstance(value, WebConfig):
-        return value
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"[{name}] must be a table")
-    values: dict[str, Any] = {}
-    for key, item in value.items():
-        attr = key.replace("-", "_")
-        if attr not in WEB_CHECKS:
-            raise ConfigError(f"unknown setting {key!r} in [{name}]")
-        values[attr] = WEB_CHECKS[attr](f"{name}.{key.replace('_', '-')}", item)
-    return WebConfig(**values)
-
-
 def _like(default: object, name: str, value: object) -> Any:
     """*value* checked against the type of the setting's *default*."""
     if isinstance(default, bool):
@@ -360,8 +346,11 @@ def _like(default: object, name: str, value: object) -> Any:
     return value
 
 
-def _section(cls: type[Any]) -> Callable[[str, object], Any]:
-    """A checker for a table whose keys are the fields of dataclass *cls*."""
+def _section(
+    cls: type[Any], checks: Mapping[str, Callable[[str, object], Any]] | None = None
+) -> Callable[[str, object], Any]:
+    """A checker for a table whose keys are the fields of dataclass *cls*:
+    each value by its own check in *checks*, else like its default."""
 
     def check(name: str, value: object) -> Any:
         if isinstance(value, cls):
@@ -375,7 +364,11 @@ def _section(cls: type[Any]) -> Callable[[str, object], Any]:
             attr = key.replace("-", "_")
             if attr not in known:
                 raise ConfigError(f"unknown setting {key!r} in [{name}]")
-            values[attr] = _like(known[attr], f"{name}.{key}", item)
+            setting = f"{name}.{key.replace('_', '-')}"
+            if checks is not None and attr in checks:
+                values[attr] = checks[attr](setting, item)
+            else:
+                values[attr] = _like(known[attr], setting, item)
         return cls(**values)
 
     return check
@@ -404,7 +397,7 @@ CHECKS: dict[str, Callable[[str, object], Any]] = {
     "metrics": _text,
     "shutdown_timeout": _seconds,
     "database": check_database,
-    "web": _web,
+    "web": _section(WebConfig, WEB_CHECKS),
 }
 #: Command-line settings that go into a table: name -> (table, key).
 NESTED = {"web_port": ("web", "port"), "web_dev_http": ("web", "dev_http")}

@@ -107,9 +107,13 @@ class TwoNodes(TestCase):
 
     timeout = 30
 
+    def make_network(self) -> Network:
+        """The cluster the nodes join."""
+        return Network(self, self.redis)
+
     async def setUp(self) -> None:
         self.redis = start_redis(self)
-        self.network = Network(self, self.redis)
+        self.network = self.make_network()
         self.a = await self.network.node("a")
         self.b = await self.network.node("b")
         self.alice = await self.network.user(self.a, "alice")

@@ -23,8 +23,8 @@ from chat.config import Limits, ServerConfig, Timeouts
 from chat.server import ChatServer
 from chat.storage.sqlite import SQLiteStore
 from tests.accounts_support import PASSWORD, TEST_COST, plain
-from tests.redis_support import RedisServer, start_redis
-from tests.test_cluster import LEASE, Client, Network, eventually, reactor
+from tests.redis_support import RedisServer
+from tests.test_cluster import LEASE, Client, Network, TwoNodes, eventually, reactor
 
 GRACE = 1.0
 
@@ -59,21 +59,14 @@ def refused(client: Client) -> bool:
     return client.disconnected and client.saw("Server is full")
 
 
-class Limited(TestCase):
-    """Two nodes a and b on one Redis; alice on a, bob on b."""
+class Limited(TwoNodes):
+    """Two nodes a and b on one Redis, sharing one store, with `limits`;
+    alice on a, bob on b."""
 
-    timeout = 30
     limits: ClassVar[dict[str, Any]] = {}
 
-    async def setUp(self) -> None:
-        self.redis = start_redis(self)
-        self.network = SharedStoreNetwork(self, self.redis, **self.limits)
-        self.a = await self.network.node("a")
-        self.b = await self.network.node("b")
-        self.alice = await self.network.user(self.a, "alice")
-        self.bob = await self.network.user(self.b, "bob")
-        await eventually(lambda: self.a.find_user("bob") is not None)
-        await eventually(lambda: self.b.find_user("alice") is not None)
+    def make_network(self) -> Network:
+        return SharedStoreNetwork(self, self.redis, **self.limits)
 
     def kill(self, name: str) -> ClusterNode:
         """Node *name* dies without a word (its lease runs out)."""
