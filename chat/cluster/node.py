@@ -260,21 +260,22 @@ class ClusterNode(Service):
 
     def link_lost(self) -> None:
         """Events for us were trimmed away unread: tell, and sync again."""
-        self._tell_local(
+        self._resync(
             "This server fell behind the network: messages sent to you "
             "meanwhile may have been lost."
         )
-        if self.linked:
-            self.linked = False
-            self.link_up()
 
     def sends_lost(self) -> None:
         """Events we published were dropped (Redis away too long): tell, and
         sync again (publishing our users anew) once Redis answers."""
-        self._tell_local(
+        self._resync(
             "This server could not reach the network for too long: messages "
             "sent meanwhile may not have reached other servers."
         )
+
+    def _resync(self, notice: str) -> None:
+        """Tell local users *notice*; sync again if we were linked."""
+        self._tell_local(notice)
         if self.linked:
             self.linked = False
             self.link_up()
