@@ -226,9 +226,13 @@ class Router:
             self.write(user, data)
 
     def write(self, conn: Sink, data: bytes) -> None:
-        """Write *data* to *conn*, in order with what it was already sent."""
+        """Write *data* to *conn*, in order with what it was already sent.
+
+        A user of another node (a remote session, `ChatProtocol.node` set)
+        is written through at once: its transport forwards *data* into the
+        turn's output for that node, in order with the relays there."""
         outboxes = self._outboxes()
-        if outboxes is None:
+        if outboxes is None or getattr(conn, "node", None) is not None:
             conn.transmit(data)
             return
         box = outboxes.get(conn)

@@ -103,18 +103,6 @@ class RemoteTransport:
         """See `pauseProducing`."""
 
 
-class RemoteSession(ChatProtocol):
-    """A user of another node, as a connection here."""
-
-    def write(self, data: bytes) -> None:
-        """Forward *data* at once, not at the end of the turn: it joins the
-        relays the router collects for the user's node in order."""
-        if self.response is not None:
-            self.response.write(data)
-        else:
-            self.transmit(data)
-
-
 def own_source(data: str, theirs: str, ours: str) -> str:
     """The lines *data* that server *theirs* wrote for a user of this
     server (*ours*), with *theirs* as a line's source made *ours*: a client
@@ -136,7 +124,7 @@ def remote_session(
     server: ChatServer, node: str, identity: Mapping[str, Any], forward: Forward
 ) -> ChatProtocol:
     """A registered session for the user *identity* of node *node*."""
-    session = RemoteSession(server)
+    session = ChatProtocol(server)
     session.transport = RemoteTransport(session, node, forward)  # type: ignore[assignment]
     update_session(session, identity)
     session.home = str(identity.get("server") or node)
